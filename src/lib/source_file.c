@@ -1,0 +1,93 @@
+/* source_file.c - local files as byte sources (pread on one fd). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+static int file_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
+		      struct qf_err *e)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(s->fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return qf_err_set(e, errno, _("%s: read error at %llu: %s"),
+					  s->name, (unsigned long long)off,
+					  strerror(errno));
+		}
+		if (n == 0)
+			return qf_err_set(e, EIO,
+					  _("%s: unexpected end of file at %llu"),
+					  s->name, (unsigned long long)off);
+		p += n;
+		len -= n;
+		off += n;
+		atomic_fetch_add(&s->bytes_read, (uint64_t)n);
+	}
+	return 0;
+}
+
+static void file_prefetch(struct qf_source *s, uint64_t off, uint64_t len)
+{
+	posix_fadvise(s->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+static void file_close(struct qf_source *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+}
+
+static const struct qf_source_ops file_ops = {
+	.pread = file_pread,
+	.prefetch = file_prefetch,
+	.close = file_close,
+};
+
+int qf_source_file_open(const char *path, struct qf_source **out,
+			struct qf_err *e)
+{
+	struct qf_source *s;
+	struct stat st;
+	char *abs;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return qf_err_set(e, errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		return qf_err_set(e, err, "%s: %s", path, strerror(err));
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return qf_err_set(e, EISDIR, _("%s: is a directory"), path);
+	}
+	s = qf_xcalloc(1, sizeof(*s));
+	s->ops = &file_ops;
+	abs = realpath(path, NULL);
+	s->name = abs ? abs : qf_xstrdup(path);
+	s->fd = fd;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t sz = 0;
+		if (ioctl(fd, BLKGETSIZE64, &sz) == 0)
+			s->size = sz;
+	} else {
+		s->size = (uint64_t)st.st_size;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	*out = s;
+	return 0;
+}

@@ -1,0 +1,149 @@
+/* util.c - errors, allocation, warnings and small helpers shared by every
+ * module of the library. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *qf_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+void qf_init(void)
+{
+#ifdef ENABLE_NLS
+	bindtextdomain(PACKAGE, LOCALEDIR);
+	bind_textdomain_codeset(PACKAGE, "UTF-8");
+#endif
+}
+
+int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
+{
+	if (code > 0)
+		code = -code;
+	if (code == 0)
+		code = -EINVAL;
+	if (e && e->code == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+		va_end(ap);
+		e->code = code;
+	}
+	return code;
+}
+
+static void oom(void)
+{
+	fputs("qflash: out of memory\n", stderr);
+	abort();
+}
+
+void *qf_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *qf_xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *qf_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *qf_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *qf_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return p;
+}
+
+void qf_warn(const struct qf_open_opts *o, const char *fmt, ...)
+{
+	char msg[QF_ERR_MSG_MAX];
+	va_list ap;
+
+	if (!o || !o->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->warn(o->warn_ctx, msg);
+}
+
+bool qf_buf_is_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	const uint64_t *w;
+	size_t i;
+
+	/* Word-at-a-time after a short unaligned head; the common case (data)
+	 * fails within the first few words. */
+	while (len && ((uintptr_t)p & 7)) {
+		if (*p)
+			return false;
+		p++;
+		len--;
+	}
+	w = (const uint64_t *)p;
+	for (i = 0; i + 8 <= len / 8; i += 8) {
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
+		    w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+			return false;
+	}
+	for (; i < len / 8; i++)
+		if (w[i])
+			return false;
+	p += (len / 8) * 8;
+	for (i = 0; i < len % 8; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+double qf_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+const char *qf_format_name(enum qf_format f)
+{
+	switch (f) {
+	case QF_FORMAT_QCOW2: return "qcow2";
+	case QF_FORMAT_RAW: return "raw";
+	case QF_FORMAT_GZIP: return "gzip";
+	case QF_FORMAT_ZSTD: return "zstd";
+	default: return "auto";
+	}
+}

@@ -1,0 +1,376 @@
+/* qflash.h - the public API of libqflash.
+ *
+ * One library turns a virtual-disk image (qcow2 chain, raw, gz/zst stream;
+ * local or http) into the exact bytes of its virtual disk and writes them to
+ * targets.  Front ends (the qflash CLI and qflash-tui) only configure jobs,
+ * read progress snapshots and show results; they never do image or device
+ * I/O themselves.
+ *
+ * Conventions: functions return 0 (or a count) on success and a negative
+ * errno on failure, filling a struct qf_err with a message that names the
+ * file and the problem.  The library never prints, never exits and never
+ * calls ncurses.  Warnings go to an optional callback.
+ */
+#ifndef QFLASH_H
+#define QFLASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+#define QF_ERR_MSG_MAX 512
+
+struct qf_err {
+	int code;                   /* negative errno, 0 when no error */
+	char msg[QF_ERR_MSG_MAX];   /* translated, ready to show */
+};
+
+/* Fill @e (may be NULL) with a printf-style message; returns -abs(code). */
+int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Called for non-fatal conditions (dirty bit, backup GPT used, ...). */
+typedef void (*qf_warn_fn)(void *ctx, const char *msg);
+
+const char *qf_version(void);
+
+/* Must be called once by a program before anything else: sets up gettext
+ * for the library's messages and global state of the libraries it uses. */
+void qf_init(void);
+
+/* ----------------------------------------------------------------- image */
+
+enum qf_format {
+	QF_FORMAT_AUTO = 0,   /* qcow2 by magic, gz/zst by magic; never raw */
+	QF_FORMAT_QCOW2,
+	QF_FORMAT_RAW,        /* only when the user asks for it */
+	QF_FORMAT_GZIP,       /* raw image compressed with gzip */
+	QF_FORMAT_ZSTD,       /* raw image compressed with zstd */
+};
+
+const char *qf_format_name(enum qf_format f);
+
+struct qf_open_opts {
+	enum qf_format format;
+	const char *snapshot;        /* internal snapshot name or id, or NULL */
+	bool force;                  /* open images whose corrupt bit is set */
+	/* http(s) sources */
+	const char *cacert;          /* extra CA bundle file */
+	bool insecure;               /* do not verify TLS peers */
+	const char *const *headers;  /* extra request headers, NULL-terminated */
+	qf_warn_fn warn;
+	void *warn_ctx;
+};
+
+struct qf_image;
+
+int qf_image_open(const char *name, const struct qf_open_opts *opts,
+		  struct qf_image **out, struct qf_err *e);
+void qf_image_close(struct qf_image *img);
+
+/* Virtual disk size in bytes (for a gz/zst stream whose size is not known
+ * in advance: 0 until it has been read through, see qf_image_size_known). */
+uint64_t qf_image_size(const struct qf_image *img);
+bool qf_image_size_known(const struct qf_image *img);
+const char *qf_image_name(const struct qf_image *img);
+/* True for sequential-only sources (gz/zst streams). */
+bool qf_image_is_stream(const struct qf_image *img);
+
+/* Read virtual-disk bytes.  Thread-safe.  Reads past the end of the
+ * virtual disk fail with -EINVAL.  For streams, only the buffered head of
+ * the stream (at least the first 4 MiB) can be read this way. */
+int qf_image_read(struct qf_image *img, void *buf, size_t len, uint64_t off,
+		  struct qf_err *e);
+
+/* One layer of the chain: index 0 is the image that was opened, the last
+ * one the base.  An external data file is described by its layer. */
+struct qf_layer_info {
+	const char *name;            /* path or URL as resolved */
+	const char *format;          /* "qcow2", "raw", "gzip", "zstd" */
+	uint64_t virtual_size;
+	uint64_t file_size;          /* size of the file holding the layer */
+	/* qcow2 only (zero otherwise) */
+	uint32_t version;
+	uint32_t cluster_size;
+	uint32_t refcount_bits;
+	const char *compression;     /* "deflate" or "zstd" */
+	uint64_t incompatible, compatible, autoclear;
+	bool dirty, corrupt, extended_l2, lazy_refcounts;
+	const char *backing_name;    /* as written in the header, or NULL */
+	const char *backing_format;  /* from the extension, or NULL */
+	const char *data_file;       /* resolved external data file, or NULL */
+	bool data_file_raw;
+	uint32_t nb_snapshots;
+};
+
+int qf_image_layer_count(const struct qf_image *img);
+const struct qf_layer_info *qf_image_layer(const struct qf_image *img, int i);
+
+struct qf_snapshot_info {
+	const char *id;
+	const char *name;
+	uint64_t vm_state_size;
+	uint64_t disk_size;
+	int64_t date_sec;
+	uint32_t date_nsec;
+	uint64_t vm_clock_nsec;
+	uint32_t l1_size;
+};
+
+/* Internal snapshots of the top layer. */
+int qf_image_snapshot_count(const struct qf_image *img);
+const struct qf_snapshot_info *qf_image_snapshot(const struct qf_image *img,
+						 int i);
+/* Index of the snapshot being read, -1 for the active state. */
+int qf_image_snapshot_selected(const struct qf_image *img);
+
+/* ------------------------------------------------------ allocation map
+ * The engine plans from this map: a stream of runs over the virtual disk.
+ * No per-cluster array for the whole disk is ever built. */
+
+enum qf_extent_kind {
+	QF_EXTENT_ZERO = 0,      /* reads as zeros */
+	QF_EXTENT_DATA,          /* bytes at host_off in file (contiguous) */
+	QF_EXTENT_COMPRESSED,    /* one compressed cluster */
+	QF_EXTENT_STREAM,        /* only readable in order (gz/zst) */
+};
+
+enum qf_compression {
+	QF_COMPRESSION_DEFLATE = 0,
+	QF_COMPRESSION_ZSTD = 1,
+};
+
+struct qf_source;    /* internal: a random-access byte source */
+
+struct qf_extent {
+	uint64_t off;            /* virtual offset */
+	uint64_t len;            /* virtual length */
+	enum qf_extent_kind kind;
+	struct qf_source *src;   /* DATA/COMPRESSED: where the bytes live */
+	uint64_t host_off;       /* DATA: offset of byte @off in src;
+				    COMPRESSED: offset of compressed data */
+	/* COMPRESSED only */
+	uint32_t clen;           /* compressed bytes to read from host_off */
+	uint32_t cluster_size;   /* decompressed size of the whole cluster */
+	uint32_t skip;           /* @off is this far into the cluster */
+	enum qf_compression ctype;
+};
+
+/* Describe the run starting at @off, at most @maxlen long (clamped to the
+ * virtual size).  Never returns a zero-length extent for off < size. */
+int qf_image_map(struct qf_image *img, uint64_t off, uint64_t maxlen,
+		 struct qf_extent *ext, struct qf_err *e);
+
+/* Read one extent's bytes into @buf (ext->len bytes).  Used by the engine's
+ * workers: does the read and, for COMPRESSED, the decompression.  @scratch
+ * is a per-thread decompression context from qf_decomp_new (may be NULL for
+ * DATA/ZERO).  Errors name the virtual offset. */
+struct qf_decomp;
+struct qf_decomp *qf_decomp_new(void);
+void qf_decomp_free(struct qf_decomp *d);
+int qf_extent_read(const struct qf_extent *ext, void *buf,
+		   struct qf_decomp *d, struct qf_err *e);
+
+/* ------------------------------------------------------ partition tables */
+
+struct qf_partition {
+	int number;                  /* Linux numbering, logical from 5 */
+	uint64_t start;              /* bytes */
+	uint64_t size;               /* bytes */
+	char type[40];               /* "0x83" or a GUID */
+	char type_name[64];          /* "Linux filesystem", "EFI System" */
+	char name[144];              /* GPT name (UTF-8), "" for MBR */
+	char uuid[40];               /* GPT unique GUID, "" for MBR */
+	bool bootable;               /* MBR active flag */
+	bool logical;                /* MBR logical partition */
+	char fs_type[32];            /* found by libblkid, "" if none */
+	char fs_label[128];
+	char fs_uuid[64];
+};
+
+struct qf_ptable {
+	char kind[8];                /* "gpt", "dos" or "" (none found) */
+	char disk_id[40];            /* GPT disk GUID or MBR 0xXXXXXXXX */
+	uint32_t sector_size;        /* 512 or 4096 */
+	bool hybrid_mbr;             /* GPT with a hybrid MBR */
+	bool used_backup;            /* primary GPT damaged, backup used */
+	int count;
+	struct qf_partition *parts;  /* sorted by number */
+	/* bytes holding partition tables: [0, head_end) and
+	 * [tail_start, disk size); tail_start == size if nothing at the end */
+	uint64_t head_end;
+	uint64_t tail_start;
+};
+
+/* Read and check the image's partition table; probe each partition's
+ * filesystem with libblkid.  A disk without a table gives kind "". */
+int qf_ptable_read(struct qf_image *img, struct qf_ptable **out,
+		   qf_warn_fn warn, void *warn_ctx, struct qf_err *e);
+void qf_ptable_free(struct qf_ptable *pt);
+const struct qf_partition *qf_ptable_find(const struct qf_ptable *pt,
+					  int number);
+
+/* --------------------------------------------------------------- devices */
+
+enum qf_dev_kind { QF_DEV_DISK, QF_DEV_PARTITION, QF_DEV_FILE };
+
+/* Why a target may not be written; a bit set per reason. */
+enum qf_refusal {
+	QF_REFUSE_MOUNTED   = 1 << 0,
+	QF_REFUSE_SWAP      = 1 << 1,
+	QF_REFUSE_HELD      = 1 << 2,   /* device-mapper / md holders */
+	QF_REFUSE_READONLY  = 1 << 3,
+	QF_REFUSE_SYSTEM    = 1 << 4,   /* holds the running root fs */
+	QF_REFUSE_SOURCE    = 1 << 5,   /* holds the source image */
+	QF_REFUSE_TOO_SMALL = 1 << 6,
+	QF_REFUSE_BUSY      = 1 << 7,   /* O_EXCL open failed */
+	QF_REFUSE_NOT_FOUND = 1 << 8,
+	QF_REFUSE_NOT_BLOCK = 1 << 9,   /* neither a block device nor file */
+};
+/* Refusals that -force may override (never the size check). */
+#define QF_REFUSE_FORCEABLE \
+	(QF_REFUSE_MOUNTED | QF_REFUSE_SWAP | QF_REFUSE_HELD | QF_REFUSE_BUSY)
+
+struct qf_device {
+	char path[256];              /* /dev/sdb, /dev/loop0p1, ./t.img */
+	char name[64];               /* kernel name: sdb, loop0p1 */
+	enum qf_dev_kind kind;
+	char parent[64];             /* whole disk's kernel name, partitions */
+	uint64_t size;               /* bytes */
+	uint32_t logical_block;      /* bytes */
+	char model[64], vendor[64], serial[64];
+	char transport[16];          /* usb, sata, nvme, loop, ... */
+	char backing_file[256];      /* loop devices */
+	bool removable, rotational, readonly;
+	char pttype[16];             /* partition table on it now */
+	char fs_summary[160];        /* "vfat EFI, ext4 root" */
+	unsigned refusals;           /* enum qf_refusal bits (not TOO_SMALL) */
+	char reason[160];            /* translated, empty if writable */
+};
+
+/* List block devices (whole disks and their partitions) found through
+ * libblkid and sysfs.  @source_path (may be NULL) marks the device that
+ * holds the image.  Returns the count, *out to be freed with free(). */
+int qf_devices_list(const char *source_path, struct qf_device **out,
+		    struct qf_err *e);
+/* Describe one path given by the user (block device or regular file). */
+int qf_device_probe(const char *path, const char *source_path,
+		    struct qf_device *out, struct qf_err *e);
+/* A cheap token that changes when devices come or go (for refreshing). */
+uint64_t qf_devices_generation(void);
+/* Human text for refusal bits: "mounted at /boot", ... */
+void qf_refusal_text(unsigned refusals, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ jobs */
+
+enum qf_job_mode {
+	QF_MODE_WHOLE_DISK = 0,      /* the virtual disk to every target */
+	QF_MODE_PARTITIONS,          /* partition N to its own target */
+	QF_MODE_VERIFY_ONLY,         /* compare targets with the image */
+};
+
+enum qf_phase {
+	QF_PHASE_PREPARING = 0,
+	QF_PHASE_WRITING,
+	QF_PHASE_SYNCING,
+	QF_PHASE_VERIFYING,
+	QF_PHASE_DONE,
+	QF_PHASE_FAILED,
+	QF_PHASE_CANCELLED,
+};
+const char *qf_phase_name(enum qf_phase p);      /* translated */
+
+enum qf_target_state {
+	QF_TARGET_PENDING = 0,
+	QF_TARGET_WRITING,
+	QF_TARGET_SYNCING,
+	QF_TARGET_VERIFYING,
+	QF_TARGET_OK,
+	QF_TARGET_FAILED,
+	QF_TARGET_CANCELLED,
+	QF_TARGET_MISMATCH,          /* verification found a difference */
+};
+const char *qf_target_state_name(enum qf_target_state s);  /* translated */
+
+struct qf_job_opts {
+	enum qf_job_mode mode;
+	int threads;                 /* 0: online CPUs */
+	bool verify;
+	bool direct;                 /* O_DIRECT writes */
+	bool assume_zeroed;          /* target known blank: skip zero runs */
+	bool force;                  /* override mounted / in-use refusals */
+	const char *log_path;        /* flash log (JSON lines), or NULL */
+};
+
+struct qf_job;
+
+struct qf_job *qf_job_new(struct qf_image *img, const struct qf_job_opts *o);
+/* Whole disk / verify-only: @partition 0.  Partitions: the image partition
+ * number whose bytes go to @path. */
+int qf_job_add_target(struct qf_job *job, const char *path, int partition,
+		      struct qf_err *e);
+/* Checks every target (safety, size) and opens them (O_EXCL for block
+ * devices), then starts the background threads and returns at once.
+ * Nothing is written if any check fails. */
+int qf_job_start(struct qf_job *job, struct qf_err *e);
+void qf_job_cancel(struct qf_job *job);
+/* Readable fd that becomes readable when progress changes; read it with
+ * qf_job_ack_wakeup.  Valid from qf_job_new to qf_job_free. */
+int qf_job_wakeup_fd(const struct qf_job *job);
+void qf_job_ack_wakeup(struct qf_job *job);
+
+struct qf_target_progress {
+	const char *path;
+	int partition;
+	enum qf_target_state state;
+	uint64_t done;               /* bytes written (or verified) */
+	uint64_t total;
+	int err;                     /* negative errno when failed */
+	char message[QF_ERR_MSG_MAX];
+	uint64_t mismatch_off;       /* QF_TARGET_MISMATCH */
+	bool table_written;          /* partition-table region written */
+	char model[64], serial[64];
+};
+
+struct qf_progress {
+	enum qf_phase phase;
+	double elapsed;              /* seconds since start */
+	uint64_t total;              /* bytes of virtual disk to process */
+	uint64_t done;               /* bytes processed (slowest target) */
+	uint64_t bytes_read;         /* from the image files */
+	uint64_t bytes_decompressed;
+	uint64_t bytes_written;      /* data written, all targets */
+	uint64_t bytes_zeroed;       /* zeroed or skipped as zero */
+	uint64_t net_bytes;          /* http: bytes received */
+	uint32_t net_retries;
+	double rate;                 /* bytes/s over a recent window */
+	double eta;                  /* seconds, <0 unknown */
+	int ntargets;
+	struct qf_target_progress *targets;  /* owned by the snapshot */
+};
+
+/* Take a consistent snapshot.  Free with qf_progress_free. */
+int qf_job_progress(struct qf_job *job, struct qf_progress *p);
+void qf_progress_free(struct qf_progress *p);
+
+/* Wait for the job to end; fills @p with the final state (may be NULL).
+ * Returns 0 if every target is OK, -EIO if any failed or mismatched,
+ * -ECANCELED if cancelled. */
+int qf_job_wait(struct qf_job *job, struct qf_progress *p);
+void qf_job_free(struct qf_job *job);
+
+/* Default flash log path: $XDG_STATE_HOME/qflash/flash.log or
+ * ~/.local/state/qflash/flash.log. Caller frees. */
+char *qf_flashlog_default_path(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
