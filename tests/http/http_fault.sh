@@ -1,0 +1,74 @@
+#!/bin/bash
+# http_fault.sh - flashing through tests/http/faultproxy.py, which resets
+# connections every few MB and answers some requests with 503, still gives
+# the exact bytes; an image replaced on the server mid-flash aborts the job
+# instead of mixing two versions.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/http/httplib.sh"
+need_cmd qemu-img python3 cmp
+start_nginx
+
+# start_proxy NAME ARGS...: sets PROXY (its base URL); stats in $T/NAME.stats
+start_proxy() {
+	local name=$1
+	shift
+	python3 "$top_srcdir/tests/http/faultproxy.py" --target "$PORT" \
+		--port-file "$T/$name.port" --stats "$T/$name.stats" \
+		--lifetime 300 "$@" &
+	CLEANUP_PIDS="$CLEANUP_PIDS $!"
+	for _ in $(seq 100); do
+		[ -s "$T/$name.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$T/$name.port" ] || fail "faultproxy did not start"
+	PROXY=http://127.0.0.1:$(cat "$T/$name.port")
+}
+
+mkraw "$T/disk.raw" 40
+qemu-img convert -q -f raw -O qcow2 "$T/disk.raw" "$WWW/plain.qcow2" ||
+	fail "qemu-img convert plain"
+qemu-img convert -q -c -f raw -O qcow2 -o compression_type=zstd \
+	"$T/disk.raw" "$WWW/zstd.qcow2" || fail "qemu-img convert zstd"
+
+# ------------------------------------------------ resets and 503s: same bytes
+start_proxy cut --cut-every 3000000 --fail-every 9
+for img in plain.qcow2 zstd.qcow2; do
+	qemu-img convert -q -O raw "$WWW/$img" "$T/ref.raw" ||
+		fail "qemu-img convert $img"
+	flash got "$PROXY/$img" || fail "$img: exit $?: $(cat "$T/err.txt")"
+	same "$T/ref.raw" "$T/got.out"
+	note "ok: $img through the proxy"
+done
+read -r conns cuts fails <"$T/cut.stats"
+note "proxy: $conns connections, $cuts resets, $fails 503s"
+[ "$cuts" -gt 0 ] || fail "the proxy never reset a connection"
+
+# ------------------------------------- the image is replaced during the flash
+# Same size, other bytes, other mtime: only the ETag tells them apart.
+cp "$WWW/plain.qcow2" "$WWW/moving.qcow2"
+cp "$WWW/plain.qcow2" "$T/new.qcow2"
+printf 'changed' | dd of="$T/new.qcow2" bs=1 seek=$((1 << 20)) conv=notrunc \
+	status=none
+touch -d '2001-02-03 04:05:06' "$T/new.qcow2"
+start_proxy slow --rate 3000000
+"$QFLASH" -src "$PROXY/moving.qcow2" -dst "$T/moving.out" \
+	>"$T/out.txt" 2>"$T/err.txt" &
+QPID=$!
+CLEANUP_PIDS="$CLEANUP_PIDS $QPID"
+# Replace it once qflash has opened it and is reading data.
+for _ in $(seq 100); do
+	read -r conns _ _ <"$T/slow.stats"
+	[ "$conns" -ge 2 ] && break
+	sleep 0.1
+done
+sleep 0.5
+kill -0 "$QPID" 2>/dev/null || fail "qflash finished before the image could be replaced"
+mv "$T/new.qcow2" "$WWW/moving.qcow2"
+rc=0
+wait "$QPID" || rc=$?
+[ "$rc" = 1 ] || fail "replaced image: exit $rc, expected 1: $(cat "$T/err.txt")"
+grep -qF "$PROXY/moving.qcow2: the image changed on the server while it was being read" \
+	"$T/err.txt" || fail "replaced image: unexpected message: $(cat "$T/err.txt")"
+note "ok: replaced image aborts: $(head -1 "$T/err.txt")"
+exit 0
