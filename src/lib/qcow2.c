@@ -421,9 +421,9 @@ static int parse_snapshots(struct qcow2 *q, uint64_t snap_off)
 			return bad(q, _("snapshot %u has %u bytes of extra data (too many)"), i, extra_len);
 		if (q->version >= 3 && extra_len < 16)
 			return bad(q, _("snapshot %u lacks the extra data version 3 requires"), i);
+		/* The padding of the last entry need not be in the file. */
 		entry_len = 40 + (uint64_t)extra_len + id_len + name_len;
-		entry_len = (entry_len + 7) & ~7ull;
-		total += entry_len;
+		total += (entry_len + 7) & ~7ull;
 		if (total > MAX_SNAP_TABLE)
 			return bad(q, _("snapshot table is larger than 64 MiB"));
 		if (!range_inside(pos, entry_len, fsize))
@@ -449,7 +449,7 @@ static int parse_snapshots(struct qcow2 *q, uint64_t snap_off)
 			return bad(q, _("snapshot %s: L1 table at %llu is unaligned or past the end of the file"),
 				   q->snaps[i].id, (unsigned long long)l1_off);
 		q->snap_l1_off[i] = l1_off;
-		pos += entry_len;
+		pos += (entry_len + 7) & ~7ull;
 	}
 	return 0;
 }
