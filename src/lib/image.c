@@ -2,6 +2,7 @@
  * its source and optional external data file), the merged allocation map
  * over the chain, and reading/decompressing the extents of that map. */
 #include "qcow2.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 struct layer {
 	struct qf_source *file;
 	struct qf_source *data;    /* external data file, or NULL */
+	struct qf_source *stream;  /* gzip/zstd: the decompressed view of file */
 	struct qcow2 *q;           /* NULL for raw layers */
 	uint64_t size;
 	struct qf_layer_info info;
@@ -107,7 +109,9 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 		*fmt = QF_FORMAT_QCOW2;
 	} else if (n >= 2 && memcmp(magic, gzip_magic, 2) == 0) {
 		*fmt = QF_FORMAT_GZIP;
-	} else if (n == 4 && memcmp(magic, zstd_magic, 4) == 0) {
+	} else if (n == 4 && (memcmp(magic, zstd_magic, 4) == 0 ||
+			      /* a skippable frame first, as pzstd writes */
+			      (get_le32(magic) & 0xfffffff0u) == 0x184d2a50u)) {
 		*fmt = QF_FORMAT_ZSTD;
 	} else {
 		return qf_err_set(e, EINVAL,
@@ -117,10 +121,6 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 	if (asked != QF_FORMAT_AUTO && asked != *fmt)
 		return qf_err_set(e, EINVAL, _("%s: is not a %s image"), s->name,
 				  qf_format_name(asked));
-	if (*fmt == QF_FORMAT_GZIP || *fmt == QF_FORMAT_ZSTD)
-		return qf_err_set(e, ENOTSUP,
-				  _("%s: %s-compressed raw images cannot be opened by this build"),
-				  s->name, qf_format_name(*fmt));
 	return 0;
 }
 
@@ -202,12 +202,19 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 	top->info.file_size = top->file->size;
 	if ((ret = detect_format(top->file, img->opts.format, &fmt, e)) < 0)
 		goto fail;
+	if (fmt != QF_FORMAT_QCOW2 && img->opts.snapshot) {
+		ret = qf_err_set(e, EINVAL, _("%s: raw images have no snapshots"), name);
+		goto fail;
+	}
 	if (fmt == QF_FORMAT_RAW) {
-		if (img->opts.snapshot) {
-			ret = qf_err_set(e, EINVAL, _("%s: raw images have no snapshots"), name);
-			goto fail;
-		}
 		layer_raw(top);
+	} else if (fmt == QF_FORMAT_GZIP || fmt == QF_FORMAT_ZSTD) {
+		/* A raw layer whose file is the decompressed stream. */
+		if ((ret = qf_stream_open(top->file, fmt, &top->stream, e)) < 0)
+			goto fail;
+		top->size = top->stream->size;
+		top->info.format = qf_format_name(fmt);
+		top->info.virtual_size = top->size;
 	} else {
 		if ((ret = open_layer_qcow2(img, top, img->opts.snapshot, e)) < 0)
 			goto fail;
@@ -229,6 +236,7 @@ void qf_image_close(struct qf_image *img)
 		struct layer *l = &img->layers[i];
 		qcow2_close(l->q);
 		qf_source_close(l->data);
+		qf_source_close(l->stream);   /* reads from file */
 		qf_source_close(l->file);
 	}
 	free(img->name);
@@ -242,6 +250,7 @@ uint64_t qf_image_size(const struct qf_image *img)
 
 bool qf_image_size_known(const struct qf_image *img)
 {
+	/* Streams are sized at open (see stream.c), before any write. */
 	return true;
 }
 
@@ -252,7 +261,7 @@ const char *qf_image_name(const struct qf_image *img)
 
 bool qf_image_is_stream(const struct qf_image *img)
 {
-	return false;
+	return img->layers[0].stream != NULL;
 }
 
 int qf_image_layer_count(const struct qf_image *img)
@@ -303,9 +312,10 @@ static int map_once(struct qf_image *img, uint64_t off, uint64_t maxlen,
 		if (maxlen > l->size - off)
 			maxlen = l->size - off;
 		if (!l->q) {
+			/* Streams too: the engine reads them in order. */
 			ext->kind = QF_EXTENT_DATA;
 			ext->len = maxlen;
-			ext->src = l->file;
+			ext->src = l->stream ? l->stream : l->file;
 			ext->host_off = off;
 			return 0;
 		}
@@ -534,6 +544,10 @@ int qf_image_read(struct qf_image *img, void *buf, size_t len, uint64_t off,
 		return qf_err_set(e, EINVAL,
 				  _("%s: read of %zu bytes at %llu is outside the virtual disk"),
 				  img->name, len, (unsigned long long)off);
+	/* A stream can only be read in order; out of the engine's pass only
+	 * its head (partition tables, first superblocks) is available. */
+	if (qf_image_is_stream(img))
+		return qf_stream_read_head(img->layers[0].stream, buf, len, off, e);
 	while (len) {
 		struct qf_extent ext;
 		if ((ret = qf_image_map(img, off, len, &ext, e)) < 0)
