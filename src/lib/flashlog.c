@@ -1,0 +1,183 @@
+/* flashlog.c - the flash log: one JSON object per line and per target,
+ * appended after every job, so what was written where can be found later. */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+char *qf_flashlog_default_path(void)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+
+	/* The XDG spec says relative values are to be ignored. */
+	if (state && state[0] == '/')
+		return qf_xasprintf("%s/qflash/flash.log", state);
+	if ((!home || !*home) &&
+	    getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+		home = res->pw_dir;
+	if (!home || !*home)
+		return NULL;
+	return qf_xasprintf("%s/.local/state/qflash/flash.log", home);
+}
+
+/* Length of the valid UTF-8 sequence at @s (0 if invalid). */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and values past U+10FFFF. */
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 (file names may hold anything)
+ * become U+FFFD so the line stays valid JSON. */
+static void put_str(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	fputc('"', f);
+	while (*p) {
+		size_t n;
+		switch (*p) {
+		case '"': fputs("\\\"", f); p++; continue;
+		case '\\': fputs("\\\\", f); p++; continue;
+		case '\n': fputs("\\n", f); p++; continue;
+		case '\r': fputs("\\r", f); p++; continue;
+		case '\t': fputs("\\t", f); p++; continue;
+		}
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p);
+			p++;
+			continue;
+		}
+		n = utf8_len(p);
+		if (!n) {
+			fputs("\\ufffd", f);
+			p++;
+			continue;
+		}
+		fwrite(p, 1, n, f);
+		p += n;
+	}
+	fputc('"', f);
+}
+
+static void make_parents(const char *path)
+{
+	char *dir = qf_xstrdup(path);
+	char *p;
+
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0700);   /* EEXIST is fine; open reports the rest */
+		*p = '/';
+	}
+	free(dir);
+}
+
+int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
+		       struct qf_err *e)
+{
+	char when[32] = "";
+	time_t t = (time_t)en->time;
+	struct tm tm;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f;
+	int fd, ret = 0;
+	ssize_t n;
+
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	f = open_memstream(&line, &len);
+	if (!f)
+		return qf_err_set(e, errno, "%s: %s", path, strerror(errno));
+	fputs("{\"time\":", f);
+	put_str(f, when);
+	fputs(",\"image\":", f);
+	put_str(f, en->image);
+	fprintf(f, ",\"virtual_size\":%llu,\"mode\":",
+		(unsigned long long)en->virtual_size);
+	put_str(f, en->mode);
+	if (en->partition > 0)
+		fprintf(f, ",\"partition\":%d", en->partition);
+	if (en->have_checksum)
+		fprintf(f, ",\"checksum\":\"xxh3-4m:%016llx\"",
+			(unsigned long long)en->checksum);
+	else
+		fputs(",\"checksum\":null", f);
+	fputs(",\"target\":", f);
+	put_str(f, en->target);
+	fputs(",\"model\":", f);
+	put_str(f, en->model);
+	fputs(",\"serial\":", f);
+	put_str(f, en->serial);
+	fprintf(f, ",\"bytes_written\":%llu,\"bytes_zeroed\":%llu,\"duration\":%.3f,\"result\":",
+		(unsigned long long)en->bytes_written,
+		(unsigned long long)en->bytes_zeroed,
+		isfinite(en->duration) && en->duration > 0 ? en->duration : 0.0);
+	put_str(f, en->result);
+	fputs(",\"verify\":", f);
+	put_str(f, en->verify);
+	fputs(",\"error\":", f);
+	put_str(f, en->error);
+	fputs("}\n", f);
+	if (fclose(f) != 0) {
+		free(line);
+		return qf_err_set(e, ENOMEM, "%s: %s", path, strerror(ENOMEM));
+	}
+
+	make_parents(path);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = qf_err_set(e, errno, _("%s: cannot open the flash log: %s"),
+				 path, strerror(errno));
+		goto out;
+	}
+	/* One write per line: with O_APPEND, concurrent jobs never interleave
+	 * inside a line. */
+	n = write(fd, line, len);
+	if (n < 0 || (size_t)n != len) {
+		int err = n < 0 ? errno : EIO;
+		ret = qf_err_set(e, err, _("%s: cannot write the flash log: %s"),
+				 path, strerror(err));
+	}
+	if (close(fd) < 0 && ret == 0)
+		ret = qf_err_set(e, errno, _("%s: cannot write the flash log: %s"),
+				 path, strerror(errno));
+out:
+	free(line);
+	return ret;
+}
