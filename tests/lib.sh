@@ -1,0 +1,394 @@
+# tests/lib.sh - helpers shared by the shell tests (bash; sourced, not run).
+#
+# Gives each test a private temp dir $T removed on exit (plus cleanup hooks
+# for loop devices and mounts), skip/fail helpers with automake's exit codes
+# (77 skip, 1 fail), reference conversions through qemu-img, and builders
+# for partitioned disks and byte-level patches of qcow2 files.
+# Other helpers may append functions at the end of this file.
+
+if [ -z "${BASH_VERSION:-}" ]; then
+	echo "tests/lib.sh needs bash" >&2
+	exit 99
+fi
+
+set -u
+export LC_ALL=C
+PATH=$PATH:/usr/sbin:/sbin
+export PATH
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${QFLASH:=$top_builddir/src/qflash}"
+export top_srcdir top_builddir QFLASH
+
+TEST_NAME=$(basename "$0" .sh)
+MAIN_PID=$$
+
+# ------------------------------------------------------------ exit codes
+
+skip() {
+	echo "SKIP: $TEST_NAME: $*"
+	exit 77
+}
+
+# fail may run inside $(...): the signal makes the main shell fail too.
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	[ "$BASHPID" != "$MAIN_PID" ] && kill -USR1 "$MAIN_PID" 2>/dev/null
+	exit 1
+}
+
+# Progress lines make the .log readable when a case fails.
+note() {
+	echo "# $*"
+}
+
+need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "$c not found"
+	done
+}
+
+# ------------------------------------------------------- temp dir, hooks
+
+CLEANUP_HOOKS=()
+
+# Run "$*" at exit, newest first (detach loops before removing their files).
+on_exit() {
+	CLEANUP_HOOKS+=("$*")
+}
+
+run_cleanup() {
+	local rc=$? i
+	set +e
+	for ((i = ${#CLEANUP_HOOKS[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP_HOOKS[i]}" >/dev/null 2>&1
+	done
+	CLEANUP_HOOKS=()
+	[ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+	return $rc
+}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/qflash-$TEST_NAME.XXXXXX") ||
+	{ echo "mktemp failed" >&2; exit 99; }
+trap run_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 1' USR1
+
+[ -x "$QFLASH" ] || fail "QFLASH=$QFLASH is not an executable"
+
+# --------------------------------------------------------- root and loop
+
+need_root_loop() {
+	[ "$(id -u)" = 0 ] || skip "needs root for loop devices"
+	need_cmd losetup
+	local f=$T/.loopprobe dev
+	truncate -s 1M "$f"
+	dev=$(losetup -f --show "$f" 2>/dev/null) ||
+		{ rm -f "$f"; skip "losetup cannot attach a loop device here"; }
+	losetup -d "$dev"
+	rm -f "$f"
+}
+
+# loop_attach FILE: attach FILE to a free loop device, name in $LOOP;
+# detached at exit.  Call it in the main shell, not inside $(...), or the
+# cleanup hook is lost with the subshell.
+loop_attach() {
+	LOOP=$(losetup -f --show "$1") || fail "losetup $1 failed"
+	on_exit "losetup -d '$LOOP'"
+}
+
+# --------------------------------------------------------------- running
+
+# run_q ARGS...: run $QFLASH, stdout in $T/out.txt, stderr in $T/err.txt,
+# exit status in $RC (never fails by itself).
+run_q() {
+	RC=0
+	"$QFLASH" "$@" >"$T/out.txt" 2>"$T/err.txt" || RC=$?
+	return 0
+}
+
+# run_ok ARGS...: run $QFLASH and fail unless it exits 0.
+run_ok() {
+	run_q "$@"
+	if [ "$RC" != 0 ]; then
+		sed 's/^/#   stderr: /' "$T/err.txt" >&2
+		fail "qflash $* exited $RC"
+	fi
+}
+
+# ------------------------------------------------------------ comparisons
+
+# ref_raw IMG OUT [qemu-img convert options...]: the reference raw bytes.
+ref_raw() {
+	local img=$1 out=$2
+	shift 2
+	rm -f "$out"
+	qemu-img convert "$@" -O raw "$img" "$out" ||
+		fail "qemu-img convert $img failed"
+}
+
+# same FILE1 FILE2: byte-identical and the same size, else fail naming the
+# first difference.
+same() {
+	local d s1 s2
+	if cmp -s "$1" "$2"; then
+		return 0
+	fi
+	d=$(cmp "$1" "$2" 2>&1 | head -n 1)
+	s1=$(stat -c %s "$1" 2>/dev/null)
+	s2=$(stat -c %s "$2" 2>/dev/null)
+	fail "$1 ($s1 bytes) and $2 ($s2 bytes) differ: $d"
+}
+
+# file_size FILE: size in bytes.
+file_size() {
+	stat -c %s "$1"
+}
+
+# ----------------------------------------------------------- random data
+
+# rand_file OUT SIZE [SEED]: deterministic pseudo-random bytes.
+rand_file() {
+	python3 - "$1" "$2" "${3:-1}" <<'EOF'
+import random, sys
+out, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+with open(out, "wb") as f:
+    left = size
+    while left:
+        n = min(left, 1 << 20)
+        f.write(r.randbytes(n))
+        left -= n
+EOF
+}
+
+# --------------------------------------------------------- byte patching
+
+# hexpatch FILE OFFSET HEXBYTES: overwrite bytes in place ("00ff10...").
+hexpatch() {
+	local file=$1 off=$(($2)) hex=$3 esc
+	esc=$(printf '%s' "$hex" | sed 's/../\\x&/g')
+	printf "$esc" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none ||
+		fail "hexpatch $file $off failed"
+}
+
+# be32 FILE OFFSET VALUE / be64 FILE OFFSET VALUE: big-endian writes.
+# VALUE goes through shell arithmetic, so 0x8000000000000000 works.
+be32() {
+	hexpatch "$1" "$2" "$(printf '%08x' $(($3 & 0xffffffff)))"
+}
+
+be64() {
+	hexpatch "$1" "$2" "$(printf '%016x' $(($3)))"
+}
+
+# readhex FILE OFFSET LEN: the bytes as lowercase hex.
+readhex() {
+	od -An -v -tx1 -j "$(($2))" -N "$(($3))" "$1" | tr -d ' \n'
+}
+
+# ------------------------------------------------------ qcow2 internals
+
+# One python program answers questions about a qcow2 file's layout so the
+# malformed-image tests can patch the right bytes.
+#   qcow2 IMG field NAME          header field value (decimal)
+#   qcow2 IMG set NAME VALUE      write a header field
+#   qcow2 IMG field_off NAME      file offset of a header field
+#   qcow2 IMG l1_off INDEX        file offset of active L1 entry INDEX
+#   qcow2 IMG l2_off VOFF         file offset of the L2 entry mapping VOFF
+#   qcow2 IMG ext_off TYPE        file offset of header extension TYPE
+#   qcow2 IMG compressed VOFF     "host_off length" of a compressed cluster
+QCOW2_PY='
+import struct, sys
+FIELDS = {
+    "magic": (0, 4), "version": (4, 4), "backing_file_offset": (8, 8),
+    "backing_file_size": (16, 4), "cluster_bits": (20, 4), "size": (24, 8),
+    "crypt_method": (32, 4), "l1_size": (36, 4), "l1_table_offset": (40, 8),
+    "refcount_table_offset": (48, 8), "refcount_table_clusters": (56, 4),
+    "nb_snapshots": (60, 4), "snapshots_offset": (64, 8),
+    "incompatible_features": (72, 8), "compatible_features": (80, 8),
+    "autoclear_features": (88, 8), "refcount_order": (96, 4),
+    "header_length": (100, 4), "compression_type": (104, 1),
+}
+FMT = {1: ">B", 4: ">I", 8: ">Q"}
+img, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+f = open(img, "r+b")
+def get(name):
+    off, n = FIELDS[name]
+    f.seek(off)
+    return struct.unpack(FMT[n], f.read(n))[0]
+def u64(off):
+    f.seek(off)
+    return struct.unpack(">Q", f.read(8))[0]
+def die(msg):
+    sys.exit("qcow2 helper: %s: %s" % (img, msg))
+cbits = get("cluster_bits")
+csize = 1 << cbits
+ext_l2 = get("version") >= 3 and (get("incompatible_features") >> 4) & 1
+entry = 16 if ext_l2 else 8
+def l2_off(voff):
+    l2_entries = csize // entry
+    cl = voff >> cbits
+    l1 = u64(get("l1_table_offset") + 8 * (cl // l2_entries))
+    l2 = l1 & 0x00fffffffffffe00
+    if not l2:
+        die("no L2 table for virtual offset %d" % voff)
+    return l2 + entry * (cl % l2_entries)
+if cmd == "field":
+    print(get(args[0]))
+elif cmd == "field_off":
+    print(FIELDS[args[0]][0])
+elif cmd == "set":
+    off, n = FIELDS[args[0]]
+    f.seek(off)
+    f.write(struct.pack(FMT[n], int(args[1], 0) & ((1 << (8 * n)) - 1)))
+elif cmd == "l1_off":
+    print(get("l1_table_offset") + 8 * int(args[0], 0))
+elif cmd == "l2_off":
+    print(l2_off(int(args[0], 0)))
+elif cmd == "ext_off":
+    want = int(args[0], 0)
+    off = get("header_length") if get("version") >= 3 else 72
+    while off + 8 <= csize:
+        f.seek(off)
+        t, n = struct.unpack(">II", f.read(8))
+        if t == want:
+            print(off)
+            break
+        if t == 0:
+            die("no header extension 0x%08x" % want)
+        off += 8 + ((n + 7) & ~7)
+    else:
+        die("header extensions run past the first cluster")
+elif cmd == "compressed":
+    e = u64(l2_off(int(args[0], 0)))
+    if not (e >> 62) & 1:
+        die("virtual offset %s is not compressed" % args[0])
+    x = 62 - (cbits - 8)
+    host = e & ((1 << x) - 1)
+    sectors = ((e >> x) & ((1 << (62 - x)) - 1)) + 1
+    print(host, sectors * 512 - (host & 511))
+else:
+    die("unknown command " + cmd)
+'
+
+qcow2() {
+	python3 -c "$QCOW2_PY" "$@" || fail "qcow2 helper failed: $*"
+}
+
+# ------------------------------------------------------ partitioned disks
+
+# part_range DISK N: "START SIZE" in bytes of partition N (sfdisk's view).
+part_range() {
+	sfdisk --json "$1" 2>/dev/null | python3 -c '
+import json, re, sys
+t = json.load(sys.stdin)["partitiontable"]
+ss = t.get("sectorsize", 512)
+for p in t["partitions"]:
+    if int(re.search(r"(\d+)$", p["node"]).group(1)) == int(sys.argv[1]):
+        print(p["start"] * ss, p["size"] * ss)
+        break
+else:
+    sys.exit("no partition %s" % sys.argv[1])
+' "$2" || fail "part_range $1 $2 failed"
+}
+
+# put_fs DISK N FSIMAGE: copy a filesystem image into partition N.
+put_fs() {
+	local r start size
+	r=$(part_range "$1" "$2")
+	start=${r% *}
+	size=${r#* }
+	[ "$(file_size "$3")" -le "$size" ] || fail "$3 larger than partition $2"
+	dd if="$3" of="$1" bs=64K seek="$start" oflag=seek_bytes conv=notrunc \
+		status=none || fail "dd $3 into $1 failed"
+}
+
+# mk_vfat OUT SIZE LABEL: a FAT filesystem image holding one small file
+# when mtools is there (mkfs.vfat cannot populate without a mount).
+mk_vfat() {
+	rm -f "$1"
+	truncate -s "$2" "$1"
+	mkfs.vfat -n "$3" -i 1234ABCD "$1" >/dev/null || fail "mkfs.vfat failed"
+	if command -v mcopy >/dev/null 2>&1; then
+		printf 'qflash test file\n' >"$T/.vfat-file.txt"
+		mcopy -i "$1" "$T/.vfat-file.txt" ::/HELLO.TXT ||
+			fail "mcopy failed"
+	fi
+}
+
+# mk_ext4 OUT SIZE LABEL UUID: an ext4 image populated from a directory.
+mk_ext4() {
+	local d=$T/.ext4-content.$$
+	rm -rf "$d" "$1"
+	mkdir -p "$d/etc" "$d/data"
+	printf 'hello from %s\n' "$3" >"$d/etc/motd"
+	seq 1 20000 >"$d/data/numbers.txt"
+	rand_file "$d/data/blob.bin" 300000 7
+	truncate -s "$2" "$1"
+	E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -F -L "$3" -U "$4" \
+		-E root_owner=0:0,hash_seed=7b5e1cfd-0ad5-4c1d-9f3e-2d0a4b8e6f11 \
+		-d "$d" "$1" >/dev/null || fail "mkfs.ext4 failed"
+	rm -rf "$d"
+}
+
+# make_gpt_disk OUT SIZE: GPT with a 64 MiB vfat EFI partition and an ext4
+# partition filling the rest (SIZE >= 100M is comfortable).
+make_gpt_disk() {
+	local out=$1 size=$2
+	need_cmd sfdisk mkfs.vfat mkfs.ext4
+	rm -f "$out"
+	truncate -s "$size" "$out"
+	sfdisk -q "$out" >/dev/null <<'EOF' || fail "sfdisk (gpt) failed"
+label: gpt
+label-id: 5A1C2B3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D
+start=2048, size=131072, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=11111111-2222-4333-8444-555555555555, name="EFI"
+start=133120, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=66666666-7777-4888-9999-AAAAAAAAAAAA, name="root fs"
+EOF
+	local r2 sz2
+	r2=$(part_range "$out" 2)
+	sz2=${r2#* }
+	mk_vfat "$T/.efi.img" 64M EFI
+	put_fs "$out" 1 "$T/.efi.img"
+	mk_ext4 "$T/.root.img" "$sz2" rootfs 0b1e4d9a-3c2f-4e8b-a1d7-5f6c7b8a9d0e
+	put_fs "$out" 2 "$T/.root.img"
+	rm -f "$T/.efi.img" "$T/.root.img"
+}
+
+# make_mbr_disk OUT SIZE: MBR with two primaries and an extended partition
+# holding three logicals (5 ext4, 6 swap, 7 unformatted).  SIZE >= 64M.
+make_mbr_disk() {
+	local out=$1 size=$2
+	need_cmd sfdisk mkfs.vfat mkfs.ext4 mkswap
+	rm -f "$out"
+	truncate -s "$size" "$out"
+	sfdisk -q "$out" >/dev/null <<'EOF' || fail "sfdisk (dos) failed"
+label: dos
+label-id: 0x51c0ffee
+start=2048, size=24576, type=83, bootable
+start=26624, size=16384, type=c
+start=43008, type=5
+size=16384, type=83
+size=8192, type=82
+type=83
+EOF
+	local r sz
+	r=$(part_range "$out" 1); sz=${r#* }
+	mk_ext4 "$T/.p1.img" "$sz" mbrroot 2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f
+	put_fs "$out" 1 "$T/.p1.img"
+	r=$(part_range "$out" 2); sz=${r#* }
+	mk_vfat "$T/.p2.img" "$sz" MBRFAT
+	put_fs "$out" 2 "$T/.p2.img"
+	r=$(part_range "$out" 5); sz=${r#* }
+	mk_ext4 "$T/.p5.img" "$sz" logical5 3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a
+	put_fs "$out" 5 "$T/.p5.img"
+	r=$(part_range "$out" 6); sz=${r#* }
+	truncate -s "$sz" "$T/.p6.img"
+	mkswap -L swap6 -U 4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b "$T/.p6.img" \
+		>/dev/null 2>&1 || fail "mkswap failed"
+	put_fs "$out" 6 "$T/.p6.img"
+	rm -f "$T"/.p[1256].img
+}
