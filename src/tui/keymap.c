@@ -1,0 +1,100 @@
+/* keymap.c - the key table of qflash-tui: every key, the screens it works
+ * on, its hint and its help text; and the mapping of raw keys to actions. */
+#include "tui.h"
+#include "keymap.h"
+
+#include <curses.h>
+
+#define CTRL_KEY(c) ((c) & 0x1f)
+
+static const struct km_entry table[] = {
+	{ KM_SOURCE | KM_MODE | KM_TARGETS, N_("↑↓"), N_("Up/Dn"),
+	  N_("move"), N_("Move the highlight (also j and k)") },
+	{ KM_IMAGE | KM_MAP, N_("↑↓"), N_("Up/Dn"),
+	  N_("move"), N_("Move or scroll in the focused pane (also j and k)") },
+	{ KM_SOURCE, N_("Enter"), NULL, N_("open"),
+	  N_("Enter the directory or open the highlighted image") },
+	{ KM_SOURCE, "/", NULL, N_("filter"),
+	  N_("Filter the file list: type part of a name, Enter to keep it, Esc to clear it") },
+	{ KM_SOURCE, N_("Tab"), NULL, N_("path/URL"),
+	  N_("Switch between the file list and the line for a path or http(s) URL") },
+	{ KM_SOURCE, N_("Backspace"), NULL, NULL,
+	  N_("Go to the parent directory") },
+	{ KM_IMAGE | KM_MAP, N_("Tab"), NULL, N_("pane"),
+	  N_("Switch to the next pane (Shift-Tab: previous)") },
+	{ KM_IMAGE, N_("Space"), NULL, N_("pick snapshot"),
+	  N_("In the snapshots pane: flash the highlighted snapshot instead of the current state") },
+	{ KM_IMAGE | KM_MODE, N_("Enter"), NULL, N_("next"),
+	  N_("Go on to the next step") },
+	{ KM_TARGETS, N_("Space"), NULL, N_("select"),
+	  N_("Select or deselect the highlighted target (greyed ones cannot be selected)") },
+	{ KM_TARGETS, N_("Enter"), NULL, N_("next"),
+	  N_("Go on with the selected targets") },
+	{ KM_TARGETS, "r", NULL, NULL,
+	  N_("Look for devices again now (the list also refreshes by itself)") },
+	{ KM_MAP, N_("Enter"), NULL, N_("pick"),
+	  N_("Choose a target for the highlighted partition; on \"Continue\": go on") },
+	{ KM_MAP, "x", NULL, N_("clear"),
+	  N_("Do not write the highlighted partition") },
+	{ KM_CONFIRM, N_("yes Enter"), NULL, N_("write"),
+	  N_("Type yes and press Enter to start writing; anything else writes nothing") },
+	{ KM_PROGRESS, N_("c/Esc"), NULL, N_("cancel"),
+	  N_("Cancel the flash (asks first)") },
+	{ KM_DONE, "a", NULL, N_("flash again"),
+	  N_("Flash the same image to other targets (for example newly inserted drives)") },
+	{ KM_DONE, N_("←→ Enter"), N_("Left/Right Enter"), N_("choose"),
+	  N_("Choose a button and press it") },
+	{ KM_IMAGE | KM_MODE | KM_TARGETS | KM_MAP | KM_CONFIRM, N_("Esc"), NULL,
+	  N_("back"), N_("Go back one step (also Backspace)") },
+	{ KM_ALL & ~KM_CONFIRM, "?", NULL, N_("help"),
+	  N_("Show the keys of this screen") },
+	{ KM_ALL & ~KM_CONFIRM, "q", NULL, N_("quit"),
+	  N_("Quit (asks first while a flash runs)") },
+	{ KM_ALL, N_("Ctrl-L"), NULL, NULL, N_("Redraw the screen") },
+	{ 0, NULL, NULL, NULL, NULL },
+};
+
+const struct km_entry *km_table(void)
+{
+	return table;
+}
+
+enum km_action km_action(int ch)
+{
+	switch (ch) {
+	case KEY_UP: case 'k':
+		return KA_UP;
+	case KEY_DOWN: case 'j':
+		return KA_DOWN;
+	case KEY_LEFT: case 'h':
+		return KA_LEFT;
+	case KEY_RIGHT: case 'l':
+		return KA_RIGHT;
+	case KEY_PPAGE:
+		return KA_PGUP;
+	case KEY_NPAGE:
+		return KA_PGDN;
+	case KEY_HOME: case 'g':
+		return KA_HOME;
+	case KEY_END: case 'G':
+		return KA_END;
+	case '\n': case '\r': case KEY_ENTER:
+		return KA_ENTER;
+	case ' ':
+		return KA_TOGGLE;
+	case '\t':
+		return KA_TAB;
+	case KEY_BTAB:
+		return KA_BTAB;
+	case 27: case KEY_BACKSPACE: case 127: case CTRL_KEY('h'):
+		return KA_BACK;
+	case '?': case KEY_F(1):
+		return KA_HELP;
+	case 'q': case 'Q':
+		return KA_QUIT;
+	case CTRL_KEY('l'):
+		return KA_REDRAW;
+	default:
+		return KA_NONE;
+	}
+}

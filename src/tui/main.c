@@ -1,0 +1,854 @@
+/* main.c - qflash-tui: options, signals, terminal setup and restore, the
+ * main loop (keys, background task results, job progress, device
+ * hot-plug), and the actions the screens use to move between steps. */
+#include "tui.h"
+#include "ui.h"
+#include "keymap.h"
+#include "task.h"
+#include "lib/demo.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct app app;
+
+static volatile sig_atomic_t got_signal;
+static SCREEN *term;
+static bool open_running;       /* a TASK_OPEN is on its way */
+static bool dev_running;        /* a TASK_DEVICES is on its way */
+static bool dev_again;          /* list again when it is back */
+static uint64_t dev_gen;        /* generation of the current list */
+static double dev_checked;      /* when the generation was last read */
+static char *demo_dir;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p) {
+		perror("qflash-tui");
+		abort();
+	}
+	return p;
+}
+
+static void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p) {
+		perror("qflash-tui");
+		abort();
+	}
+	return p;
+}
+
+/* ---------------------------------------------------------------- status */
+
+void app_status(bool error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(app.status, sizeof(app.status), fmt, ap);
+	va_end(ap);
+	app.status_error = error;
+}
+
+const char *app_image_title(void)
+{
+	const char *n = app.image_name, *s;
+
+	if (!n)
+		return "";
+	s = strrchr(n, '/');
+	return s && s[1] ? s + 1 : n;
+}
+
+void app_goto(enum tui_screen s)
+{
+	app.screen = s;
+	app.visit++;
+	app.help = false;
+	app.status[0] = 0;
+	if (s == SCR_TARGETS || s == SCR_MAP)
+		app_classify_targets();
+}
+
+/* ----------------------------------------------------------------- image */
+
+void app_open_image(const char *name, const char *snapshot, bool forward)
+{
+	struct task *t;
+
+	if (open_running)
+		return;
+	t = xcalloc(1, sizeof(*t));
+	t->kind = TASK_OPEN;
+	t->name = xstrdup(name);
+	t->snapshot = snapshot ? xstrdup(snapshot) : NULL;
+	t->forward = forward;
+	if (task_start(t) < 0) {
+		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
+		task_free(t);
+		return;
+	}
+	open_running = true;
+	app.busy++;
+	app.busy_what = snapshot ? _("Opening the snapshot…") : _("Opening the image…");
+}
+
+static void open_done(struct task *t)
+{
+	open_running = false;
+	app.busy--;
+	if (t->ret < 0) {
+		ui_msg(_("Cannot open the image"), "%s", t->err.msg);
+		/* Without an image there is nothing to show but the source. */
+		if (!app.img && app.screen != SCR_SOURCE) {
+			app.have_source_arg = false;
+			app_goto(SCR_SOURCE);
+		}
+		return;
+	}
+	if (app.pt)
+		qf_ptable_free(app.pt);
+	if (app.img)
+		qf_image_close(app.img);
+	app.img = t->img;
+	app.pt = t->pt;
+	t->img = NULL;
+	t->pt = NULL;
+	snprintf(app.pt_error, sizeof(app.pt_error), "%s", t->pterr.msg);
+	if (!app.image_name || strcmp(app.image_name, t->name) != 0) {
+		free(app.image_name);
+		app.image_name = xstrdup(t->name);
+	}
+	free(app.map);
+	app.map = xcalloc(app.pt && app.pt->count ? app.pt->count : 1,
+			  sizeof(*app.map));
+	if (t->forward)
+		app_goto(SCR_IMAGE);
+	if (t->warnings[0])
+		app_status(true, _("Warning: %s"), t->warnings);
+	/* The device holding the image is refused: list again for it. */
+	app_refresh_devices();
+}
+
+/* --------------------------------------------------------------- targets */
+
+void app_refresh_devices(void)
+{
+	struct task *t;
+
+	if (dev_running) {
+		dev_again = true;
+		return;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->kind = TASK_DEVICES;
+	t->nfiles = app.ncmd_targets;
+	t->files = xcalloc(app.ncmd_targets, sizeof(char *));
+	for (int i = 0; i < app.ncmd_targets; i++)
+		t->files[i] = xstrdup(app.cmd_targets[i]);
+	if (app.image_name && strncmp(app.image_name, "http://", 7) != 0 &&
+	    strncmp(app.image_name, "https://", 8) != 0)
+		t->source = xstrdup(app.image_name);
+	if (task_start(t) < 0) {
+		task_free(t);
+		return;
+	}
+	dev_running = true;
+	dev_checked = now();
+}
+
+static struct target *old_entry(struct target *old, int nold, const char *path)
+{
+	for (int i = 0; i < nold; i++)
+		if (strcmp(old[i].dev.path, path) == 0)
+			return &old[i];
+	return NULL;
+}
+
+static void add_target(struct target *list, int *n, const struct qf_device *d,
+		       struct target *old, int nold)
+{
+	struct target *t = &list[(*n)++];
+	struct target *o = old_entry(old, nold, d->path);
+
+	memset(t, 0, sizeof(*t));
+	t->dev = *d;
+	t->selected = o && o->selected;
+}
+
+static void devices_done(struct task *t)
+{
+	struct target *list, *old = app.tg;
+	int n = 0, nold = app.ntg, cap;
+
+	dev_running = false;
+	dev_gen = t->generation;
+	if (t->ret < 0)
+		app_status(true, "%s", t->err.msg);
+	cap = t->nfiles + t->ndevs;
+	list = xcalloc(cap, sizeof(*list));
+
+	/* Files given with --target first, in the order given. */
+	for (int i = 0; i < t->nfiles; i++) {
+		struct task_file *f = &t->fres[i];
+		struct qf_device d;
+		bool is_new = false;
+
+		if (f->ret < 0) {
+			memset(&d, 0, sizeof(d));
+			snprintf(d.path, sizeof(d.path), "%s", t->files[i]);
+			d.kind = QF_DEV_FILE;
+			d.refusals = QF_REFUSE_NOT_FOUND;
+			snprintf(d.reason, sizeof(d.reason), "%.*s",
+				 (int)sizeof(d.reason) - 1, f->err.msg);
+		} else {
+			d = f->dev;
+			/* The engine creates missing files. */
+			is_new = !f->exists && d.kind == QF_DEV_FILE;
+		}
+		add_target(list, &n, &d, old, nold);
+		list[n - 1].cmdline = true;
+		list[n - 1].is_new = is_new;
+	}
+	/* Then whole disks, each followed by its partitions. */
+	for (int i = 0; i < t->ndevs; i++) {
+		const struct qf_device *d = &t->devs[i];
+		bool dup = false;
+
+		if (d->kind == QF_DEV_PARTITION)
+			continue;
+		for (int k = 0; k < n; k++)
+			dup |= strcmp(list[k].dev.path, d->path) == 0;
+		if (dup)
+			continue;
+		add_target(list, &n, d, old, nold);
+		for (int j = 0; j < t->ndevs; j++)
+			if (t->devs[j].kind == QF_DEV_PARTITION &&
+			    strcmp(t->devs[j].parent, d->name) == 0)
+				add_target(list, &n, &t->devs[j], old, nold);
+	}
+	/* Partitions whose disk was not listed. */
+	for (int i = 0; i < t->ndevs; i++) {
+		const struct qf_device *d = &t->devs[i];
+		bool seen = false;
+
+		if (d->kind != QF_DEV_PARTITION)
+			continue;
+		for (int k = 0; k < n; k++)
+			seen |= strcmp(list[k].dev.path, d->path) == 0;
+		if (!seen)
+			add_target(list, &n, d, old, nold);
+	}
+	free(old);
+	app.tg = list;
+	app.ntg = n;
+	app.tg_version++;
+	app.devices_loaded = true;
+	app_classify_targets();
+	if (dev_again) {
+		dev_again = false;
+		app_refresh_devices();
+	}
+}
+
+uint64_t app_needed_bytes(void)
+{
+	uint64_t need = 0;
+
+	if (!app.img)
+		return 0;
+	if (app.mode != QF_MODE_PARTITIONS)
+		return qf_image_size_known(app.img) ? qf_image_size(app.img) : 0;
+	/* Partition mode: a target must hold at least one partition. */
+	for (int i = 0; app.pt && i < app.pt->count; i++)
+		if (app.pt->parts[i].size && (!need || app.pt->parts[i].size < need))
+			need = app.pt->parts[i].size;
+	return need;
+}
+
+void app_classify_targets(void)
+{
+	uint64_t need = app_needed_bytes();
+	bool parts = app.mode == QF_MODE_PARTITIONS;
+
+	free(app.vis);
+	app.vis = xcalloc(app.ntg, sizeof(int));
+	app.nvis = 0;
+	for (int i = 0; i < app.ntg; i++) {
+		struct target *t = &app.tg[i];
+		unsigned refusals = t->dev.refusals & ~QF_REFUSE_TOO_SMALL;
+
+		t->selectable = true;
+		t->why[0] = 0;
+		if (refusals) {
+			t->selectable = false;
+			if (t->dev.reason[0])
+				snprintf(t->why, sizeof(t->why), "%s", t->dev.reason);
+			else
+				qf_refusal_text(refusals, t->why, sizeof(t->why));
+		} else if (t->dev.kind != QF_DEV_FILE && need &&
+			   t->dev.size < need) {
+			char have[32], want[32];
+			ui_fmt_size(t->dev.size, have, sizeof(have));
+			ui_fmt_size(need, want, sizeof(want));
+			t->selectable = false;
+			snprintf(t->why, sizeof(t->why),
+				 _("too small: %s, needs %s"), have, want);
+		}
+		if (t->dev.kind == QF_DEV_PARTITION && !parts) {
+			t->selected = false;
+			continue;
+		}
+		if (!t->selectable)
+			t->selected = false;
+		app.vis[app.nvis++] = i;
+	}
+	/* Mappings to targets that went away or were deselected lapse. */
+	for (int i = 0; app.map && app.pt && i < app.pt->count; i++) {
+		struct target *t = app.map[i][0] ? app_find_target(app.map[i]) : NULL;
+		if (!t || !t->selected)
+			app.map[i][0] = 0;
+	}
+}
+
+struct target *app_find_target(const char *path)
+{
+	for (int i = 0; i < app.ntg; i++)
+		if (strcmp(app.tg[i].dev.path, path) == 0)
+			return &app.tg[i];
+	return NULL;
+}
+
+int app_selected_count(void)
+{
+	int n = 0;
+	for (int i = 0; i < app.nvis; i++)
+		n += app.tg[app.vis[i]].selected;
+	return n;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+void app_start_flash(void)
+{
+	struct qf_job_opts o;
+	struct qf_err e = { 0 };
+	struct qf_job *job;
+	int ret = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.mode = app.mode;
+	o.verify = app.verify;
+	o.log_path = app.log_path;
+	job = qf_job_new(app.img, &o);
+	if (!job) {
+		ui_msg(_("Error"), "%s", _("Cannot create the flash job"));
+		app_goto(SCR_TARGETS);
+		return;
+	}
+	if (app.mode == QF_MODE_PARTITIONS) {
+		for (int i = 0; ret == 0 && app.pt && i < app.pt->count; i++)
+			if (app.map[i][0])
+				ret = qf_job_add_target(job, app.map[i],
+							app.pt->parts[i].number, &e);
+	} else {
+		for (int i = 0; ret == 0 && i < app.nvis; i++)
+			if (app.tg[app.vis[i]].selected)
+				ret = qf_job_add_target(job, app.tg[app.vis[i]].dev.path,
+							0, &e);
+	}
+	if (ret == 0)
+		ret = qf_job_start(job, &e);
+	if (ret < 0) {
+		qf_job_free(job);
+		app_goto(SCR_TARGETS);
+		ui_msg(_("Nothing was written"), "%s", e.msg);
+		app_refresh_devices();
+		return;
+	}
+	app.job = job;
+	app.cancel_requested = false;
+	app.have_prog = false;
+	app_goto(SCR_PROGRESS);
+}
+
+static bool job_running(void)
+{
+	return app.job && !app.have_final;
+}
+
+static void do_cancel(void)
+{
+	if (!job_running())
+		return;
+	qf_job_cancel(app.job);
+	app.cancel_requested = true;
+}
+
+void app_ask_cancel(void)
+{
+	if (!job_running() || app.cancel_requested)
+		return;
+	ui_ask(_("Cancel the flash? (y/n)"), do_cancel);
+}
+
+static void finish_flash(void)
+{
+	app.job_ret = qf_job_wait(app.job, &app.final);
+	app.have_final = true;
+	if (app.have_prog) {
+		qf_progress_free(&app.prog);
+		app.have_prog = false;
+	}
+	/* A cancel is the user's choice, not a failure. */
+	app.exit_code = (app.job_ret == 0 || app.job_ret == -ECANCELED) ? 0 : 1;
+	ui_dialog_close();
+	app_goto(SCR_DONE);
+}
+
+static void free_job(void)
+{
+	if (!app.job)
+		return;
+	if (!app.have_final) {
+		qf_job_cancel(app.job);
+		qf_job_wait(app.job, NULL);
+	}
+	if (app.have_prog)
+		qf_progress_free(&app.prog);
+	if (app.have_final)
+		qf_progress_free(&app.final);
+	app.have_prog = app.have_final = false;
+	qf_job_free(app.job);
+	app.job = NULL;
+}
+
+void app_flash_again(void)
+{
+	free_job();
+	for (int i = 0; i < app.ntg; i++)
+		app.tg[i].selected = false;
+	for (int i = 0; app.pt && i < app.pt->count; i++)
+		app.map[i][0] = 0;
+	app_goto(SCR_TARGETS);
+	app_refresh_devices();
+}
+
+static void quit_now(void)
+{
+	if (job_running())
+		do_cancel();
+	app.quit = true;
+}
+
+void app_request_quit(void)
+{
+	if (job_running())
+		ui_ask(_("A flash is running. Cancel it and quit? (y/n)"), quit_now);
+	else
+		app.quit = true;
+}
+
+/* ------------------------------------------------------------- main loop */
+
+static const char *screen_title(enum tui_screen s)
+{
+	static const char *const titles[SCR_COUNT] = {
+		[SCR_SOURCE] = N_("Choose an image"),
+		[SCR_IMAGE] = N_("Image"),
+		[SCR_MODE] = N_("What to write"),
+		[SCR_TARGETS] = N_("Targets"),
+		[SCR_MAP] = N_("Map partitions to targets"),
+		[SCR_CONFIRM] = N_("Confirm"),
+		[SCR_PROGRESS] = N_("Flashing"),
+		[SCR_DONE] = N_("Done"),
+	};
+	return _(titles[s]);
+}
+
+static void draw(void)
+{
+	static void (*const draws[SCR_COUNT])(void) = {
+		view_source_draw, view_image_draw, view_mode_draw,
+		view_targets_draw, view_map_draw, view_confirm_draw,
+		view_progress_draw, view_done_draw,
+	};
+
+	ui_begin();
+	if (ui_too_small()) {
+		const char *msg = _("Terminal too small (need 80x24)");
+		int w = ui_width(msg);
+		ui_put(LINES / 2, w < COLS ? (COLS - w) / 2 : 0, COLS, UI_ERROR, msg);
+		ui_finish();
+		return;
+	}
+	ui_frame(app.screen, screen_title(app.screen), app_image_title(),
+		 app.status, app.status_error, app.busy ? app.busy_what : NULL);
+	draws[app.screen]();
+	if (app.help)
+		view_help_draw();
+	ui_dialog_draw();
+	ui_finish();
+}
+
+static void handle_key(int ch)
+{
+	static bool (*const keys[SCR_COUNT])(int) = {
+		view_source_key, view_image_key, view_mode_key,
+		view_targets_key, view_map_key, view_confirm_key,
+		view_progress_key, view_done_key,
+	};
+
+	if (ch == KEY_RESIZE)
+		return;           /* ncurses has the new size; the next draw uses it */
+	if (ui_dialog_active()) {
+		ui_dialog_key(ch);
+		return;
+	}
+	if (app.help) {
+		view_help_key(ch);
+		return;
+	}
+	if (keys[app.screen](ch))
+		return;
+	switch (km_action(ch)) {
+	case KA_HELP:
+		app.help = true;
+		break;
+	case KA_QUIT:
+		app_request_quit();
+		break;
+	case KA_REDRAW:
+		clearok(curscr, TRUE);
+		break;
+	default:
+		break;
+	}
+}
+
+static void handle_tasks(void)
+{
+	struct task *t;
+
+	while ((t = task_collect())) {
+		if (t->kind == TASK_OPEN)
+			open_done(t);
+		else
+			devices_done(t);
+		task_free(t);
+	}
+}
+
+static void tick(void)
+{
+	if (job_running()) {
+		if (app.have_prog)
+			qf_progress_free(&app.prog);
+		app.have_prog = qf_job_progress(app.job, &app.prog) == 0;
+		if (app.have_prog && (app.prog.phase == QF_PHASE_DONE ||
+				      app.prog.phase == QF_PHASE_FAILED ||
+				      app.prog.phase == QF_PHASE_CANCELLED))
+			finish_flash();
+	}
+	/* Hot-plug: the generation is cheap to read, listing is not. */
+	if (app.img && (app.screen == SCR_TARGETS || app.screen == SCR_MAP) &&
+	    !dev_running && now() - dev_checked >= 1.0) {
+		dev_checked = now();
+		if (qf_devices_generation() != dev_gen)
+			app_refresh_devices();
+	}
+}
+
+static void main_loop(void)
+{
+	while (!app.quit && !got_signal) {
+		struct pollfd pf[3];
+		int n = 0, ch;
+
+		draw();
+		pf[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+		pf[n++] = (struct pollfd){ .fd = task_fd(), .events = POLLIN };
+		if (app.job)
+			pf[n++] = (struct pollfd){ .fd = qf_job_wakeup_fd(app.job),
+						   .events = POLLIN };
+		if (poll(pf, n, 100) < 0 && errno != EINTR)
+			break;
+		if (got_signal)
+			break;
+		if (pf[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+			got_signal = SIGHUP;    /* the terminal went away */
+			break;
+		}
+		if (pf[1].revents & POLLIN)
+			handle_tasks();
+		if (n > 2 && (pf[2].revents & POLLIN))
+			qf_job_ack_wakeup(app.job);
+		while (!app.quit && !got_signal && (ch = getch()) != ERR)
+			handle_key(ch);
+		tick();
+	}
+}
+
+/* ----------------------------------------------------------- setup, exit */
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: poll() must return so the loop sees the flag. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int start_curses(enum ui_color_mode color, bool ascii)
+{
+	term = newterm(NULL, stdout, stdin);
+	if (!term)
+		return -1;
+	set_term(term);
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	set_escdelay(50);
+	ui_setup(color, ascii);
+	return 0;
+}
+
+static void stop_curses(void)
+{
+	if (!term)
+		return;
+	endwin();
+	delscreen(term);
+	term = NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, _("Usage: %s [options] [IMAGE|URL]\n"), "qflash-tui");
+	fputs(_("Flash a qcow2 (or raw, gzip, zstd) disk image to drives and files,\n"
+		"interactively.\n\n"), f);
+	fputs(_("Options:\n"
+		"  --target PATH       offer this file or device first (repeatable);\n"
+		"                      a missing file is created\n"
+		"  --verify            read the targets back and compare (default)\n"
+		"  --no-verify         do not verify\n"
+		"  --log FILE          flash log (JSON lines) to append to\n"
+		"  --demo              make a demo image and two target files in a\n"
+		"                      new temporary directory and open them\n"
+		"  --color=WHEN        auto, always or never\n"
+		"  --ascii             plain ASCII instead of line drawing\n"
+		"  --version           print the version and exit\n"
+		"  -h, --help          print this help and exit\n\n"), f);
+	fputs(_("Exit status: 0 success (or quit), 1 a flash failed, 2 usage error,\n"
+		"130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.\n"), f);
+}
+
+static int make_demo(char **image)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[PATH_MAX];
+	struct qf_err e = { 0 };
+	char *tmpl;
+
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	if (asprintf(&tmpl, "%s/qflash-demo-XXXXXX", tmp) < 0)
+		return -1;
+	if (!mkdtemp(tmpl)) {
+		fprintf(stderr, "qflash-tui: %s: %s\n", tmpl, strerror(errno));
+		free(tmpl);
+		return -1;
+	}
+	demo_dir = tmpl;
+	if (qf_demo_create(demo_dir, path, sizeof(path), &e) < 0) {
+		fprintf(stderr, "qflash-tui: %s\n", e.msg);
+		return -1;
+	}
+	*image = xstrdup(path);
+	for (int i = 1; i <= QF_DEMO_TARGET_COUNT; i++) {
+		char *t;
+		if (asprintf(&t, QF_DEMO_TARGET_FMT, demo_dir, i) < 0)
+			return -1;
+		app.cmd_targets[app.ncmd_targets++] = t;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_TARGET = 256, OPT_VERIFY, OPT_NO_VERIFY, OPT_LOG, OPT_DEMO,
+		OPT_COLOR, OPT_ASCII, OPT_VERSION,
+	};
+	static const struct option longopts[] = {
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "demo", no_argument, NULL, OPT_DEMO },
+		{ "color", optional_argument, NULL, OPT_COLOR },
+		{ "colour", optional_argument, NULL, OPT_COLOR },
+		{ "ascii", no_argument, NULL, OPT_ASCII },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum ui_color_mode color = UI_COLOR_AUTO;
+	bool ascii = false, demo = false;
+	char *image = NULL;
+	const char *ld;
+	int c, sig;
+
+	setlocale(LC_ALL, "");
+	qf_init();
+#ifdef ENABLE_NLS
+	/* QFLASH_LOCALEDIR lets an uninstalled build find its catalogs. */
+	ld = getenv("QFLASH_LOCALEDIR");
+	bindtextdomain(PACKAGE, ld && *ld ? ld : LOCALEDIR);
+	bind_textdomain_codeset(PACKAGE, "UTF-8");
+	textdomain(PACKAGE);
+#else
+	(void)ld;
+#endif
+	app.verify = true;
+	app.cmd_targets = xcalloc(argc + QF_DEMO_TARGET_COUNT, sizeof(char *));
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_TARGET:
+			app.cmd_targets[app.ncmd_targets++] = xstrdup(optarg);
+			break;
+		case OPT_VERIFY:
+			app.verify = true;
+			break;
+		case OPT_NO_VERIFY:
+			app.verify = false;
+			break;
+		case OPT_LOG:
+			free(app.log_path);
+			app.log_path = xstrdup(optarg);
+			break;
+		case OPT_DEMO:
+			demo = true;
+			break;
+		case OPT_COLOR:
+			if (!optarg || strcmp(optarg, "always") == 0)
+				color = UI_COLOR_ALWAYS;
+			else if (strcmp(optarg, "auto") == 0)
+				color = UI_COLOR_AUTO;
+			else if (strcmp(optarg, "never") == 0)
+				color = UI_COLOR_NEVER;
+			else {
+				fprintf(stderr, _("qflash-tui: --color must be auto, always or never\n"));
+				return 2;
+			}
+			break;
+		case OPT_ASCII:
+			ascii = true;
+			break;
+		case OPT_VERSION:
+			printf("qflash-tui (qflash) %s\n", qf_version());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			if (optopt && optopt < 256)
+				fprintf(stderr, _("qflash-tui: unknown option -%c\n"), optopt);
+			else
+				fprintf(stderr, _("qflash-tui: unknown option or missing value: %s\n"),
+					argv[optind - 1]);
+			fprintf(stderr, _("Try 'qflash-tui --help'.\n"));
+			return 2;
+		}
+	}
+	if (argc - optind > 1 || (demo && argc - optind > 0)) {
+		fprintf(stderr, demo ? _("qflash-tui: --demo takes no IMAGE\n")
+				     : _("qflash-tui: only one IMAGE may be given\n"));
+		fprintf(stderr, _("Try 'qflash-tui --help'.\n"));
+		return 2;
+	}
+	if (argc - optind == 1)
+		image = xstrdup(argv[optind]);
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, _("qflash-tui: needs a terminal (use qflash for scripts)\n"));
+		return 2;
+	}
+	if (demo && make_demo(&image) < 0)
+		return 1;
+	if (!app.log_path)
+		app.log_path = qf_flashlog_default_path();
+	if (task_init() < 0) {
+		perror("qflash-tui");
+		return 1;
+	}
+	install_signals();
+	if (start_curses(color, ascii) < 0) {
+		fprintf(stderr, _("qflash-tui: cannot set up the terminal (TERM=%s)\n"),
+			getenv("TERM") ? getenv("TERM") : "");
+		return 1;
+	}
+
+	app.have_source_arg = image != NULL;
+	if (image) {
+		app.screen = SCR_IMAGE;
+		app_open_image(image, NULL, false);
+		free(image);
+	} else {
+		app.screen = SCR_SOURCE;
+	}
+	main_loop();
+
+	/* Every way out (quit, signal, lost terminal) ends here: stop the
+	 * job cleanly before giving the terminal back. */
+	sig = got_signal;
+	if (job_running()) {
+		qf_job_cancel(app.job);
+		qf_job_wait(app.job, NULL);
+	}
+	stop_curses();
+	if (demo_dir)
+		fprintf(stderr, _("qflash-tui: the demo files are in %s\n"), demo_dir);
+	if (sig == SIGINT)
+		return 130;
+	if (sig == SIGTERM)
+		return 143;
+	if (sig == SIGHUP)
+		return 129;
+	return app.exit_code;
+}

@@ -1,0 +1,149 @@
+/* task.c - runs slow library calls (qf_image_open and qf_ptable_read,
+ * qf_devices_list and qf_device_probe) on worker threads so the UI keeps
+ * drawing; finished tasks are queued and announced on a self-pipe. */
+#include "tui.h"
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int pipefd[2] = { -1, -1 };
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct task *done_head;
+
+int task_init(void)
+{
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int task_fd(void)
+{
+	return pipefd[0];
+}
+
+/* Warnings arrive on the worker thread: collect them for the UI. */
+static void collect_warning(void *ctx, const char *msg)
+{
+	struct task *t = ctx;
+	size_t n = strlen(t->warnings);
+
+	snprintf(t->warnings + n, sizeof(t->warnings) - n, "%s%s",
+		 n ? "; " : "", msg);
+}
+
+static void run_open(struct task *t)
+{
+	struct qf_open_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.format = QF_FORMAT_AUTO;
+	o.snapshot = t->snapshot;
+	o.warn = collect_warning;
+	o.warn_ctx = t;
+	t->ret = qf_image_open(t->name, &o, &t->img, &t->err);
+	if (t->ret < 0)
+		return;
+	/* A stream's partition table is read from its buffered head. */
+	/* An unreadable table still leaves the whole disk to flash. */
+	if (qf_ptable_read(t->img, &t->pt, collect_warning, t, &t->pterr) < 0)
+		t->pt = NULL;
+}
+
+static void run_devices(struct task *t)
+{
+	t->generation = qf_devices_generation();
+	t->fres = calloc(t->nfiles ? t->nfiles : 1, sizeof(*t->fres));
+	if (!t->fres) {
+		t->ret = qf_err_set(&t->err, ENOMEM, "%s", strerror(ENOMEM));
+		return;
+	}
+	for (int i = 0; i < t->nfiles; i++) {
+		t->fres[i].ret = qf_device_probe(t->files[i], t->source,
+						 &t->fres[i].dev,
+						 &t->fres[i].err);
+		/* The probe describes a missing file as an empty one. */
+		t->fres[i].exists = access(t->files[i], F_OK) == 0;
+	}
+	t->ret = qf_devices_list(t->source, &t->devs, &t->err);
+	if (t->ret >= 0) {
+		t->ndevs = t->ret;
+		t->ret = 0;
+	} else {
+		t->devs = NULL;
+		t->ndevs = 0;
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct task *t = arg;
+	char c = 1;
+
+	if (t->kind == TASK_OPEN)
+		run_open(t);
+	else
+		run_devices(t);
+	pthread_mutex_lock(&lock);
+	t->next = done_head;
+	done_head = t;
+	pthread_mutex_unlock(&lock);
+	while (write(pipefd[1], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+int task_start(struct task *t)
+{
+	int ret = pthread_create(&t->thread, NULL, worker, t);
+	return -ret;
+}
+
+struct task *task_collect(void)
+{
+	struct task *t;
+	char buf[64];
+	bool more;
+
+	while (read(pipefd[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&lock);
+	t = done_head;
+	if (t)
+		done_head = t->next;
+	more = done_head != NULL;
+	pthread_mutex_unlock(&lock);
+	if (t)
+		pthread_join(t->thread, NULL);
+	if (more) {
+		/* Keep the pipe readable for the ones still queued. */
+		char c = 1;
+		if (write(pipefd[1], &c, 1) < 0)
+			(void)0;
+	}
+	return t;
+}
+
+void task_free(struct task *t)
+{
+	if (!t)
+		return;
+	if (t->img)
+		qf_image_close(t->img);
+	if (t->pt)
+		qf_ptable_free(t->pt);
+	free(t->name);
+	free(t->snapshot);
+	for (int i = 0; i < t->nfiles; i++)
+		free(t->files[i]);
+	free(t->files);
+	free(t->source);
+	free(t->fres);
+	free(t->devs);
+	free(t);
+}

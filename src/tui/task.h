@@ -1,0 +1,56 @@
+/* task.h - work qflash-tui does off the UI thread (opening an image,
+ * listing devices), each task on its own thread, finished tasks handed
+ * back to the main loop through a pipe it polls. */
+#ifndef QF_TUI_TASK_H
+#define QF_TUI_TASK_H
+
+#include "qflash.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+enum task_kind { TASK_OPEN, TASK_DEVICES };
+
+struct task_file {
+	int ret;                 /* qf_device_probe's result */
+	bool exists;             /* the path exists now */
+	struct qf_err err;
+	struct qf_device dev;
+};
+
+struct task {
+	enum task_kind kind;
+	/* TASK_OPEN in: image name, snapshot (or NULL); out: image, table */
+	char *name;
+	char *snapshot;
+	bool forward;            /* go on to the next screen when done */
+	struct qf_image *img;
+	struct qf_ptable *pt;
+	struct qf_err pterr;     /* why pt is NULL */
+	char warnings[1024];
+	/* TASK_DEVICES in: files given with --target, source; out: devices */
+	char **files;
+	int nfiles;
+	char *source;
+	struct task_file *fres;
+	struct qf_device *devs;
+	int ndevs;
+	uint64_t generation;     /* qf_devices_generation() before listing */
+	/* both */
+	int ret;
+	struct qf_err err;
+	pthread_t thread;
+	struct task *next;
+};
+
+int task_init(void);
+/* Readable when a task has finished. */
+int task_fd(void);
+/* Start @t on its own thread; the task belongs to the runner until
+ * task_collect hands it back. */
+int task_start(struct task *t);
+/* A finished task, or NULL. */
+struct task *task_collect(void);
+void task_free(struct task *t);
+
+#endif

@@ -1,0 +1,131 @@
+/* tui.h - the model qflash-tui's screens share: options, the open image,
+ * the target list, the running job; the actions main.c offers the screens;
+ * and each screen's two entry points. */
+#ifndef QF_TUI_H
+#define QF_TUI_H
+
+#include "config.h"
+#include "qflash.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef ENABLE_NLS
+#include <libintl.h>
+#define _(s) gettext(s)
+#else
+#define _(s) (s)
+#endif
+#define N_(s) (s)
+
+enum tui_screen {
+	SCR_SOURCE = 0,
+	SCR_IMAGE,
+	SCR_MODE,
+	SCR_TARGETS,
+	SCR_MAP,
+	SCR_CONFIRM,
+	SCR_PROGRESS,
+	SCR_DONE,
+	SCR_COUNT
+};
+
+/* One entry of the targets screen. */
+struct target {
+	struct qf_device dev;
+	bool cmdline;            /* given with --target */
+	bool is_new;             /* a file that does not exist yet */
+	bool selectable;
+	bool selected;
+	char why[256];           /* why it cannot be selected */
+};
+
+struct app {
+	/* options */
+	char **cmd_targets;
+	int ncmd_targets;
+	bool verify;
+	char *log_path;
+	bool have_source_arg;    /* an IMAGE was given: no Source screen */
+
+	/* navigation */
+	enum tui_screen screen;
+	unsigned visit;          /* changes on every screen change */
+	bool help;
+	bool quit;
+	int exit_code;
+
+	/* the image */
+	char *image_name;
+	struct qf_image *img;
+	struct qf_ptable *pt;
+	char pt_error[QF_ERR_MSG_MAX];   /* why pt is NULL */
+	int busy;                /* background tasks running */
+	const char *busy_what;   /* translated */
+
+	/* mode and targets */
+	enum qf_job_mode mode;
+	struct target *tg;
+	int ntg;
+	int *vis;                /* entries shown in the current mode */
+	int nvis;
+	bool devices_loaded;
+	unsigned tg_version;     /* changes when the list is rebuilt */
+	/* Partition mode: target path per image partition (index into
+	 * pt->parts), "" when the partition is not written. */
+	char (*map)[256];
+
+	/* the flash */
+	struct qf_job *job;
+	struct qf_progress prog;
+	bool have_prog;
+	bool cancel_requested;
+	struct qf_progress final;
+	bool have_final;
+	int job_ret;
+
+	/* message line */
+	char status[512];
+	bool status_error;
+};
+
+extern struct app app;
+
+/* main.c */
+void app_goto(enum tui_screen s);
+void app_open_image(const char *name, const char *snapshot, bool forward);
+void app_refresh_devices(void);
+void app_classify_targets(void);
+uint64_t app_needed_bytes(void);
+int app_selected_count(void);
+struct target *app_find_target(const char *path);
+void app_start_flash(void);
+void app_ask_cancel(void);
+void app_flash_again(void);
+void app_request_quit(void);
+void app_status(bool error, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+const char *app_image_title(void);
+
+/* Screens: draw into the content area; handle a key, returning false for
+ * keys the screen leaves to the global handler (?, q, ...). */
+void view_source_draw(void);
+bool view_source_key(int ch);
+void view_image_draw(void);
+bool view_image_key(int ch);
+void view_mode_draw(void);
+bool view_mode_key(int ch);
+void view_targets_draw(void);
+bool view_targets_key(int ch);
+void view_map_draw(void);
+bool view_map_key(int ch);
+void view_confirm_draw(void);
+bool view_confirm_key(int ch);
+void view_progress_draw(void);
+bool view_progress_key(int ch);
+void view_done_draw(void);
+bool view_done_key(int ch);
+void view_help_draw(void);
+bool view_help_key(int ch);
+
+#endif

@@ -1,0 +1,163 @@
+/* view_confirm.c - screen 6: exactly what will be overwritten, and the
+ * typed confirmation.  Only "yes" starts the flash; anything else goes
+ * back to the targets having written nothing. */
+#include "tui.h"
+#include "ui.h"
+#include "keymap.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static struct ui_field answer;
+static unsigned seen_visit = ~0u;
+
+static void reset_if_new(void)
+{
+	if (seen_visit == app.visit)
+		return;
+	seen_visit = app.visit;
+	ui_field_set(&answer, "");
+}
+
+/* One target: what it is (after @lead, if any, on a line of its own),
+ * then what is on it now.  Returns the lines used. */
+static int draw_target(int y, int x, int w, const char *lead,
+		       const struct target *t)
+{
+	const struct qf_device *d = &t->dev;
+	char buf[1024], size[32];
+	int n = 0;
+
+	if (lead[0]) {
+		ui_put(y + n++, x, w, UI_HEADING, lead);
+		x += 2;
+		w -= 2;
+	}
+	if (d->kind == QF_DEV_FILE && t->is_new)
+		snprintf(size, sizeof(size), "%s", _("new file"));
+	else
+		ui_fmt_size(d->size, size, sizeof(size));
+	snprintf(buf, sizeof(buf), "%s  %s%s%s%s%s", d->path, size,
+		 d->model[0] ? "  " : "", d->model, d->serial[0] ? "  SN " : "",
+		 d->serial);
+	ui_put(y + n++, x, w, UI_HEADING, buf);
+	if (d->kind == QF_DEV_FILE && t->is_new) {
+		snprintf(buf, sizeof(buf), "%s", _("now: does not exist yet"));
+	} else if (d->kind == QF_DEV_FILE && !d->size) {
+		snprintf(buf, sizeof(buf), "%s", _("now: an empty file"));
+	} else if (d->kind == QF_DEV_FILE) {
+		snprintf(buf, sizeof(buf), _("now: a file of %s"), size);
+	} else if (d->pttype[0] || d->fs_summary[0]) {
+		snprintf(buf, sizeof(buf), _("now: %s%s%s"), d->pttype,
+			 d->pttype[0] && d->fs_summary[0] ? "; " : "", d->fs_summary);
+	} else {
+		snprintf(buf, sizeof(buf), "%s",
+			 _("now: no partition table or file system found"));
+	}
+	ui_put(y + n++, x + 4, w - 4, UI_NORMAL, buf);
+	return n;
+}
+
+void view_confirm_draw(void)
+{
+	struct ui_area a = ui_content();
+	int y = a.y + 1, last = a.y + a.h - 6, shown = 0, total = 0;
+	char buf[1024], size[32];
+
+	reset_if_new();
+	ui_box(a.y, a.x, a.h, a.w, _("Confirm"), true);
+	if (app.mode == QF_MODE_PARTITIONS) {
+		ui_wrap(y, 2, a.w - 4, 2, UI_WARN,
+			_("These partitions of the image will be written; everything on the targets will be OVERWRITTEN:"));
+		y += 2;
+		for (int i = 0; app.pt && i < app.pt->count; i++) {
+			const struct qf_partition *p = &app.pt->parts[i];
+			struct target *t = app.map[i][0] ? app_find_target(app.map[i]) : NULL;
+			char lead[300];
+
+			if (!t)
+				continue;
+			total++;
+			if (y + 3 > last)
+				continue;
+			ui_fmt_size(p->size, size, sizeof(size));
+			snprintf(lead, sizeof(lead), _("Partition %d (%s, %s) %s"),
+				 p->number, p->type_name, size, ui_glyph(UI_G_ARROW));
+			y += draw_target(y, 3, a.w - 6, lead, t);
+			shown++;
+		}
+	} else {
+		uint64_t vs = qf_image_size_known(app.img) ? qf_image_size(app.img) : 0;
+		ui_fmt_size(vs, size, sizeof(size));
+		snprintf(buf, sizeof(buf),
+			 _("The whole disk of %s (%s) will be written to these targets; everything on them will be OVERWRITTEN:"),
+			 app_image_title(), size);
+		y += ui_wrap(y, 2, a.w - 4, 2, UI_WARN, buf);
+		for (int i = 0; i < app.nvis; i++) {
+			struct target *t = &app.tg[app.vis[i]];
+			if (!t->selected)
+				continue;
+			total++;
+			if (y + 2 > last)
+				continue;
+			y += draw_target(y, 3, a.w - 6, "", t);
+			shown++;
+		}
+	}
+	if (shown < total)
+		ui_putf(y++, 3, a.w - 6, UI_HEADING, _("… and %d more"), total - shown);
+	y = last + 1;
+	ui_put(y++, 2, a.w - 4, UI_NORMAL, app.verify ?
+	       _("Verification: on (every target is read back and compared)") :
+	       _("Verification: off"));
+	snprintf(buf, sizeof(buf), _("Flash log: %s"), app.log_path ? app.log_path : "-");
+	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
+	y++;
+	{
+		const char *prompt = _("Type yes and press Enter to write:");
+		int pw = ui_width(prompt);
+		ui_put(y, 2, a.w - 4, UI_HEADING, prompt);
+		ui_field_draw(y, 3 + pw, 12, &answer, true);
+		ui_put(y, 16 + pw, a.w - 18 - pw, UI_DIM, _("(Esc: back)"));
+	}
+}
+
+static bool confirmed(const char *s)
+{
+	char word[64];
+	size_t n;
+
+	while (*s == ' ')
+		s++;
+	snprintf(word, sizeof(word), "%.63s", s);
+	n = strlen(word);
+	while (n && word[n - 1] == ' ')
+		word[--n] = 0;
+	/* "yes" always works; a translation may add its own word. */
+	return strcasecmp(word, "yes") == 0 || strcasecmp(word, _("yes")) == 0;
+}
+
+bool view_confirm_key(int ch)
+{
+	enum km_action act = km_action(ch);
+
+	reset_if_new();
+	if (ch == 27) {
+		app_goto(app.mode == QF_MODE_PARTITIONS ? SCR_MAP : SCR_TARGETS);
+		return true;
+	}
+	if (act == KA_ENTER) {
+		if (confirmed(answer.buf)) {
+			app_start_flash();
+		} else {
+			app_goto(SCR_TARGETS);
+			app_status(true, "%s", _("Not confirmed: nothing was written"));
+		}
+		return true;
+	}
+	if (ch == 12)                   /* Ctrl-L stays a redraw */
+		return false;
+	ui_field_key(&answer, ch);
+	return true;
+}
