@@ -40,6 +40,9 @@ typedef void (*qf_warn_fn)(void *ctx, const char *msg);
 
 const char *qf_version(void);
 
+/* "1.5 GiB"-style size for people; returns @buf. */
+const char *qf_size_str(uint64_t bytes, char *buf, size_t len);
+
 /* Must be called once by a program before anything else: sets up gettext
  * for the library's messages and global state of the libraries it uses. */
 void qf_init(void);

@@ -248,22 +248,6 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static const char *human(uint64_t n, char *buf, size_t len)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 6) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%" PRIu64 " B", n);
-	else
-		snprintf(buf, len, "%.1f %s", v, units[u]);
-	return buf;
-}
-
 static void print_info_json(struct qf_image *img)
 {
 	int n = qf_image_layer_count(img);
@@ -331,7 +315,7 @@ static void print_info_text(struct qf_image *img)
 
 	printf(_("image:          %s\n"), qf_image_name(img));
 	printf(_("virtual size:   %s (%" PRIu64 " bytes)\n"),
-	       human(qf_image_size(img), b1, sizeof(b1)), qf_image_size(img));
+	       qf_size_str(qf_image_size(img), b1, sizeof(b1)), qf_image_size(img));
 	for (int i = 0; i < n; i++) {
 		const struct qf_layer_info *l = qf_image_layer(img, i);
 		if (i == 0)
@@ -340,10 +324,10 @@ static void print_info_text(struct qf_image *img)
 			printf(_("backing layer %d: %s (%s)\n"), i, l->name, l->format);
 		if (i)
 			printf(_("  virtual size: %s, file size: %s\n"),
-			       human(l->virtual_size, b1, sizeof(b1)),
-			       human(l->file_size, b2, sizeof(b2)));
+			       qf_size_str(l->virtual_size, b1, sizeof(b1)),
+			       qf_size_str(l->file_size, b2, sizeof(b2)));
 		else
-			printf(_("file size:      %s\n"), human(l->file_size, b1, sizeof(b1)));
+			printf(_("file size:      %s\n"), qf_size_str(l->file_size, b1, sizeof(b1)));
 		if (strcmp(l->format, "qcow2"))
 			continue;
 		printf(_("%sversion:        %u\n"), i ? "  " : "", l->version);
@@ -374,7 +358,7 @@ static void print_info_text(struct qf_image *img)
 			struct tm tm;
 			strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
 			printf("  %-6s %-20s %12s %s\n", s->id, s->name,
-			       human(s->vm_state_size, b1, sizeof(b1)), date);
+			       qf_size_str(s->vm_state_size, b1, sizeof(b1)), date);
 		}
 	}
 }
@@ -432,7 +416,7 @@ static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
 		uint32_t ss = pt->sector_size ? pt->sector_size : 512;
 		printf("%-3d %12" PRIu64 " %12" PRIu64 " %10s  %-24.24s %-16.16s %-8s %s\n",
 		       p->number, p->start / ss, (p->start + p->size) / ss - 1,
-		       human(p->size, b, sizeof(b)), p->type_name, p->name,
+		       qf_size_str(p->size, b, sizeof(b)), p->type_name, p->name,
 		       p->fs_type, p->fs_label);
 	}
 }
@@ -463,13 +447,15 @@ static void show_progress(const struct qf_progress *p, bool final)
 		snprintf(eta, sizeof(eta), "%ld:%02ld", s / 60, s % 60);
 	}
 	fprintf(stderr, "\r\033[K%5.1f%%  %s / %s  %6.1f MB/s  ETA %s  %s",
-		pct, human(p->done, b1, sizeof(b1)), human(p->total, b2, sizeof(b2)),
+		pct, qf_size_str(p->done, b1, sizeof(b1)), qf_size_str(p->total, b2, sizeof(b2)),
 		p->rate / 1e6, eta, qf_phase_name(p->phase));
 	if (p->net_retries)
 		fprintf(stderr, _("  (%u retries)"), p->net_retries);
 	if (final)
 		fputc('\n', stderr);
 }
+
+static enum qf_job_mode jo_mode;
 
 static void print_results(const struct qf_progress *p)
 {
@@ -500,18 +486,17 @@ static void print_results(const struct qf_progress *p)
 			fprintf(stderr, _("qflash: %s: verification failed: first difference at byte %" PRIu64 "\n"),
 				t->path, t->mismatch_off);
 			break;
-		case QF_TARGET_CANCELLED:
-			fprintf(stderr, _("qflash: %s: cancelled; the target is incomplete%s\n"),
-				t->path, t->table_written ? "" :
-				_(" (its partition table region was not written)"));
+		default: {
+			/* The engine's message already says whether the target is
+			 * incomplete; add why a whole-disk target cannot be
+			 * mistaken for a good one. */
+			bool region = !t->table_written &&
+				      jo_mode == QF_MODE_WHOLE_DISK;
+			fprintf(stderr, _("qflash: %s: %s%s\n"), t->path,
+				t->message[0] ? t->message : qf_target_state_name(t->state),
+				region ? _("; its partition table region was not written") : "");
 			break;
-		default:
-			fprintf(stderr, _("qflash: %s: %s\n"), t->path,
-				t->message[0] ? t->message : qf_target_state_name(t->state));
-			if (!t->table_written && opt.write_parts == NULL && !opt.verify_only)
-				fprintf(stderr, _("qflash: %s: the target is incomplete (its partition table region was not written)\n"),
-					t->path);
-			break;
+		}
 		}
 	}
 }
@@ -560,8 +545,7 @@ static int run_job(struct qf_image *img)
 	double last = 0;
 	int ret, fd;
 
-	if (opt.verify_only && opt.write_parts)
-		jo.mode = QF_MODE_VERIFY_ONLY;
+	jo_mode = jo.mode;
 	job = qf_job_new(img, &jo);
 	if (opt.write_parts)
 		ret = parse_write_parts(job, &e);
@@ -610,7 +594,7 @@ static int run_job(struct qf_image *img)
 	show_progress(&p, true);
 	print_results(&p);
 	if (got_signal) {
-		fprintf(stderr, _("qflash: interrupted: the target is incomplete (its partition table region was not written)\n"));
+		fprintf(stderr, _("qflash: interrupted by signal %d\n"), (int)got_signal);
 		qf_progress_free(&p);
 		qf_job_free(job);
 		return got_signal == SIGINT ? 130 : 143;

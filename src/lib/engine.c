@@ -1217,7 +1217,9 @@ static void finish_write(struct target *t)
 		pthread_mutex_unlock(&job->pmu);
 		if (t->sink.blockdev && t->dev.kind == QF_DEV_DISK) {
 			int err = qf_sink_reread_table(&t->sink);
-			if (err)
+			/* EINVAL: a device that cannot hold partitions (a loop
+			 * device without partition scanning) - nothing to say. */
+			if (err && err != EINVAL)
 				snprintf(note, sizeof(note),
 					 _("the kernel did not re-read the partition table: %s"),
 					 strerror(err));

@@ -22,7 +22,9 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#define RING_MAX ((size_t)48 << 20)
+/* The engine reads streams strictly in order, so the window only has to
+ * hold a chunk being read plus the step being decompressed. */
+#define RING_MAX ((size_t)16 << 20)
 #define IN_BUF ((size_t)2 << 20)      /* sequential reads of compressed data */
 /* Decompressed per step outside the lock, so readers of older bytes are
  * not held up for long. */

@@ -137,6 +137,25 @@ double qf_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+const char *qf_size_str(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {
+		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
 const char *qf_format_name(enum qf_format f)
 {
 	switch (f) {
