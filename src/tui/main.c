@@ -309,8 +309,8 @@ void app_classify_targets(void)
 		} else if (t->dev.kind != QF_DEV_FILE && need &&
 			   t->dev.size < need) {
 			char have[32], want[32];
-			ui_fmt_size(t->dev.size, have, sizeof(have));
-			ui_fmt_size(need, want, sizeof(want));
+			qf_size_str(t->dev.size, have, sizeof(have));
+			qf_size_str(need, want, sizeof(want));
 			t->selectable = false;
 			snprintf(t->why, sizeof(t->why),
 				 _("too small: %s, needs %s"), have, want);

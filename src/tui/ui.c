@@ -329,24 +329,6 @@ void ui_bar(int y, int x, int w, double frac)
 	attrset(A_NORMAL);
 }
 
-void ui_fmt_size(uint64_t bytes, char *buf, size_t len)
-{
-	static const char *const units[] = {
-		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double v = (double)bytes;
-	int u = 0;
-
-	if (bytes < 1024) {
-		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-		return;
-	}
-	while (v >= 1024 && u < 6) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%.1f %s", v, units[u]);
-}
-
 void ui_fmt_time(double s, char *buf, size_t len)
 {
 	unsigned long t;

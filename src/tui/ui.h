@@ -73,7 +73,6 @@ void ui_hline(int y, int x, int w, enum ui_role r);
 /* A bar of @w columns, @frac (0..1) of it filled. */
 void ui_bar(int y, int x, int w, double frac);
 
-void ui_fmt_size(uint64_t bytes, char *buf, size_t len);
 void ui_fmt_time(double seconds, char *buf, size_t len);
 void ui_fmt_rate(double bytes_per_s, char *buf, size_t len);
 const char *ui_spinner(void);

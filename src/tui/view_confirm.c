@@ -37,7 +37,7 @@ static int draw_target(int y, int x, int w, const char *lead,
 	if (d->kind == QF_DEV_FILE && t->is_new)
 		snprintf(size, sizeof(size), "%s", _("new file"));
 	else
-		ui_fmt_size(d->size, size, sizeof(size));
+		qf_size_str(d->size, size, sizeof(size));
 	snprintf(buf, sizeof(buf), "%s  %s%s%s%s%s", d->path, size,
 		 d->model[0] ? "  " : "", d->model, d->serial[0] ? "  SN " : "",
 		 d->serial);
@@ -81,7 +81,7 @@ void view_confirm_draw(void)
 			total++;
 			if (y + 3 > last)
 				continue;
-			ui_fmt_size(p->size, size, sizeof(size));
+			qf_size_str(p->size, size, sizeof(size));
 			snprintf(lead, sizeof(lead), _("Partition %d (%s, %s) %s"),
 				 p->number, p->type_name, size, ui_glyph(UI_G_ARROW));
 			y += draw_target(y, 3, a.w - 6, lead, t);
@@ -89,7 +89,7 @@ void view_confirm_draw(void)
 		}
 	} else {
 		uint64_t vs = qf_image_size_known(app.img) ? qf_image_size(app.img) : 0;
-		ui_fmt_size(vs, size, sizeof(size));
+		qf_size_str(vs, size, sizeof(size));
 		snprintf(buf, sizeof(buf),
 			 _("The whole disk of %s (%s) will be written to these targets; everything on them will be OVERWRITTEN:"),
 			 app_image_title(), size);

@@ -37,8 +37,8 @@ static void result_text(const struct qf_target_progress *t, char *buf,
 	default:
 		/* Cancelled, or stopped before it finished. */
 		*r = UI_WARN;
-		ui_fmt_size(t->done, d, sizeof(d));
-		ui_fmt_size(t->total, tot, sizeof(tot));
+		qf_size_str(t->done, d, sizeof(d));
+		qf_size_str(t->total, tot, sizeof(tot));
 		snprintf(buf, len, _("cancelled: incomplete, %s of %s written"), d, tot);
 		break;
 	}
@@ -107,14 +107,14 @@ void view_done_draw(void)
 	ui_fmt_time(p->elapsed, s2, sizeof(s2));
 	snprintf(buf, sizeof(buf), _("Average speed: %s   Time: %s"), s1, s2);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	ui_fmt_size(p->bytes_written, s1, sizeof(s1));
-	ui_fmt_size(p->bytes_zeroed, s2, sizeof(s2));
-	ui_fmt_size(p->bytes_read, s3, sizeof(s3));
+	qf_size_str(p->bytes_written, s1, sizeof(s1));
+	qf_size_str(p->bytes_zeroed, s2, sizeof(s2));
+	qf_size_str(p->bytes_read, s3, sizeof(s3));
 	snprintf(buf, sizeof(buf), _("Data written: %s   Zeros: %s   Read from image: %s"),
 		 s1, s2, s3);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
 	if (p->net_bytes || p->net_retries) {
-		ui_fmt_size(p->net_bytes, s1, sizeof(s1));
+		qf_size_str(p->net_bytes, s1, sizeof(s1));
 		snprintf(buf, sizeof(buf), _("Network: %s received, %u retries"), s1,
 			 (unsigned)p->net_retries);
 		ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);

@@ -49,14 +49,14 @@ static int header_lines(char lines[][2][160], int max)
 	else
 		LINE(_("Format:"), "%s", L->format);
 	if (qf_image_size_known(app.img)) {
-		ui_fmt_size(qf_image_size(app.img), a, sizeof(a));
+		qf_size_str(qf_image_size(app.img), a, sizeof(a));
 		LINE(_("Virtual size:"), _("%s (%llu bytes)"), a,
 		     (unsigned long long)qf_image_size(app.img));
 	} else {
 		LINE(_("Virtual size:"), "%s", _("unknown until the stream is read"));
 	}
 	if (L->cluster_size) {
-		ui_fmt_size(L->cluster_size, a, sizeof(a));
+		qf_size_str(L->cluster_size, a, sizeof(a));
 		LINE(_("Cluster size:"), "%s", a);
 	}
 	if (L->compression)
@@ -84,7 +84,7 @@ static int header_lines(char lines[][2][160], int max)
 		else
 			LINE(_("State:"), "%s", _("clean"));
 	} else {
-		ui_fmt_size(L->file_size, b, sizeof(b));
+		qf_size_str(L->file_size, b, sizeof(b));
 		LINE(_("File size:"), "%s", b);
 	}
 	sel = qf_image_snapshot_selected(app.img);
@@ -154,8 +154,8 @@ static void draw_chain(int y, int x, int h, int w)
 			ui_put(y + 1 + row, x + 2, w - 4, i == 0 ? UI_HEADING : UI_NORMAL,
 			       buf);
 		} else {
-			ui_fmt_size(L->virtual_size, vs, sizeof(vs));
-			ui_fmt_size(L->file_size, fs, sizeof(fs));
+			qf_size_str(L->virtual_size, vs, sizeof(vs));
+			qf_size_str(L->file_size, fs, sizeof(fs));
 			snprintf(buf, sizeof(buf), _("%s, virtual %s, file %s"),
 				 L->format, vs, fs);
 			ui_put(y + 1 + row, x + 4, w - 6, UI_NORMAL, buf);
@@ -192,8 +192,8 @@ static void draw_snaps(int y, int x, int h, int w)
 
 			if (localtime_r(&t, &tm))
 				strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-			ui_fmt_size(s->disk_size, ds, sizeof(ds));
-			ui_fmt_size(s->vm_state_size, vs, sizeof(vs));
+			qf_size_str(s->disk_size, ds, sizeof(ds));
+			qf_size_str(s->vm_state_size, vs, sizeof(vs));
 			snprintf(buf, sizeof(buf), _("ID %-4s %-20s %s  disk %s  VM state %s"),
 				 s->id, s->name, date, ds, vs);
 			ui_put(yy, x + 6, w - 8, r, buf);
@@ -261,10 +261,10 @@ static void draw_parts(int y, int x, int h, int w)
 		ui_row(yy, x + 1, w - 2, r, NULL);
 		ui_putf(yy, xx, cn, r, "%d", p->number);
 		xx += cn + 1;
-		ui_fmt_size(p->start, buf, sizeof(buf));
+		qf_size_str(p->start, buf, sizeof(buf));
 		ui_put(yy, xx, cs, r, buf);
 		xx += cs + 1;
-		ui_fmt_size(p->size, buf, sizeof(buf));
+		qf_size_str(p->size, buf, sizeof(buf));
 		ui_put(yy, xx, cz, r, buf);
 		xx += cz + 1;
 		ui_put(yy, xx, ct, r, p->type_name[0] ? p->type_name : p->type);

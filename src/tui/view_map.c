@@ -89,7 +89,7 @@ static void draw_left(int y, int h, int w)
 		}
 		const struct qf_partition *p = &app.pt->parts[i];
 		ui_putf(yy, 2, 3, r, "%d", p->number);
-		ui_fmt_size(p->size, size, sizeof(size));
+		qf_size_str(p->size, size, sizeof(size));
 		ui_put(yy, 6, 10, r, size);
 		snprintf(buf, sizeof(buf), "%s%s%s%s%s", p->type_name,
 			 p->name[0] ? ", " : "", p->name, p->fs_type[0] ? ", " : "",
@@ -139,7 +139,7 @@ static void draw_right(int y, int h, int w)
 		if (t->dev.kind == QF_DEV_FILE)
 			snprintf(size, sizeof(size), "%s", _("file"));
 		else
-			ui_fmt_size(t->dev.size, size, sizeof(size));
+			qf_size_str(t->dev.size, size, sizeof(size));
 		snprintf(buf, sizeof(buf), "%s %s  %s  %s", current ? "(*)" : "( )",
 			 t->dev.path, size, t->dev.model);
 		ui_put(yy, 2, w - 4, r, buf);

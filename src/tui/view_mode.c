@@ -36,7 +36,7 @@ void view_mode_draw(void)
 	int y = a.y + 1, n = option_count();
 
 	reset_if_new();
-	ui_fmt_size(app_needed_bytes(), size, sizeof(size));
+	qf_size_str(app_needed_bytes(), size, sizeof(size));
 	ui_box(a.y, a.x, a.h, a.w, _("What to write"), true);
 	y++;
 	for (int i = 0; i < n; i++) {
@@ -48,7 +48,7 @@ void view_mode_draw(void)
 		if (i == 0) {
 			uint64_t vs = qf_image_size_known(app.img) ?
 				qf_image_size(app.img) : 0;
-			ui_fmt_size(vs, size, sizeof(size));
+			qf_size_str(vs, size, sizeof(size));
 			snprintf(buf, sizeof(buf),
 				 _("Every target gets an exact copy of the %s virtual disk, partition table included."),
 				 size);

@@ -35,8 +35,8 @@ static void draw_target(int y, int w, const struct qf_target_progress *t)
 	if (bw < 10)
 		bw = 10;
 	ui_bar(y + 1, 4, bw, frac);
-	ui_fmt_size(t->done, d, sizeof(d));
-	ui_fmt_size(t->total, tot, sizeof(tot));
+	qf_size_str(t->done, d, sizeof(d));
+	qf_size_str(t->total, tot, sizeof(tot));
 	snprintf(buf, sizeof(buf), "%5.1f%%  %s / %s", frac * 100, d, tot);
 	ui_put(y + 1, 5 + bw, w - bw - 6, UI_NORMAL, buf);
 	if (t->state == QF_TARGET_FAILED && t->message[0])
@@ -51,7 +51,7 @@ void view_progress_draw(void)
 	char buf[1024], s1[32], s2[32], s3[32], s4[32];
 
 	ui_box(a.y, a.x, a.h, a.w, _("Flashing"), true);
-	ui_fmt_size(qf_image_size(app.img), s1, sizeof(s1));
+	qf_size_str(qf_image_size(app.img), s1, sizeof(s1));
 	snprintf(buf, sizeof(buf), _("Writing %s (%s) %s, verification %s"),
 		 app_image_title(), s1,
 		 app.mode == QF_MODE_PARTITIONS ? _("partition by partition") :
@@ -102,14 +102,14 @@ void view_progress_draw(void)
 	snprintf(buf, sizeof(buf), _("Phase: %s   Speed: %s   Elapsed: %s   ETA: %s"),
 		 qf_phase_name(p->phase), s1, s2, s3);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	ui_fmt_size(p->bytes_written, s1, sizeof(s1));
-	ui_fmt_size(p->bytes_zeroed, s2, sizeof(s2));
-	ui_fmt_size(p->bytes_read, s3, sizeof(s3));
+	qf_size_str(p->bytes_written, s1, sizeof(s1));
+	qf_size_str(p->bytes_zeroed, s2, sizeof(s2));
+	qf_size_str(p->bytes_read, s3, sizeof(s3));
 	snprintf(buf, sizeof(buf), _("Data written: %s   Zeros: %s   Read from image: %s"),
 		 s1, s2, s3);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
 	if (p->net_bytes || p->net_retries) {
-		ui_fmt_size(p->net_bytes, s4, sizeof(s4));
+		qf_size_str(p->net_bytes, s4, sizeof(s4));
 		snprintf(buf, sizeof(buf), _("Network: %s received, %u retries"), s4,
 			 (unsigned)p->net_retries);
 		ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);

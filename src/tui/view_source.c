@@ -230,7 +230,7 @@ void view_source_draw(void)
 		ui_row(y, 1, a.w - 2, r, NULL);
 		ui_put(y, 2, a.w - 16, r, name);
 		if (!en->dir) {
-			ui_fmt_size(en->size, size, sizeof(size));
+			qf_size_str(en->size, size, sizeof(size));
 			ui_put(y, a.w - 13, 11, r, size);
 		}
 	}

@@ -94,7 +94,7 @@ static void contents(const struct target *t, char *buf, size_t len)
 		if (!t->is_new && !d->size) {
 			append(buf, len, _("now: empty file"));
 		} else if (!t->is_new) {
-			ui_fmt_size(d->size, size, sizeof(size));
+			qf_size_str(d->size, size, sizeof(size));
 			snprintf(tmp, sizeof(tmp), _("now: %s file"), size);
 			append(buf, len, tmp);
 		}
@@ -121,7 +121,7 @@ static void draw_details(int y, int w)
 	if (t->dev.kind == QF_DEV_FILE && t->is_new)
 		snprintf(size, sizeof(size), "%s", _("new file"));
 	else
-		ui_fmt_size(t->dev.size, size, sizeof(size));
+		qf_size_str(t->dev.size, size, sizeof(size));
 	describe(t, buf + 0, sizeof(buf));
 	{
 		char line[1400];
@@ -147,7 +147,7 @@ void view_targets_draw(void)
 	char buf[1024], size[32];
 
 	sync_cursor();
-	ui_fmt_size(app_needed_bytes(), size, sizeof(size));
+	qf_size_str(app_needed_bytes(), size, sizeof(size));
 	if (app.mode == QF_MODE_PARTITIONS)
 		snprintf(buf, sizeof(buf),
 			 _("Choose targets for the partitions (each needs at least the size of its partition). Selected: %d"),
@@ -206,7 +206,7 @@ void view_targets_draw(void)
 		}
 		x += pw + 1;
 		if (!(t->dev.kind == QF_DEV_FILE && t->is_new)) {
-			ui_fmt_size(t->dev.size, size, sizeof(size));
+			qf_size_str(t->dev.size, size, sizeof(size));
 			ui_put(y, x, 10, r, size);
 		}
 		x += 11;

@@ -17,8 +17,8 @@ sfdisk -q "$RAW" >/dev/null <<'EOF' || fail "sfdisk failed"
 label: gpt
 label-id: 0D15C0DE-1234-4ABC-8DEF-0123456789AB
 start=2048, size=65536, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI"
-start=67584, size=131072, type=0FC63DAF-8483-4772-8E79-3D69E4C7DE47, name="root"
-start=198656, size=65536, type=0FC63DAF-8483-4772-8E79-3D69E4C7DE47, name="data"
+start=67584, size=131072, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"
+start=198656, size=65536, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="data"
 EOF
 mk_vfat "$T/p1.img" 32M EFI
 put_fs "$RAW" 1 "$T/p1.img"
