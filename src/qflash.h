@@ -244,6 +244,7 @@ struct qf_device {
 	char path[256];              /* /dev/sdb, /dev/loop0p1, ./t.img */
 	char name[64];               /* kernel name: sdb, loop0p1 */
 	enum qf_dev_kind kind;
+	bool exists;                 /* false: a file the job will create */
 	char parent[64];             /* whole disk's kernel name, partitions */
 	uint64_t size;               /* bytes */
 	uint32_t logical_block;      /* bytes */

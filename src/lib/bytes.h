@@ -42,10 +42,42 @@ static inline uint64_t get_le64(const void *p)
 	return (uint64_t)get_le32(b) | (uint64_t)get_le32(b + 4) << 32;
 }
 
+static inline void put_le16(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+	b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8);
+}
+
 static inline void put_le32(void *p, uint32_t v)
 {
 	uint8_t *b = p;
-	b[0] = v; b[1] = v >> 8; b[2] = v >> 16; b[3] = v >> 24;
+	b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)(v >> 16); b[3] = (uint8_t)(v >> 24);
+}
+
+static inline void put_le64(void *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
+}
+
+static inline void put_be16(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+	b[0] = (uint8_t)(v >> 8); b[1] = (uint8_t)v;
+}
+
+static inline void put_be32(void *p, uint32_t v)
+{
+	uint8_t *b = p;
+	b[0] = (uint8_t)(v >> 24); b[1] = (uint8_t)(v >> 16);
+	b[2] = (uint8_t)(v >> 8); b[3] = (uint8_t)v;
+}
+
+static inline void put_be64(void *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32((uint8_t *)p + 4, (uint32_t)v);
 }
 
 /* Overflow-checked a + b; returns nonzero on overflow. */

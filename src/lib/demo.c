@@ -40,38 +40,6 @@ static const char readme_text[] =
 
 static const char hello_text[] = "Hello from the qflash demo image!\n";
 
-static void set_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void set_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void set_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void set_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static void set_be64(uint8_t *p, uint64_t v)
-{
-	set_be32(p, (uint32_t)(v >> 32));
-	set_be32(p + 4, (uint32_t)v);
-}
-
 /* ------------------------------------------------------------------ GPT */
 
 /* GUIDs are stored with their first three fields little-endian. */
@@ -94,11 +62,11 @@ static void gpt_entry(uint8_t *p, const char *type, const char *uuid,
 {
 	put_guid(p, type);
 	put_guid(p + 16, uuid);
-	set_le64(p + 32, first);
-	set_le64(p + 40, last);
+	put_le64(p + 32, first);
+	put_le64(p + 40, last);
 	/* Names are UTF-16LE; ours are ASCII. */
 	for (int i = 0; name[i] && i < 36; i++)
-		set_le16(p + 56 + 2 * i, (uint8_t)name[i]);
+		put_le16(p + 56 + 2 * i, (uint8_t)name[i]);
 }
 
 static void gpt_header(uint8_t *h, uint64_t self, uint64_t alt,
@@ -107,12 +75,12 @@ static void gpt_header(uint8_t *h, uint64_t self, uint64_t alt,
 	memcpy(h, "EFI PART", 8);
 	put_le32(h + 8, 0x00010000);
 	put_le32(h + 12, 92);
-	set_le64(h + 24, self);
-	set_le64(h + 32, alt);
-	set_le64(h + 40, 2 + GPT_ENTRY_SECTORS);
-	set_le64(h + 48, DISK_SECTORS - 2 - GPT_ENTRY_SECTORS);
+	put_le64(h + 24, self);
+	put_le64(h + 32, alt);
+	put_le64(h + 40, 2 + GPT_ENTRY_SECTORS);
+	put_le64(h + 48, DISK_SECTORS - 2 - GPT_ENTRY_SECTORS);
 	put_guid(h + 56, "5146C45D-2D8E-4E0B-9C1A-3D7E0F1A2B3C");
-	set_le64(h + 72, entries_lba);
+	put_le64(h + 72, entries_lba);
 	put_le32(h + 80, GPT_ENTRIES);
 	put_le32(h + 84, GPT_ENTRY_SIZE);
 	put_le32(h + 88, entries_crc);
@@ -167,12 +135,12 @@ static void fat_dirent(uint8_t *d, const char name83[11], uint8_t attr,
 
 	memcpy(d, name83, 11);
 	d[11] = attr;
-	set_le16(d + 14, 0);
-	set_le16(d + 16, date);
-	set_le16(d + 18, date);
-	set_le16(d + 22, 0);
-	set_le16(d + 24, date);
-	set_le16(d + 26, cluster);
+	put_le16(d + 14, 0);
+	put_le16(d + 16, date);
+	put_le16(d + 18, date);
+	put_le16(d + 22, 0);
+	put_le16(d + 24, date);
+	put_le16(d + 26, cluster);
 	put_le32(d + 28, size);
 }
 
@@ -186,16 +154,16 @@ static void write_fat16(uint8_t *part)
 
 	bs[0] = 0xEB; bs[1] = 0x3C; bs[2] = 0x90;
 	memcpy(bs + 3, "QFLASH  ", 8);
-	set_le16(bs + 11, SECTOR);
+	put_le16(bs + 11, SECTOR);
 	bs[13] = FAT_SPC;
-	set_le16(bs + 14, FAT_RESERVED);
+	put_le16(bs + 14, FAT_RESERVED);
 	bs[16] = 2;
-	set_le16(bs + 17, FAT_ROOT_ENTRIES);
-	set_le16(bs + 19, (uint16_t)P1_SECTORS);
+	put_le16(bs + 17, FAT_ROOT_ENTRIES);
+	put_le16(bs + 19, (uint16_t)P1_SECTORS);
 	bs[21] = 0xF8;
-	set_le16(bs + 22, FAT_SECTORS);
-	set_le16(bs + 24, 32);
-	set_le16(bs + 26, 64);
+	put_le16(bs + 22, FAT_SECTORS);
+	put_le16(bs + 24, 32);
+	put_le16(bs + 26, 64);
 	put_le32(bs + 28, P1_START);
 	bs[36] = 0x80;
 	bs[38] = 0x29;
@@ -209,10 +177,10 @@ static void write_fat16(uint8_t *part)
 
 	for (int f = 0; f < 2; f++) {
 		uint8_t *fat = part + (FAT_RESERVED + f * FAT_SECTORS) * SECTOR;
-		set_le16(fat, 0xFFF8);
-		set_le16(fat + 2, 0xFFFF);
+		put_le16(fat, 0xFFF8);
+		put_le16(fat + 2, 0xFFFF);
 		for (uint32_t c = 0; c < nclusters; c++)
-			set_le16(fat + 2 * (2 + c),
+			put_le16(fat + 2 * (2 + c),
 				 c + 1 == nclusters ? 0xFFFF : (uint16_t)(3 + c));
 	}
 	fat_dirent(part + root * SECTOR, "EFI        ", 0x08, 0, 0);
@@ -260,12 +228,12 @@ static void ext_inode(struct ext *x, uint32_t ino, uint16_t mode,
 {
 	uint8_t *in = ext_block(x, EXT_ITABLE) + (ino - 1) * EXT_INODE_SIZE;
 
-	set_le16(in, mode);
+	put_le16(in, mode);
 	put_le32(in + 4, size);
 	put_le32(in + 8, DEMO_TIME);
 	put_le32(in + 12, DEMO_TIME);
 	put_le32(in + 16, DEMO_TIME);
-	set_le16(in + 26, links);
+	put_le16(in + 26, links);
 	put_le32(in + 28, nblocks * (EXT_BS / 512));
 	for (uint32_t i = 0; i < nblocks; i++)
 		put_le32(in + 40 + 4 * i, first + i);
@@ -279,7 +247,7 @@ static uint32_t ext_dirent(uint8_t *blk, uint32_t pos, uint32_t ino,
 	uint32_t rec = (8 + nlen + 3) & ~3u;
 
 	put_le32(blk + pos, ino);
-	set_le16(blk + pos + 4, (uint16_t)(last ? EXT_BS - pos : rec));
+	put_le16(blk + pos + 4, (uint16_t)(last ? EXT_BS - pos : rec));
 	blk[pos + 6] = (uint8_t)nlen;
 	blk[pos + 7] = type;
 	memcpy(blk + pos + 8, name, nlen);
@@ -350,9 +318,9 @@ static void write_ext2(uint8_t *part, const uint8_t *pattern,
 	put_le32(gd, 2);
 	put_le32(gd + 4, 3);
 	put_le32(gd + 8, EXT_ITABLE);
-	set_le16(gd + 12, (uint16_t)(EXT_BLOCKS - x.next_block));
-	set_le16(gd + 14, (uint16_t)(EXT_INODES - x.used_inodes));
-	set_le16(gd + 16, 2);
+	put_le16(gd + 12, (uint16_t)(EXT_BLOCKS - x.next_block));
+	put_le16(gd + 14, (uint16_t)(EXT_INODES - x.used_inodes));
+	put_le16(gd + 16, 2);
 
 	put_le32(sb, EXT_INODES);
 	put_le32(sb + 4, EXT_BLOCKS);
@@ -365,14 +333,14 @@ static void write_ext2(uint8_t *part, const uint8_t *pattern,
 	put_le32(sb + 36, EXT_BS * 8);
 	put_le32(sb + 40, EXT_INODES);
 	put_le32(sb + 48, DEMO_TIME);
-	set_le16(sb + 54, 0xFFFF);               /* no forced checks */
-	set_le16(sb + 56, 0xEF53);
-	set_le16(sb + 58, 1);                    /* clean */
-	set_le16(sb + 60, 1);                    /* errors: continue */
+	put_le16(sb + 54, 0xFFFF);               /* no forced checks */
+	put_le16(sb + 56, 0xEF53);
+	put_le16(sb + 58, 1);                    /* clean */
+	put_le16(sb + 60, 1);                    /* errors: continue */
 	put_le32(sb + 64, DEMO_TIME);
 	put_le32(sb + 76, 1);                    /* dynamic revision */
 	put_le32(sb + 84, 11);
-	set_le16(sb + 88, EXT_INODE_SIZE);
+	put_le16(sb + 88, EXT_INODE_SIZE);
 	put_le32(sb + 96, 0x0002);               /* incompat: filetype */
 	memcpy(sb + 104, uuid, 16);
 	memcpy(sb + 120, "demo-root", 9);
@@ -430,27 +398,27 @@ static int write_qcow2(const uint8_t *disk, uint64_t size, const char *path,
 		const uint8_t *src = disk + c * QC_CLUSTER;
 		if (qf_buf_is_zero(src, QC_CLUSTER))
 			continue;
-		set_be64(l2 + 8 * c, next * QC_CLUSTER | QC_COPIED);
+		put_be64(l2 + 8 * c, next * QC_CLUSTER | QC_COPIED);
 		ret = write_all(fd, src, QC_CLUSTER, next * QC_CLUSTER, path, e);
 		if (ret)
 			goto out;
 		next++;
 	}
 	for (uint64_t c = 0; c < next; c++)
-		set_be16(rblock + 2 * c, 1);
-	set_be64(rtable, 2 * QC_CLUSTER);
-	set_be64(l1, 4 * QC_CLUSTER | QC_COPIED);
+		put_be16(rblock + 2 * c, 1);
+	put_be64(rtable, 2 * QC_CLUSTER);
+	put_be64(l1, 4 * QC_CLUSTER | QC_COPIED);
 
-	set_be32(hdr, 0x514649fb);               /* "QFI\xfb" */
-	set_be32(hdr + 4, 3);
-	set_be32(hdr + 20, QC_CLUSTER_BITS);
-	set_be64(hdr + 24, size);
-	set_be32(hdr + 36, 1);                   /* l1_size */
-	set_be64(hdr + 40, 3 * QC_CLUSTER);
-	set_be64(hdr + 48, 1 * QC_CLUSTER);      /* refcount table */
-	set_be32(hdr + 56, 1);
-	set_be32(hdr + 96, 4);                   /* 16-bit refcounts */
-	set_be32(hdr + 100, 104);                /* header length */
+	put_be32(hdr, 0x514649fb);               /* "QFI\xfb" */
+	put_be32(hdr + 4, 3);
+	put_be32(hdr + 20, QC_CLUSTER_BITS);
+	put_be64(hdr + 24, size);
+	put_be32(hdr + 36, 1);                   /* l1_size */
+	put_be64(hdr + 40, 3 * QC_CLUSTER);
+	put_be64(hdr + 48, 1 * QC_CLUSTER);      /* refcount table */
+	put_be32(hdr + 56, 1);
+	put_be32(hdr + 96, 4);                   /* 16-bit refcounts */
+	put_be32(hdr + 100, 104);                /* header length */
 	/* An all-zero header extension at 104 ends the extension list. */
 
 	ret = write_all(fd, meta, 5 * QC_CLUSTER, 0, path, e);

@@ -828,6 +828,7 @@ static void describe(const struct ctx *c, const char *name, const char *path,
 	dev_t dev = name_devno(name);
 
 	memset(d, 0, sizeof(*d));
+	d->exists = true;
 	scopy(d->name, sizeof(d->name), name);
 	if (path)
 		scopy(d->path, sizeof(d->path), path);
@@ -1060,6 +1061,7 @@ int qf_device_probe(const char *path, const char *source_path,
 		}
 		goto out;
 	}
+	out->exists = true;
 	if (S_ISREG(st.st_mode)) {
 		probe_file(&c, path, &st, out);
 		goto out;

@@ -224,7 +224,7 @@ static void devices_done(struct task *t)
 		} else {
 			d = f->dev;
 			/* The engine creates missing files. */
-			is_new = !f->exists && d.kind == QF_DEV_FILE;
+			is_new = !d.exists && d.kind == QF_DEV_FILE;
 		}
 		add_target(list, &n, &d, old, nold);
 		list[n - 1].cmdline = true;

@@ -67,8 +67,6 @@ static void run_devices(struct task *t)
 		t->fres[i].ret = qf_device_probe(t->files[i], t->source,
 						 &t->fres[i].dev,
 						 &t->fres[i].err);
-		/* The probe describes a missing file as an empty one. */
-		t->fres[i].exists = access(t->files[i], F_OK) == 0;
 	}
 	t->ret = qf_devices_list(t->source, &t->devs, &t->err);
 	if (t->ret >= 0) {

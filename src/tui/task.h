@@ -13,7 +13,6 @@ enum task_kind { TASK_OPEN, TASK_DEVICES };
 
 struct task_file {
 	int ret;                 /* qf_device_probe's result */
-	bool exists;             /* the path exists now */
 	struct qf_err err;
 	struct qf_device dev;
 };

@@ -3,6 +3,7 @@
  * backup copy), hybrid MBR and hostile tables that must not crash. */
 #include "qflash.h"
 #include "ptable.h"
+#include "bytes.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -55,24 +56,6 @@ static void disk_new(struct disk *d, uint64_t size)
 	d->reads_outside = 0;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v);
-	put32(p + 4, v >> 32);
-}
-
 /* ------------------------------------------------------------------ MBR */
 
 static void mbr_set(uint8_t *sec, int slot, uint8_t boot, uint8_t type,
@@ -82,8 +65,8 @@ static void mbr_set(uint8_t *sec, int slot, uint8_t boot, uint8_t type,
 
 	p[0] = boot;
 	p[4] = type;
-	put32(p + 8, start);
-	put32(p + 12, sectors);
+	put_le32(p + 8, start);
+	put_le32(p + 12, sectors);
 	sec[510] = 0x55;
 	sec[511] = 0xaa;
 }
@@ -96,8 +79,8 @@ static void make_swap(uint8_t *p, uint64_t size, const char *label)
 		0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00 };
 
 	memcpy(p + 4096 - 10, "SWAPSPACE2", 10);
-	put32(p + 1024, 1);
-	put32(p + 1028, (uint32_t)(size / 4096 - 1));
+	put_le32(p + 1024, 1);
+	put_le32(p + 1028, (uint32_t)(size / 4096 - 1));
 	memcpy(p + 1036, uuid, 16);
 	memcpy(p + 1052, label, strlen(label));
 }
@@ -128,7 +111,7 @@ static void test_mbr(void)
 
 	disk_new(&d, 32 * MiB);
 	s = d.buf;
-	put32(s + 440, 0x1234abcd);
+	put_le32(s + 440, 0x1234abcd);
 	mbr_set(s, 0, 0x80, 0x83, 2048, 4096);
 	mbr_set(s, 1, 0, 0x82, 6144, 2048);
 	mbr_set(s, 3, 0, 0x05, 10240, 40960);
@@ -313,7 +296,7 @@ static void test_not_a_table(void)
 	d.buf[0] = 0xeb;
 	d.buf[1] = 0x3c;
 	d.buf[2] = 0x90;
-	put16(d.buf + 11, 512);
+	put_le16(d.buf + 11, 512);
 	memcpy(d.buf + 54, "FAT16   ", 8);
 	d.buf[510] = 0x55;
 	d.buf[511] = 0xaa;
@@ -382,18 +365,18 @@ static void gpt_header(struct disk *d, uint32_t ss, uint64_t lba,
 
 	memset(h, 0, ss);
 	memcpy(h, "EFI PART", 8);
-	put32(h + 8, 0x00010000);
-	put32(h + 12, 92);
-	put64(h + 24, lba);
-	put64(h + 32, alt);
-	put64(h + 40, first);
-	put64(h + 48, last);
+	put_le32(h + 8, 0x00010000);
+	put_le32(h + 12, 92);
+	put_le64(h + 24, lba);
+	put_le64(h + 32, alt);
+	put_le64(h + 40, first);
+	put_le64(h + 48, last);
 	guid_bytes("5E2D7C1A-0B3F-4E8D-9C6A-112233445566", h + 56);
-	put64(h + 72, entries);
-	put32(h + 80, n);
-	put32(h + 84, 128);
-	put32(h + 88, array_crc);
-	put32(h + 16, crc32(0, h, 92));
+	put_le64(h + 72, entries);
+	put_le32(h + 80, n);
+	put_le32(h + 84, 128);
+	put_le32(h + 88, array_crc);
+	put_le32(h + 16, crc32(0, h, 92));
 }
 
 /* Protective MBR, primary and backup GPT with @n 128-byte entries. */
@@ -411,11 +394,11 @@ static void make_gpt(struct disk *d, uint32_t ss, const struct gpart *parts,
 
 		guid_bytes(parts[i].type, e);
 		guid_bytes(parts[i].uuid, e + 16);
-		put64(e + 32, parts[i].first);
-		put64(e + 40, parts[i].last);
-		put64(e + 48, parts[i].attrs);
+		put_le64(e + 32, parts[i].first);
+		put_le64(e + 40, parts[i].last);
+		put_le64(e + 48, parts[i].attrs);
 		for (j = 0; parts[i].name && parts[i].name[j]; j++)
-			put16(e + 56 + 2 * j, parts[i].name[j]);
+			put_le16(e + 56 + 2 * j, parts[i].name[j]);
 	}
 	crc = crc32(0, arr, n * 128);
 	mbr_set(d->buf, 0, 0, 0xee, 1,
@@ -634,42 +617,42 @@ static void test_gpt_odd(void)
 	/* hostile primary header fields (re-signed so only they are wrong);
 	 * the backup is still good */
 	h = d.buf + 512;
-	put32(h + 80, 0x10000000);
-	put32(h + 16, 0);
-	put32(h + 16, crc32(0, h, 92));
+	put_le32(h + 80, 0x10000000);
+	put_le32(h + 16, 0);
+	put_le32(h + 16, crc32(0, h, 92));
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup && d.reads_outside == 0,
 	   "gpt huge entry count: rejected, backup used");
 	if (r == 0)
 		qf_ptable_free(pt);
-	put32(h + 80, 128);
-	put32(h + 84, 100);
-	put32(h + 16, 0);
-	put32(h + 16, crc32(0, h, 92));
+	put_le32(h + 80, 128);
+	put_le32(h + 84, 100);
+	put_le32(h + 16, 0);
+	put_le32(h + 16, crc32(0, h, 92));
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup, "gpt entry size 100: rejected");
 	if (r == 0)
 		qf_ptable_free(pt);
-	put32(h + 84, 128);
-	put64(h + 72, 0xffffffffffffff00ull);
-	put32(h + 16, 0);
-	put32(h + 16, crc32(0, h, 92));
+	put_le32(h + 84, 128);
+	put_le64(h + 72, 0xffffffffffffff00ull);
+	put_le32(h + 16, 0);
+	put_le32(h + 16, crc32(0, h, 92));
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup && d.reads_outside == 0,
 	   "gpt entry array LBA overflowing: rejected");
 	if (r == 0)
 		qf_ptable_free(pt);
-	put64(h + 72, 2);
-	put32(h + 12, 600);
-	put32(h + 16, 0);
-	put32(h + 16, crc32(0, h, 92));
+	put_le64(h + 72, 2);
+	put_le32(h + 12, 600);
+	put_le32(h + 16, 0);
+	put_le32(h + 16, crc32(0, h, 92));
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup, "gpt header size > sector: rejected");
 	if (r == 0)
 		qf_ptable_free(pt);
 	/* primary's alternate LBA points outside: last LBA still tried */
-	put32(h + 12, 92);
-	put64(h + 32, 0xffffffffffull);
+	put_le32(h + 12, 92);
+	put_le64(h + 32, 0xffffffffffull);
 	h[60] ^= 1;
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup && d.reads_outside == 0,

@@ -13,17 +13,6 @@
 static uint8_t *img;
 static size_t img_len;
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, v >> 32);
-	put_be32(p + 4, (uint32_t)v);
-}
-
 /* A v3 image of 4 clusters: header, refcount table, refcount block, L1,
  * L2, then data.  Cluster 0 data, cluster 1 zero flag, cluster 2
  * unallocated, cluster 3 data (host-contiguous with cluster 0). */
