@@ -23,7 +23,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+/* Overridable so the holders logic can be tested on a made-up tree where
+ * the kernel has no device-mapper or md. */
+#ifndef SYSBLOCK
 #define SYSBLOCK "/sys/class/block"
+#endif
 /* dm on md on loop on a partition...: deeper stacks are not real. */
 #define MAX_STACK_DEPTH 8
 

@@ -391,7 +391,9 @@ static void test_partitions(void)
 	if (!have("dmsetup") ||
 	    sh("dmsetup create --noudevsync '%s' --table '0 2048 linear %s 0' "
 	       ">/dev/null 2>&1", dm, part1) != 0) {
-		ok(1, "held # SKIP device-mapper not usable");
+		/* The decision itself is covered by test_holders on a
+		 * made-up sysfs tree; only the real stack needs dm. */
+		printf("# device-mapper not usable here: real holders not tried\n");
 		return;
 	}
 	snprintf(dmnames[ndm++], sizeof(dmnames[0]), "%s", dm);
