@@ -19,13 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef ENABLE_NLS
-#include <libintl.h>
-#define _(s) gettext(s)
-#else
-#define _(s) (s)
-#endif
-#define N_(s) (s)
+#include "i18n.h"
 
 enum { EXIT_USAGE = 2 };
 

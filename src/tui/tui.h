@@ -10,13 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#ifdef ENABLE_NLS
-#include <libintl.h>
-#define _(s) gettext(s)
-#else
-#define _(s) (s)
-#endif
-#define N_(s) (s)
+#include "i18n.h"
 
 enum tui_screen {
 	SCR_SOURCE = 0,

@@ -329,6 +329,25 @@ void ui_bar(int y, int x, int w, double frac)
 	attrset(A_NORMAL);
 }
 
+int ui_draw_counts(int y, int x, int w, const struct qf_progress *p)
+{
+	char buf[256], s1[32], s2[32], s3[32];
+
+	qf_size_str(p->bytes_written, s1, sizeof(s1));
+	qf_size_str(p->bytes_zeroed, s2, sizeof(s2));
+	qf_size_str(p->bytes_read, s3, sizeof(s3));
+	snprintf(buf, sizeof(buf), _("Data written: %s   Zeros: %s   Read from image: %s"),
+		 s1, s2, s3);
+	ui_put(y++, x, w, UI_NORMAL, buf);
+	if (p->net_bytes || p->net_retries) {
+		qf_size_str(p->net_bytes, s1, sizeof(s1));
+		snprintf(buf, sizeof(buf), _("Network: %s received, %u retries"), s1,
+			 (unsigned)p->net_retries);
+		ui_put(y++, x, w, UI_NORMAL, buf);
+	}
+	return y;
+}
+
 void ui_fmt_time(double s, char *buf, size_t len)
 {
 	unsigned long t;

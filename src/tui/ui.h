@@ -75,6 +75,10 @@ void ui_bar(int y, int x, int w, double frac);
 
 void ui_fmt_time(double seconds, char *buf, size_t len);
 void ui_fmt_rate(double bytes_per_s, char *buf, size_t len);
+/* The byte counters of a job (data, zeros, image, network) from line @y;
+ * returns the next free line. */
+struct qf_progress;
+int ui_draw_counts(int y, int x, int w, const struct qf_progress *p);
 const char *ui_spinner(void);
 
 /* Lists: a cursor and the first visible row. */

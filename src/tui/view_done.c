@@ -49,7 +49,7 @@ void view_done_draw(void)
 	struct ui_area a = ui_content();
 	const struct qf_progress *p = &app.final;
 	int y = a.y + 1, ok = 0, bad = 0, cancelled = 0, last = a.y + a.h - 8;
-	char buf[1200], s1[32], s2[32], s3[32];
+	char buf[1200], s1[32], s2[32];
 
 	if (seen_visit != app.visit) {
 		seen_visit = app.visit;
@@ -107,18 +107,7 @@ void view_done_draw(void)
 	ui_fmt_time(p->elapsed, s2, sizeof(s2));
 	snprintf(buf, sizeof(buf), _("Average speed: %s   Time: %s"), s1, s2);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	qf_size_str(p->bytes_written, s1, sizeof(s1));
-	qf_size_str(p->bytes_zeroed, s2, sizeof(s2));
-	qf_size_str(p->bytes_read, s3, sizeof(s3));
-	snprintf(buf, sizeof(buf), _("Data written: %s   Zeros: %s   Read from image: %s"),
-		 s1, s2, s3);
-	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	if (p->net_bytes || p->net_retries) {
-		qf_size_str(p->net_bytes, s1, sizeof(s1));
-		snprintf(buf, sizeof(buf), _("Network: %s received, %u retries"), s1,
-			 (unsigned)p->net_retries);
-		ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	}
+	y = ui_draw_counts(y, 2, a.w - 4, p);
 	snprintf(buf, sizeof(buf), _("Flash log: %s"), app.log_path ? app.log_path : "-");
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
 	y++;

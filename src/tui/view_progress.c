@@ -48,7 +48,7 @@ void view_progress_draw(void)
 	struct ui_area a = ui_content();
 	const struct qf_progress *p = &app.prog;
 	int y = a.y + 1, bottom = a.y + a.h - 6, shown = 0;
-	char buf[1024], s1[32], s2[32], s3[32], s4[32];
+	char buf[1024], s1[32], s2[32], s3[32];
 
 	ui_box(a.y, a.x, a.h, a.w, _("Flashing"), true);
 	qf_size_str(qf_image_size(app.img), s1, sizeof(s1));
@@ -102,18 +102,7 @@ void view_progress_draw(void)
 	snprintf(buf, sizeof(buf), _("Phase: %s   Speed: %s   Elapsed: %s   ETA: %s"),
 		 qf_phase_name(p->phase), s1, s2, s3);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	qf_size_str(p->bytes_written, s1, sizeof(s1));
-	qf_size_str(p->bytes_zeroed, s2, sizeof(s2));
-	qf_size_str(p->bytes_read, s3, sizeof(s3));
-	snprintf(buf, sizeof(buf), _("Data written: %s   Zeros: %s   Read from image: %s"),
-		 s1, s2, s3);
-	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	if (p->net_bytes || p->net_retries) {
-		qf_size_str(p->net_bytes, s4, sizeof(s4));
-		snprintf(buf, sizeof(buf), _("Network: %s received, %u retries"), s4,
-			 (unsigned)p->net_retries);
-		ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	}
+	y = ui_draw_counts(y, 2, a.w - 4, p);
 }
 
 bool view_progress_key(int ch)

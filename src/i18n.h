@@ -1,0 +1,14 @@
+/* i18n.h - gettext macros for the front ends (the library has its own in
+ * lib/internal.h, bound to its text domain). */
+#ifndef QF_I18N_H
+#define QF_I18N_H
+
+#ifdef ENABLE_NLS
+#include <libintl.h>
+#define _(s) gettext(s)
+#else
+#define _(s) (s)
+#endif
+#define N_(s) (s)
+
+#endif
