@@ -10,8 +10,8 @@ pkgs="build-essential autoconf automake autopoint gettext pkg-config
 libncurses-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libblkid-dev
 libdeflate-dev libxxhash-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
-	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx-light fdisk
-dosfstools e2fsprogs python3 util-linux xxhash zstd gzip locales"
+	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
+dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip"
 fi
 missing=
 for p in $pkgs; do
