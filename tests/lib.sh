@@ -392,3 +392,39 @@ EOF
 	put_fs "$out" 6 "$T/.p6.img"
 	rm -f "$T"/.p[1256].img
 }
+
+# ------------------------------------------------- targets and results
+
+# same_prefix DEV REF LEN ORIG: the first LEN bytes of DEV are REF's, and
+# whatever DEV holds past LEN is still what ORIG (its old content) holds.
+same_prefix() {
+	local dev=$1 ref=$2 len=$3 orig=$4
+	cmp -s -n "$len" "$dev" "$ref" ||
+		fail "$dev differs from $ref: $(cmp -n "$len" "$dev" "$ref" 2>&1 | head -n 1)"
+	cmp -s -i "$len:$len" "$dev" "$orig" ||
+		fail "$dev was written past byte $len: $(cmp -i "$len:$len" "$dev" "$orig" 2>&1 | head -n 1)"
+}
+
+# json_result OUT TARGET FIELD: FIELD of the -json "result" event naming
+# TARGET in the JSON lines of OUT ("true"/"false" for booleans); fails if
+# there is no such event or any line is not JSON.
+json_result() {
+	python3 - "$@" <<'PYEOF' || fail "json_result $*"
+import json, sys
+out, target, field = sys.argv[1:4]
+found = []
+for n, line in enumerate(open(out), 1):
+    try:
+        ev = json.loads(line)
+    except ValueError as e:
+        sys.exit("%s:%d: not JSON (%s): %r" % (out, n, e, line))
+    if ev.get("event") == "result" and ev.get("target") == target:
+        found.append(ev)
+if len(found) != 1:
+    sys.exit("%d result events for %s in %s" % (len(found), target, out))
+v = found[0].get(field)
+if v is None and field not in found[0]:
+    sys.exit("result event for %s has no %s: %r" % (target, field, found[0]))
+print(json.dumps(v) if isinstance(v, bool) else v)
+PYEOF
+}

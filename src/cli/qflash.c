@@ -612,7 +612,11 @@ static int run_job(struct qf_image *img)
 	show_progress(&p, true);
 	print_results(&p);
 	if (got_signal) {
-		fprintf(stderr, _("qflash: interrupted by signal %d\n"), (int)got_signal);
+		if (ret == 0)
+			fprintf(stderr, _("qflash: interrupted by signal %d after every target was complete\n"),
+				(int)got_signal);
+		else
+			fprintf(stderr, _("qflash: interrupted by signal %d\n"), (int)got_signal);
 		qf_progress_free(&p);
 		qf_job_free(job);
 		return got_signal == SIGINT ? 130 : 143;

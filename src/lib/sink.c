@@ -207,7 +207,9 @@ static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 	range[1] = b - a;
 	if (ioctl(s->fd, BLKZEROOUT, range) < 0) {
 		int err = errno;
-		if (!unsupported(err))
+		/* A device shared with a mounted file system (-force) cannot
+		 * drop its page cache for BLKZEROOUT: write zeros instead. */
+		if (!unsupported(err) && err != EBUSY)
 			return qf_err_set(e, err, _("%s: cannot zero %llu bytes at %llu: %s"),
 					  s->path, (unsigned long long)(b - a),
 					  (unsigned long long)a, strerror(err));

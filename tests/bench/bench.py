@@ -5,11 +5,24 @@ Images: a 2 GiB GPT disk (64 MiB FAT32 EFI partition, ext4 root filled
 with about 870 MB of files copied from /usr) as plain, deflate- and
 zstd-compressed qcow2, and a 1 TiB image holding a few MiB.  Targets: loop
 devices over files on tmpfs when run as root, files on tmpfs otherwise.
-Runs alternate between the two tools; the table shows median wall times,
-their ratio and peak RSS.  It measures; it passes or fails nothing.
+
+Sections (BENCH_SECTIONS, comma-separated, default all):
+  convert  qflash against qemu-img convert, several targets, verify speed
+  tui      qflash-tui in a detached tmux session against the CLI, and how
+           fast the screen answers a key during a flash
+  http     the images served by a private nginx on 127.0.0.1: qflash from
+           the URL against the local file and against qemu's curl driver
+
+Runs alternate between the tools compared; the tables show medians of
+BENCH_ROUNDS runs.  It measures; it passes or fails nothing (it exits 1
+only when a section could not run to its end).
 """
+import json
 import os
+import random
+import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -17,16 +30,30 @@ import tempfile
 import time
 
 QFLASH = os.environ.get("QFLASH", "src/qflash")
+QFLASH_TUI = os.environ.get("QFLASH_TUI", "src/qflash-tui")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WORK = os.environ.get("BENCH_DIR", "/var/tmp/qflash-bench")
 SHM = os.environ.get("BENCH_SHM", "/dev/shm")
+SECTIONS = os.environ.get("BENCH_SECTIONS", "convert,tui,http").split(",")
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..")
 ROOT = os.geteuid() == 0
 MiB = 1 << 20
 GiB = 1 << 30
+# Everything this run leaves in SHM carries its pid, so two runs (or a
+# leftover from a killed one) never share a file.
+TAG = "qflash-bench-%d-" % os.getpid()
+POLL = 0.01          # seconds between screen captures
+TUI_COLS, TUI_LINES = 100, 30
+HELP_TEXT = "Press any key to close this help."
 
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
 
 
 def timed(cmd):
@@ -36,8 +63,19 @@ def timed(cmd):
     _, status, ru = os.wait4(p.pid, 0)
     dt = time.monotonic() - t0
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("failed: %s" % " ".join(cmd))
+        raise RuntimeError("failed: %s" % " ".join(cmd))
     return dt, ru.ru_maxrss
+
+
+def last_duration(logfile):
+    """The duration field of the last record in a flash log."""
+    with open(logfile) as f:
+        lines = [ln for ln in f if ln.strip()]
+    rec = json.loads(lines[-1])
+    if rec.get("result") != "ok":
+        raise RuntimeError("flash log says %s: %s" % (rec.get("result"),
+                                                     rec.get("error")))
+    return float(rec["duration"])
 
 
 def fill_root(dest, want):
@@ -109,29 +147,64 @@ def make_images():
     return names
 
 
-class Target:
-    """A loop device over a tmpfs file (root) or the tmpfs file itself."""
+# Targets not closed yet; main() closes what a failing section left.
+_live_targets = []
 
-    def __init__(self, name, size):
-        self.file = os.path.join(SHM, "qflash-bench-" + name)
-        with open(self.file, "wb") as f:
-            f.truncate(size)
+
+class Target:
+    """A loop device over a tmpfs file (root, unless @loop is False) or the
+    tmpfs file itself."""
+
+    def __init__(self, name, size, loop=True):
+        self.file = os.path.join(SHM, TAG + name)
         self.path = self.file
         self.loop = None
-        if ROOT:
-            out = run(["losetup", "-f", "--show", self.file],
-                      capture_output=True, text=True).stdout.strip()
+        _live_targets.append(self)
+        with open(self.file, "wb") as f:
+            f.truncate(size)
+        if ROOT and loop:
+            try:
+                out = run(["losetup", "-f", "--show", self.file],
+                          capture_output=True, text=True).stdout.strip()
+            except BaseException:
+                self.close()
+                raise
             self.loop = self.path = out
 
     def close(self):
+        if self in _live_targets:
+            _live_targets.remove(self)
         if self.loop:
-            subprocess.run(["losetup", "-d", self.loop])
-        os.unlink(self.file)
+            # udev may still hold the device for a moment after a write.
+            for _ in range(20):
+                if subprocess.run(["losetup", "-d", self.loop],
+                                  stderr=subprocess.DEVNULL).returncode == 0:
+                    break
+                time.sleep(0.25)
+            else:
+                log("warning: could not detach %s" % self.loop)
+            self.loop = None
+        if os.path.exists(self.file):
+            os.unlink(self.file)
 
 
 def median(xs):
     return statistics.median(xs)
 
+
+def print_table(header, rows, note=None):
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    if note:
+        print()
+        print(note)
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------ qemu-img
 
 def compare(label, image, target_path, fresh=None):
     q_t, q_r, i_t, i_r = [], [], [], []
@@ -153,10 +226,8 @@ def compare(label, image, target_path, fresh=None):
             max(q_r) / 1024, max(i_r) / 1024)
 
 
-def main():
-    if not shutil.which("qemu-img"):
-        raise SystemExit("qemu-img is needed (package qemu-utils)")
-    imgs = make_images()
+def section_convert(imgs):
+    log("convert: qflash against qemu-img convert ...")
     rows = []
     disk = Target("disk", 2 * GiB)
     try:
@@ -166,14 +237,16 @@ def main():
     finally:
         disk.close()
 
-    newfile = os.path.join(SHM, "qflash-bench-new.raw")
+    newfile = os.path.join(SHM, TAG + "new.raw")
 
     def remove_new():
         if os.path.exists(newfile):
             os.unlink(newfile)
-    rows.append(compare("1 TiB sparse -> new file", imgs["big1t"], newfile,
-                        fresh=remove_new))
-    remove_new()
+    try:
+        rows.append(compare("1 TiB sparse -> new file", imgs["big1t"], newfile,
+                            fresh=remove_new))
+    finally:
+        remove_new()
     if ROOT:
         big = Target("big", 1 << 40)
         try:
@@ -183,8 +256,10 @@ def main():
 
     # Four targets at once against one, and verification speed.
     extra = []
-    targets = [Target("m%d" % i, 2 * GiB) for i in range(4)]
+    targets = []
     try:
+        for i in range(4):
+            targets.append(Target("m%d" % i, 2 * GiB))
         one, four, ver = [], [], []
         for _ in range(ROUNDS):
             one.append(timed([QFLASH, "-src", imgs["zstd"], "-dst",
@@ -203,19 +278,380 @@ def main():
         for t in targets:
             t.close()
 
-    print()
-    print("| case | qflash s | qemu-img s | ratio | qflash RSS MiB | qemu-img RSS MiB |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print("| %s | %.3f | %.3f | %.2f | %.1f | %.1f |" % r)
-    print()
-    print("| multi-target / verify | value |")
-    print("|---|---|")
-    for name, v in extra:
-        print("| %s | %.3f |" % (name, v))
-    print("\n(median of %d alternating runs, %d CPUs, %s)" %
-          (ROUNDS, os.cpu_count(), "loop devices on tmpfs" if ROOT else
-           "files on tmpfs"))
+    print_table(["case", "qflash s", "qemu-img s", "ratio", "qflash RSS MiB",
+                 "qemu-img RSS MiB"],
+                [(r[0],) + tuple("%.3f" % v for v in r[1:4]) +
+                 tuple("%.1f" % v for v in r[4:]) for r in rows])
+    print_table(["multi-target / verify", "value"],
+                [(name, "%.3f" % v) for name, v in extra],
+                "(median of %d alternating runs, %s)" %
+                (ROUNDS, "loop devices on tmpfs" if ROOT else "files on tmpfs"))
+
+
+# ------------------------------------------------------------------ TUI
+
+class Tui:
+    """qflash-tui in a detached tmux session of a private tmux server."""
+
+    def __init__(self, tmpdir):
+        self.tmp = tmpdir
+        self.sock = os.path.join(tmpdir, "tmux.sock")
+        self.err = os.path.join(tmpdir, "tui.err")
+        self.env = dict(os.environ)
+        self.env.pop("TMUX", None)
+
+    def tm(self, *args, check=True):
+        p = subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null"] +
+                           list(args), env=self.env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True)
+        if check and p.returncode != 0:
+            raise RuntimeError("tmux %s: %s" % (args[0], p.stderr.strip()))
+        return p
+
+    def start(self, args):
+        self.tm("kill-session", "-t", "tui", check=False)
+        cmd = "exec env -u LC_ALL -u LANGUAGE LANG=C.UTF-8 %s 2>%s" % (
+            " ".join(shlex.quote(a) for a in [QFLASH_TUI] + args),
+            shlex.quote(self.err))
+        self.tm("new-session", "-d", "-x", str(TUI_COLS), "-y", str(TUI_LINES),
+                "-s", "tui", cmd)
+
+    def screen(self):
+        p = self.tm("capture-pane", "-p", "-t", "tui", check=False)
+        if p.returncode != 0:
+            raise RuntimeError("qflash-tui is gone: %s" % self.stderr())
+        return p.stdout
+
+    def stderr(self):
+        try:
+            with open(self.err) as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    def wait(self, text, secs=30, gone=False, bad=()):
+        """Poll until @text is on the screen (or, with @gone, is not);
+        return the time of the capture that showed it."""
+        end = time.monotonic() + secs
+        while True:
+            scr = self.screen()
+            t = time.monotonic()
+            if (text in scr) != gone:
+                return t
+            for b in bad:
+                if b in scr:
+                    raise RuntimeError("qflash-tui shows \"%s\":\n%s" % (b, scr))
+            if t > end:
+                raise RuntimeError("timed out waiting for \"%s\"%s:\n%s" %
+                                   (text, " to go" if gone else "", scr))
+            time.sleep(POLL)
+
+    def keys(self, *keys):
+        self.tm("send-keys", "-t", "tui", *keys)
+
+    def type(self, text):
+        self.tm("send-keys", "-t", "tui", "-l", text)
+
+    def to_confirmed(self, image, target, logfile, verify):
+        """The whole-disk key path up to the typed yes, Enter not pressed."""
+        args = ["--target", target, "--log", logfile]
+        if not verify:
+            args.append("--no-verify")
+        self.start(args + [image])
+        self.wait("Partitions")
+        self.keys("Enter")
+        self.wait("Whole disk to one or more targets")
+        self.keys("Enter")
+        self.wait("Selected: 0")
+        self.wait("Looking for devices", gone=True)
+        self.keys("Space")
+        self.wait("Selected: 1")
+        self.keys("Enter")
+        self.wait("Type yes and press Enter")
+        self.type("yes")
+
+    def wait_done(self, secs=300):
+        return self.wait("Flash complete:", secs,
+                         bad=("The flash failed", "The flash was cancelled"))
+
+    def quit(self):
+        self.keys("q")
+        end = time.monotonic() + 5
+        # The session ends with the TUI.
+        while (time.monotonic() < end and
+               self.tm("has-session", "-t", "tui", check=False).returncode == 0):
+            time.sleep(0.05)
+        self.tm("kill-session", "-t", "tui", check=False)
+
+    def close(self):
+        self.tm("kill-server", check=False)
+
+
+def key_latency(tui, image, target, logfile, want=10):
+    """Times from sending ? to the help overlay shown, and from Esc to it
+    gone, while a flash runs; pairs the end of the flash overlaps are
+    dropped."""
+    opened, closed = [], []
+    for _ in range(8):
+        if len(opened) >= want:
+            break
+        tui.to_confirmed(image, target, logfile, verify=True)
+        tui.keys("Enter")
+        tui.wait("Phase:")
+        while len(opened) < want:
+            # Not in step with the TUI's 100 ms redraw tick.
+            time.sleep(random.uniform(0.05, 0.15))
+            scr = tui.screen()
+            if "Phase:" not in scr or HELP_TEXT in scr:
+                break
+            t0 = time.monotonic()
+            tui.keys("?")
+            t_open = tui.wait(HELP_TEXT, 10)
+            time.sleep(random.uniform(0.05, 0.15))
+            t1 = time.monotonic()
+            tui.keys("Escape")
+            t_close = tui.wait(HELP_TEXT, 10, gone=True)
+            if "Phase:" not in tui.screen():
+                break
+            opened.append(t_open - t0)
+            closed.append(t_close - t1)
+        tui.wait_done()
+        tui.quit()
+    if not opened:
+        raise RuntimeError("the flash was too short to measure key latency")
+    return opened, closed
+
+
+def section_tui(imgs):
+    if not shutil.which("tmux"):
+        print("\n(TUI section skipped: tmux is not installed)")
+        return
+    if not os.access(QFLASH_TUI, os.X_OK):
+        print("\n(TUI section skipped: QFLASH_TUI=%s is not executable)" %
+              QFLASH_TUI)
+        return
+    log("tui: qflash-tui against the CLI, key latency ...")
+    tmp = tempfile.mkdtemp(prefix="qflash-bench-tui.")
+    tui = Tui(tmp)
+    # A file even as root: the TUI section is about the front end.
+    tgt = Target("tui", 2 * GiB, loop=False)
+    try:
+        cli_log = os.path.join(tmp, "cli.log")
+        tui_log = os.path.join(tmp, "tui.log")
+        cli_wall, cli_dur, tui_wall, tui_dur = [], [], [], []
+        for _ in range(ROUNDS):
+            cli_wall.append(timed([QFLASH, "-src", imgs["zstd"], "-dst",
+                                   tgt.path, "-log", cli_log])[0])
+            cli_dur.append(last_duration(cli_log))
+            tui.to_confirmed(imgs["zstd"], tgt.path, tui_log, verify=False)
+            t0 = time.monotonic()
+            tui.keys("Enter")
+            tui_wall.append(tui.wait_done() - t0)
+            tui_dur.append(last_duration(tui_log))
+            tui.quit()
+        opened, closed = key_latency(tui, imgs["deflate"], tgt.path, tui_log)
+    finally:
+        tui.close()
+        tgt.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def row(name, c, t):
+        return (name, "%.3f" % median(c), "%.3f" % median(t),
+                "%.2f" % (median(t) / median(c)))
+    print_table(["2 GiB zstd -> file on tmpfs, no verify", "CLI s", "TUI s",
+                 "TUI/CLI"],
+                [row("wall: CLI process / TUI final Enter to done screen",
+                     cli_wall, tui_wall),
+                 row("flash log duration", cli_dur, tui_dur)],
+                "(median of %d alternating runs; the TUI's wall time is "
+                "polled with tmux capture-pane every %d ms, %dx%d)" %
+                (ROUNDS, POLL * 1000, TUI_COLS, TUI_LINES))
+
+    def ms(xs):
+        return ("%.1f" % (median(xs) * 1000), "%.1f" % (max(xs) * 1000),
+                str(len(xs)))
+    print_table(["key during a flash (2 GiB deflate, verify on)",
+                 "median ms", "max ms", "samples"],
+                [("? opens help",) + ms(opened),
+                 ("Esc closes help",) + ms(closed)],
+                "(from tmux send-keys to the first capture-pane showing the "
+                "change, polled every %d ms: the cost of the tmux client "
+                "processes is included; Esc also waits out ncurses' 50 ms "
+                "ESCDELAY.  The TUI has no thread option: the engine uses "
+                "all %d CPUs.)" % (POLL * 1000, os.cpu_count()))
+
+
+# ----------------------------------------------------------------- HTTP
+
+def find_nginx():
+    for c in (shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx",
+              "/usr/local/nginx/sbin/nginx"):
+        if c and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+class Nginx:
+    """A private nginx on 127.0.0.1 serving @www, configured from
+    tests/http/nginx.conf.in; everything it writes stays in its temp dir."""
+
+    def __init__(self, binary, www):
+        self.dir = tempfile.mkdtemp(prefix="qflash-bench-nginx.")
+        self.proc = None
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        with open(os.path.join(TOP_SRCDIR, "tests/http/nginx.conf.in")) as f:
+            template = f.read()
+        open(os.path.join(self.dir, "extra.conf"), "w").close()
+        pidfile = os.path.join(self.dir, "nginx.pid")
+        errlog = os.path.join(self.dir, "error.log")
+        try:
+            # A free port can be taken before nginx binds it: retry.
+            for _ in range(10):
+                self.port = random.randrange(20000, 60000)
+                conf = (template.replace("@DIR@", self.dir)
+                        .replace("@PORT@", str(self.port))
+                        .replace("@TLSPORT@", str(self.port + 1))
+                        .replace("@WWW@", www)
+                        # nginx will not drop to "nobody" as root.
+                        .replace("@USER@", "user root;" if ROOT else ""))
+                with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+                    f.write(conf)
+                if os.path.exists(pidfile):
+                    os.unlink(pidfile)
+                with open(os.path.join(self.dir, "stdout"), "w") as out:
+                    self.proc = subprocess.Popen(
+                        [binary, "-p", self.dir, "-c",
+                         os.path.join(self.dir, "nginx.conf"), "-e", errlog],
+                        stdin=subprocess.DEVNULL, stdout=out,
+                        stderr=subprocess.STDOUT)
+                # nginx writes its pid file once it listens.
+                for _ in range(50):
+                    if os.path.exists(pidfile) or self.proc.poll() is not None:
+                        break
+                    time.sleep(0.1)
+                if os.path.exists(pidfile) and self.proc.poll() is None:
+                    self.base = "http://127.0.0.1:%d" % self.port
+                    return
+                self.stop_proc()
+            msg = ""
+            for name in ("error.log", "stdout"):
+                try:
+                    with open(os.path.join(self.dir, name)) as f:
+                        msg += f.read()
+                except OSError:
+                    pass
+            raise RuntimeError("nginx did not start: " + msg.strip())
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop_proc(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()    # the master takes its workers along
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def stop(self):
+        self.stop_proc()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def section_http(imgs):
+    nginx_bin = find_nginx()
+    if not nginx_bin:
+        print("\n(HTTP section skipped: nginx is not installed)")
+        return
+    log("http: qflash from a URL against the local file and qemu-img ...")
+    www = tempfile.mkdtemp(prefix="qflash-bench-www.")
+    server = None
+    tgt = None
+    try:
+        keys = ("deflate", "zstd")
+        for k in keys:
+            os.symlink(imgs[k], os.path.join(www, k + ".qcow2"))
+        server = Nginx(nginx_bin, www)
+        urls = {k: "%s/%s.qcow2" % (server.base, k) for k in keys}
+        qemu_curl = subprocess.run(
+            ["qemu-img", "info", urls["zstd"]], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=60).returncode == 0
+        tgt = Target("http", 2 * GiB)
+        rows = []
+        for k in keys:
+            local, remote, qemu = [], [], []
+            for _ in range(ROUNDS):
+                local.append(timed([QFLASH, "-src", imgs[k], "-dst",
+                                    tgt.path])[0])
+                remote.append(timed([QFLASH, "-src", urls[k], "-dst",
+                                     tgt.path])[0])
+                if qemu_curl:
+                    qemu.append(timed(["qemu-img", "convert", "-m", "16",
+                                       "-W", "-n", "-O", "raw", urls[k],
+                                       tgt.path])[0])
+            row = ["2 GiB %s -> %s" % (k, "loop" if ROOT else "file"),
+                   "%.3f" % median(local), "%.3f" % median(remote),
+                   "%.2f" % (median(remote) / median(local))]
+            if qemu_curl:
+                row += ["%.3f" % median(qemu),
+                        "%.2f" % (median(remote) / median(qemu))]
+            else:
+                row += ["-", "-"]
+            rows.append(row)
+    finally:
+        if tgt:
+            tgt.close()
+        if server:
+            server.stop()
+        shutil.rmtree(www, ignore_errors=True)
+    note = ("(median of %d alternating runs; nginx on 127.0.0.1, images in "
+            "the page cache; target for http/file: <= 1.10)" % ROUNDS)
+    if not qemu_curl:
+        note += ("\n(qemu-img columns skipped: qemu's curl driver is missing, "
+                 "package qemu-block-extra)")
+    print_table(["case", "qflash file s", "qflash http s", "http/file",
+                 "qemu-img http s", "qflash/qemu-img (http)"], rows, note)
+
+
+# ----------------------------------------------------------------- main
+
+def on_signal(sig, frame):
+    # Unwind through the finally blocks that detach loop devices and stop
+    # tmux and nginx.
+    raise SystemExit(128 + sig)
+
+
+def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if not shutil.which("qemu-img"):
+        raise SystemExit("qemu-img is needed (package qemu-utils)")
+    unknown = set(SECTIONS) - {"convert", "tui", "http"}
+    if unknown:
+        raise SystemExit("unknown BENCH_SECTIONS: %s" % ", ".join(sorted(unknown)))
+    imgs = make_images()
+    print("qflash benchmark: %d CPUs, load average %.2f at the start; "
+          "timings are noisy when the machine is shared" %
+          (os.cpu_count(), os.getloadavg()[0]))
+    failed = []
+    try:
+        for name, fn in (("convert", section_convert), ("tui", section_tui),
+                         ("http", section_http)):
+            if name not in SECTIONS:
+                continue
+            try:
+                fn(imgs)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as ex:
+                print("\n(%s section did not finish: %s)" % (name, ex))
+                failed.append(name)
+    finally:
+        for t in list(_live_targets):
+            t.close()
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

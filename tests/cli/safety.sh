@@ -1,0 +1,131 @@
+#!/bin/bash
+# safety.sh - targets the engine must refuse before writing a byte: a
+# mounted device (forceable), a read-only device, a device too small for
+# the image (never forceable), a loop device backed by the source image
+# and the source image itself.  Every refused target is left unchanged.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+need_cmd qemu-img qemu-io mkfs.ext4 mount umount
+need_root_loop
+
+MiB=$((1 << 20))
+IMG=$T/disk.qcow2
+qemu-img create -q -f qcow2 "$IMG" 24M || fail "qemu-img create"
+qemu-io -f qcow2 -c "write -P 0x61 0 1M" -c "write -P 0x62 5M 3M" \
+	-c "write -P 0x63 23M 1M" "$IMG" >/dev/null || fail "qemu-io"
+ref_raw "$IMG" "$T/ref.raw"
+V=$(file_size "$T/ref.raw")
+cp "$IMG" "$T/img.orig"
+
+# refused WHAT TARGET PATTERN: the last run refused TARGET (exit 1, a
+# message naming it and matching PATTERN).
+refused() {
+	[ "$RC" = 1 ] || fail "$1: exit $RC, want 1: $(cat "$T/err.txt")"
+	grep -F "qflash: $2: " "$T/err.txt" | grep -Eqi "$3" ||
+		fail "$1: no message naming $2 and saying '$3': $(cat "$T/err.txt")"
+	note "ok: $1: $(grep -F "$2" "$T/err.txt" | head -n 1)"
+}
+
+# unchanged WHAT DEV COPY: DEV still holds exactly the bytes of COPY.
+unchanged() {
+	cmp -s "$2" "$3" || fail "$1: $2 was written: $(cmp "$2" "$3" 2>&1 | head -n 1)"
+}
+
+image_unchanged() {
+	cmp -s "$IMG" "$T/img.orig" || fail "$1: the source image was changed"
+}
+
+# mount_ext4 NAME SIZE [MOUNT OPTIONS]: an ext4 file system on a loop
+# device ($LOOP) mounted on $T/NAME.mnt, unmounted at exit before the loop
+# is detached.  Lazy initialisation is off so that nothing writes to the
+# device behind the test's back.
+mount_ext4() {
+	local name=$1 size=$2
+	shift 2
+	truncate -s "$size" "$T/$name.img"
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 \
+		"$T/$name.img" >/dev/null || fail "mkfs.ext4 failed"
+	loop_attach "$T/$name.img"
+	mkdir "$T/$name.mnt"
+	mount "$@" "$LOOP" "$T/$name.mnt" || skip "cannot mount $LOOP"
+	on_exit "umount '$T/$name.mnt'"
+}
+
+# ------------------------------------------------------ mounted device
+# Smaller than the image, so that -force meets the size check next.
+mount_ext4 small $((V - 4 * MiB))
+LM=$LOOP
+echo "still here" >"$T/small.mnt/file.txt"
+sync
+cp "$LM" "$T/small.before"
+run_q -src "$IMG" -dst "$LM"
+refused "mounted device" "$LM" 'mounted'
+unchanged "mounted device" "$LM" "$T/small.before"
+# -force overrides "mounted" (QF_REFUSE_FORCEABLE), never "too small".
+run_q -src "$IMG" -dst "$LM" -force
+refused "mounted device with -force" "$LM" 'too small'
+unchanged "mounted device with -force" "$LM" "$T/small.before"
+[ "$(cat "$T/small.mnt/file.txt")" = "still here" ] ||
+	fail "the mounted file system lost its file"
+
+# A mounted device large enough: -force lets it be written (mounted
+# read-only, so the file system does not write to it as well).
+mount_ext4 big $((V + 4 * MiB)) -o ro
+LB=$LOOP
+cp "$LB" "$T/big.before"
+run_q -src "$IMG" -dst "$LB"
+refused "read-only mounted device" "$LB" 'mounted'
+unchanged "read-only mounted device" "$LB" "$T/big.before"
+run_ok -src "$IMG" -dst "$LB" -force
+same_prefix "$LB" "$T/ref.raw" "$V" "$T/big.before"
+note "ok: -force writes a mounted device, as the contract allows"
+
+# --------------------------------------------------- read-only device
+rand_file "$T/ro.img" $((V + MiB)) 51
+cp "$T/ro.img" "$T/ro.orig"
+LOOP=$(losetup -r -f --show "$T/ro.img") || fail "losetup -r failed"
+on_exit "losetup -d '$LOOP'"
+LR=$LOOP
+run_q -src "$IMG" -dst "$LR"
+refused "read-only device" "$LR" 'read-only'
+run_q -src "$IMG" -dst "$LR" -force
+refused "read-only device with -force" "$LR" 'read-only'
+unchanged "read-only device" "$LR" "$T/ro.orig"
+
+# --------------------------------------------------- too small device
+rand_file "$T/tiny.img" $((V - 512)) 52
+cp "$T/tiny.img" "$T/tiny.orig"
+loop_attach "$T/tiny.img"
+LT=$LOOP
+rand_file "$T/good.raw" "$V" 53
+cp "$T/good.raw" "$T/good.orig"
+run_q -src "$IMG" -dst "$LT" -force
+refused "too small device with -force" "$LT" 'too small'
+unchanged "too small device" "$LT" "$T/tiny.orig"
+# Nothing at all is written when one target is refused.
+run_q -src "$IMG" -dst "$T/good.raw" -dst "$T/new.raw" -dst "$LT"
+refused "too small device next to good targets" "$LT" 'too small'
+unchanged "too small device" "$LT" "$T/tiny.orig"
+unchanged "good target next to a refused one" "$T/good.raw" "$T/good.orig"
+[ ! -e "$T/new.raw" ] || fail "a new target file was created for a refused job"
+
+# ------------------------------------------------ the source image itself
+run_q -src "$IMG" -dst "$IMG"
+refused "the source image as target" "$IMG" 'source'
+run_q -src "$IMG" -dst "$IMG" -force
+refused "the source image as target with -force" "$IMG" 'source'
+ln -s "$IMG" "$T/link.qcow2"
+run_q -src "$IMG" -dst "$T/link.qcow2" -force
+refused "a symlink to the source image" "$T/link.qcow2" 'source'
+image_unchanged "the source image as target"
+
+# ------------------------------- a loop device holding the source image
+loop_attach "$IMG"
+LS=$LOOP
+run_q -src "$IMG" -dst "$LS"
+refused "loop device over the source image" "$LS" 'source'
+run_q -src "$IMG" -dst "$LS" -force
+refused "loop device over the source image with -force" "$LS" 'source'
+image_unchanged "loop device over the source image"
+
+exit 0
