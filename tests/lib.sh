@@ -428,3 +428,24 @@ if v is None and field not in found[0]:
 print(json.dumps(v) if isinstance(v, bool) else v)
 PYEOF
 }
+
+# qio IMG CMD...: run qemu-io commands on a qcow2 image, failing the test
+# (with qemu-io's output) if any of them fails.
+qio() {
+	local img=$1 a=() c
+	shift
+	for c in "$@"; do
+		a+=(-c "$c")
+	done
+	qemu-io -f qcow2 "${a[@]}" "$img" >"$T/qio.txt" 2>&1 ||
+		{ cat "$T/qio.txt" >&2; fail "qemu-io on $img failed"; }
+}
+
+# extract_part RAW N OUT: copy partition N's bytes of a raw disk to OUT.
+extract_part() {
+	local r s z
+	r=$(part_range "$1" "$2") || fail "no partition $2 in $1"
+	s=${r% *} z=${r#* }
+	dd if="$1" of="$3" bs=64K skip="$s" count="$z" \
+		iflag=skip_bytes,count_bytes status=none
+}

@@ -68,14 +68,9 @@ cmp -s "$LS" "$T/small.orig" || fail "too small $LS was written (2)"
 note "ok: too small device refused: $(head -n 1 "$T/err.txt")"
 
 # ------------------------------------------------------- -write-parts
-r=$(part_range "$T/ref.raw" 1)
-p1s=${r% *} p1z=${r#* }
-r=$(part_range "$T/ref.raw" 2)
-p2s=${r% *} p2z=${r#* }
-dd if="$T/ref.raw" of="$T/p1.bin" bs=64K skip="$p1s" count="$p1z" \
-	iflag=skip_bytes,count_bytes status=none
-dd if="$T/ref.raw" of="$T/p2.bin" bs=64K skip="$p2s" count="$p2z" \
-	iflag=skip_bytes,count_bytes status=none
+extract_part "$T/ref.raw" 1 "$T/p1.bin"
+extract_part "$T/ref.raw" 2 "$T/p2.bin"
+p1z=$(stat -c %s "$T/p1.bin") p2z=$(stat -c %s "$T/p2.bin")
 loop_file pa $((p1z + MiB / 2)) 25; LA=$LOOP
 loop_file pb "$p2z" 26; LB=$LOOP
 run_ok -src "$IMG" -write-parts "1=$LA,2=$LB"

@@ -6,15 +6,6 @@
 need_cmd qemu-img qemu-io python3
 
 # qio IMG CMD...: run qemu-io commands on IMG (qcow2), fail on any error.
-qio() {
-	local img=$1 a=()
-	shift
-	for c in "$@"; do
-		a+=(-c "$c")
-	done
-	qemu-io -f qcow2 "${a[@]}" "$img" >"$T/qio.txt" 2>&1 ||
-		{ cat "$T/qio.txt" >&2; fail "qemu-io on $img failed"; }
-}
 
 mkq() {  # mkq FILE SIZE [-o options] ...: qemu-img create -f qcow2 quietly
 	local f=$1 s=$2

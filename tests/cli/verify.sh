@@ -194,14 +194,9 @@ same "$T/ref.raw" "$T/a.raw"
 note "ok: the first of two differences, and one in the GPT header"
 
 # ----------------------------------------- partitions (-write-parts)
-r=$(part_range "$T/ref.raw" 1)
-p1s=${r% *} p1z=${r#* }
-r=$(part_range "$T/ref.raw" 2)
-p2s=${r% *} p2z=${r#* }
-dd if="$T/ref.raw" of="$T/p1.ref" bs=64K skip="$p1s" count="$p1z" \
-	iflag=skip_bytes,count_bytes status=none
-dd if="$T/ref.raw" of="$T/p2.ref" bs=64K skip="$p2s" count="$p2z" \
-	iflag=skip_bytes,count_bytes status=none
+extract_part "$T/ref.raw" 1 "$T/p1.ref"
+extract_part "$T/ref.raw" 2 "$T/p2.ref"
+p1z=$(stat -c %s "$T/p1.ref") p2z=$(stat -c %s "$T/p2.ref")
 run_ok -src "$IMG" -write-parts "1=$T/p1.raw,2=$T/p2.raw" -verify -log "$LOG"
 same "$T/p1.ref" "$T/p1.raw"
 same "$T/p2.ref" "$T/p2.raw"

@@ -11,15 +11,6 @@ need_cmd qemu-img qemu-io python3
 MiB=$((1 << 20))
 V=$((64 * MiB))
 
-qio() {
-	local img=$1 a=() c
-	shift
-	for c in "$@"; do
-		a+=(-c "$c")
-	done
-	qemu-io -f qcow2 "${a[@]}" "$img" >"$T/qio.txt" 2>&1 ||
-		{ cat "$T/qio.txt" >&2; fail "qemu-io on $img failed"; }
-}
 
 # v3: zero clusters (kept and unmapped), discarded clusters, a data
 # cluster of zero bytes, a compressed cluster, and data in a few places.
