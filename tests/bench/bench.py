@@ -14,8 +14,11 @@ Sections (BENCH_SECTIONS, comma-separated, default all):
            the URL against the local file and against qemu's curl driver
 
 Runs alternate between the tools compared; the tables show medians of
-BENCH_ROUNDS runs.  It measures; it passes or fails nothing (it exits 1
-only when a section could not run to its end).
+BENCH_ROUNDS runs (3).  Images live in BENCH_DIR (/var/tmp/qflash-bench),
+targets in BENCH_SHM (/dev/shm); a qemu-img reading a URL that reads and
+writes nothing for BENCH_QEMU_HTTP_STALL seconds (15) counts as hung.  It
+measures; it passes or fails nothing (it exits 1 only when a section
+could not run to its end).
 """
 import json
 import os
@@ -27,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 QFLASH = os.environ.get("QFLASH", "src/qflash")
@@ -46,6 +50,10 @@ TAG = "qflash-bench-%d-" % os.getpid()
 POLL = 0.01          # seconds between screen captures
 TUI_COLS, TUI_LINES = 100, 30
 HELP_TEXT = "Press any key to close this help."
+# qemu-img convert over its curl driver: the usual options, and one
+# request at a time, because the first can stall for good.
+QEMU_HTTP_CONFIGS = {"-m 16 -W": ["-m", "16", "-W"], "-m 1": ["-m", "1"]}
+QEMU_HTTP_STALL = int(os.environ.get("BENCH_QEMU_HTTP_STALL", "15"))
 
 
 def run(cmd, **kw):
@@ -56,15 +64,81 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def timed(cmd):
-    """Wall time and peak RSS (KiB) of one command."""
+class Timeout(RuntimeError):
+    pass
+
+
+def _watch(p, timeout, stall, done, why):
+    """Kill @p after @timeout seconds, or once its read and write counts
+    have not moved for @stall seconds (0: never)."""
+    start = last_change = time.monotonic()
+    last = None
+    while not done.wait(0.5):
+        now = time.monotonic()
+        if stall:
+            try:
+                with open("/proc/%d/io" % p.pid) as f:
+                    io = [ln for ln in f if ln.startswith(("rchar", "wchar"))]
+            except OSError:
+                io = None
+            if io != last:
+                last, last_change = io, now
+            elif now - last_change >= stall:
+                why.append("made no progress for %d s" % stall)
+                break
+        if now - start >= timeout:
+            why.append("did not finish within %d s" % timeout)
+            break
+    else:
+        return
+    p.kill()
+
+
+def timed(cmd, timeout=900, stall=0):
+    """Wall time and peak RSS (KiB) of one command; Timeout when it had to
+    be killed (see _watch).  Its messages are shown only when it fails."""
+    with tempfile.TemporaryFile("w+") as err:
+        try:
+            return _timed(cmd, timeout, stall, err)
+        except RuntimeError as ex:
+            err.seek(0)
+            tail = [ln for ln in err.read().split("\n") if ln.strip()][-5:]
+            raise type(ex)("\n  ".join([str(ex)] + tail)) from None
+
+
+def _timed(cmd, timeout, stall, err):
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                         stdin=subprocess.DEVNULL)
+    done = threading.Event()
+    why = []
+    watcher = threading.Thread(target=_watch,
+                               args=(p, timeout, stall, done, why))
+    watcher.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except BaseException:
+        # Interrupted: leave no child running.
+        p.kill()
+        p.wait()
+        raise
+    finally:
+        done.set()
+        watcher.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
     dt = time.monotonic() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
+    if why:
+        raise Timeout("%s, killed: %s" % (why[0], " ".join(cmd)))
+    if p.returncode != 0:
         raise RuntimeError("failed: %s" % " ".join(cmd))
     return dt, ru.ru_maxrss
+
+
+def file_size(path):
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def last_duration(logfile):
@@ -188,6 +262,15 @@ class Target:
             os.unlink(self.file)
 
 
+def warm_up(image, *paths):
+    """One unmeasured flash: the first write to a new tmpfs file allocates
+    its pages, which would fall on whichever tool ran first."""
+    args = [QFLASH, "-src", image]
+    for p in paths:
+        args += ["-dst", p]
+    timed(args)
+
+
 def median(xs):
     return statistics.median(xs)
 
@@ -206,20 +289,21 @@ def print_table(header, rows, note=None):
 
 # ------------------------------------------------------------ qemu-img
 
-def compare(label, image, target_path, fresh=None):
+def compare(label, image, target_path, fresh=None, qflash_opts=(),
+            qemu_opts=()):
     q_t, q_r, i_t, i_r = [], [], [], []
     for _ in range(ROUNDS):
         if fresh:
             fresh()
-        t, r = timed([QFLASH, "-src", image, "-dst", target_path])
+        t, r = timed([QFLASH, "-src", image, "-dst", target_path] +
+                     list(qflash_opts))
         q_t.append(t)
         q_r.append(r)
         if fresh:
             fresh()
-        t, r = timed(["qemu-img", "convert", "-m", "16", "-W", "-n", "-O",
-                      "raw", image, target_path] if not fresh else
-                     ["qemu-img", "convert", "-m", "16", "-W", "-O", "raw",
-                      image, target_path])
+        t, r = timed(["qemu-img", "convert", "-m", "16", "-W"] +
+                     ([] if fresh else ["-n"]) + list(qemu_opts) +
+                     ["-O", "raw", image, target_path])
         i_t.append(t)
         i_r.append(r)
     return (label, median(q_t), median(i_t), median(q_t) / median(i_t),
@@ -231,6 +315,7 @@ def section_convert(imgs):
     rows = []
     disk = Target("disk", 2 * GiB)
     try:
+        warm_up(imgs["zstd"], disk.path)
         for k in ("plain", "deflate", "zstd"):
             rows.append(compare("2 GiB %s -> %s" % (k, "loop" if ROOT else "file"),
                                 imgs[k], disk.path))
@@ -248,9 +333,14 @@ def section_convert(imgs):
     finally:
         remove_new()
     if ROOT:
+        # Zeroing a loop device over tmpfs writes real zero pages (tmpfs
+        # has no zero-range fallocate), so 1 TiB of zeros would take 1 TiB
+        # of memory: both tools are told the new device is blank, as it is.
         big = Target("big", 1 << 40)
         try:
-            rows.append(compare("1 TiB sparse -> loop", imgs["big1t"], big.path))
+            rows.append(compare("1 TiB sparse -> blank loop", imgs["big1t"],
+                                big.path, qflash_opts=["-assume-zeroed"],
+                                qemu_opts=["--target-is-zero"]))
         finally:
             big.close()
 
@@ -260,6 +350,7 @@ def section_convert(imgs):
     try:
         for i in range(4):
             targets.append(Target("m%d" % i, 2 * GiB))
+        warm_up(imgs["zstd"], *[t.path for t in targets])
         one, four, ver = [], [], []
         for _ in range(ROUNDS):
             one.append(timed([QFLASH, "-src", imgs["zstd"], "-dst",
@@ -281,11 +372,15 @@ def section_convert(imgs):
     print_table(["case", "qflash s", "qemu-img s", "ratio", "qflash RSS MiB",
                  "qemu-img RSS MiB"],
                 [(r[0],) + tuple("%.3f" % v for v in r[1:4]) +
-                 tuple("%.1f" % v for v in r[4:]) for r in rows])
+                 tuple("%.1f" % v for v in r[4:]) for r in rows],
+                "(qemu-img convert -m 16 -W; blank loop: qflash "
+                "-assume-zeroed, qemu-img --target-is-zero)" if ROOT else
+                "(qemu-img convert -m 16 -W)")
     print_table(["multi-target / verify", "value"],
                 [(name, "%.3f" % v) for name, v in extra],
-                "(median of %d alternating runs, %s)" %
-                (ROUNDS, "loop devices on tmpfs" if ROOT else "files on tmpfs"))
+                "(median of %d alternating runs, one unmeasured first; %s)" %
+                (ROUNDS,
+                 "loop devices on tmpfs" if ROOT else "files on tmpfs"))
 
 
 # ------------------------------------------------------------------ TUI
@@ -297,6 +392,8 @@ class Tui:
         self.tmp = tmpdir
         self.sock = os.path.join(tmpdir, "tmux.sock")
         self.err = os.path.join(tmpdir, "tui.err")
+        self.pidfile = os.path.join(tmpdir, "tui.pid")
+        self.pid = None
         self.env = dict(os.environ)
         self.env.pop("TMUX", None)
 
@@ -310,11 +407,49 @@ class Tui:
 
     def start(self, args):
         self.tm("kill-session", "-t", "tui", check=False)
-        cmd = "exec env -u LC_ALL -u LANGUAGE LANG=C.UTF-8 %s 2>%s" % (
-            " ".join(shlex.quote(a) for a in [QFLASH_TUI] + args),
-            shlex.quote(self.err))
+        self.reap()
+        if os.path.exists(self.pidfile):
+            os.unlink(self.pidfile)
+        # exec keeps the shell's pid for the TUI itself.
+        cmd = ("echo $$ >%s; exec env -u LC_ALL -u LANGUAGE LANG=C.UTF-8 "
+               "%s 2>%s" % (shlex.quote(self.pidfile),
+                            " ".join(shlex.quote(a)
+                                     for a in [QFLASH_TUI] + args),
+                            shlex.quote(self.err)))
         self.tm("new-session", "-d", "-x", str(TUI_COLS), "-y", str(TUI_LINES),
                 "-s", "tui", cmd)
+        for _ in range(500):
+            if file_size(self.pidfile):
+                with open(self.pidfile) as f:
+                    self.pid = int(f.read())
+                break
+            time.sleep(POLL)
+
+    def reap(self, secs=30):
+        """Wait for the last TUI to end (it cancels a running flash and
+        logs that first), killing it after @secs.  It is the tmux server's
+        child, not ours: its end is read from /proc, a zombie counts."""
+        if not self.pid:
+            return
+        end = time.monotonic() + secs
+        while True:
+            try:
+                with open("/proc/%d/stat" % self.pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                state = "Z"
+            if state in ("Z", "X"):
+                break
+            if time.monotonic() > end:
+                log("warning: qflash-tui (pid %d) did not exit, killing it" %
+                    self.pid)
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                break
+            time.sleep(0.05)
+        self.pid = None
 
     def screen(self):
         p = self.tm("capture-pane", "-p", "-t", "tui", check=False)
@@ -340,7 +475,8 @@ class Tui:
                 return t
             for b in bad:
                 if b in scr:
-                    raise RuntimeError("qflash-tui shows \"%s\":\n%s" % (b, scr))
+                    raise RuntimeError("qflash-tui shows \"%s\":\n%s" %
+                                       (b, scr))
             if t > end:
                 raise RuntimeError("timed out waiting for \"%s\"%s:\n%s" %
                                    (text, " to go" if gone else "", scr))
@@ -378,23 +514,26 @@ class Tui:
         self.keys("q")
         end = time.monotonic() + 5
         # The session ends with the TUI.
-        while (time.monotonic() < end and
-               self.tm("has-session", "-t", "tui", check=False).returncode == 0):
+        while time.monotonic() < end:
+            if self.tm("has-session", "-t", "tui", check=False).returncode:
+                break
             time.sleep(0.05)
         self.tm("kill-session", "-t", "tui", check=False)
+        self.reap()
 
     def close(self):
         self.tm("kill-server", check=False)
+        self.reap()
 
 
 def key_latency(tui, image, target, logfile, want=10):
     """Times from sending ? to the help overlay shown, and from Esc to it
-    gone, while a flash runs; pairs the end of the flash overlaps are
-    dropped."""
+    gone, while a flash runs, over as many flashes as it takes; pairs the
+    end of a flash overlaps are dropped."""
     opened, closed = [], []
-    for _ in range(8):
-        if len(opened) >= want:
-            break
+    flashes = 0
+    while len(opened) < want and flashes < 8:
+        flashes += 1
         tui.to_confirmed(image, target, logfile, verify=True)
         tui.keys("Enter")
         tui.wait("Phase:")
@@ -419,7 +558,7 @@ def key_latency(tui, image, target, logfile, want=10):
         tui.quit()
     if not opened:
         raise RuntimeError("the flash was too short to measure key latency")
-    return opened, closed
+    return opened, closed, flashes
 
 
 def section_tui(imgs):
@@ -439,17 +578,32 @@ def section_tui(imgs):
         cli_log = os.path.join(tmp, "cli.log")
         tui_log = os.path.join(tmp, "tui.log")
         cli_wall, cli_dur, tui_wall, tui_dur = [], [], [], []
+        warm_up(imgs["zstd"], tgt.path)
         for _ in range(ROUNDS):
             cli_wall.append(timed([QFLASH, "-src", imgs["zstd"], "-dst",
                                    tgt.path, "-log", cli_log])[0])
             cli_dur.append(last_duration(cli_log))
             tui.to_confirmed(imgs["zstd"], tgt.path, tui_log, verify=False)
+            size = file_size(tui_log)
             t0 = time.monotonic()
             tui.keys("Enter")
+            # Capturing the screen every 10 ms throughout would cost the
+            # flash about a fifth of its speed on two CPUs; the log line
+            # comes just before the done screen, and stat() is cheap.
+            n = 0
+            while file_size(tui_log) == size:
+                n += 1
+                if n % 100 == 0:
+                    scr = tui.screen()      # raises if the TUI is gone
+                    if time.monotonic() - t0 > 600:
+                        raise RuntimeError("no flash log record after 600 s:"
+                                           "\n" + scr)
+                time.sleep(POLL)
             tui_wall.append(tui.wait_done() - t0)
             tui_dur.append(last_duration(tui_log))
             tui.quit()
-        opened, closed = key_latency(tui, imgs["deflate"], tgt.path, tui_log)
+        opened, closed, flashes = key_latency(tui, imgs["deflate"],
+                                              tgt.path, tui_log)
     finally:
         tui.close()
         tgt.close()
@@ -463,9 +617,11 @@ def section_tui(imgs):
                 [row("wall: CLI process / TUI final Enter to done screen",
                      cli_wall, tui_wall),
                  row("flash log duration", cli_dur, tui_dur)],
-                "(median of %d alternating runs; the TUI's wall time is "
-                "polled with tmux capture-pane every %d ms, %dx%d)" %
-                (ROUNDS, POLL * 1000, TUI_COLS, TUI_LINES))
+                "(median of %d alternating runs, one unmeasured first; "
+                "qflash-tui in tmux at %dx%d; its wall time ends at the "
+                "first capture-pane showing the done screen, polled every "
+                "%d ms once the flash log has its record)" %
+                (ROUNDS, TUI_COLS, TUI_LINES, POLL * 1000))
 
     def ms(xs):
         return ("%.1f" % (median(xs) * 1000), "%.1f" % (max(xs) * 1000),
@@ -475,17 +631,20 @@ def section_tui(imgs):
                 [("? opens help",) + ms(opened),
                  ("Esc closes help",) + ms(closed)],
                 "(from tmux send-keys to the first capture-pane showing the "
-                "change, polled every %d ms: the cost of the tmux client "
-                "processes is included; Esc also waits out ncurses' 50 ms "
-                "ESCDELAY.  The TUI has no thread option: the engine uses "
-                "all %d CPUs.)" % (POLL * 1000, os.cpu_count()))
+                "change, polled every %d ms: the tmux client processes and "
+                "the server's redraw are included; Esc also waits out "
+                "ncurses' 50 ms ESCDELAY.  %d flash(es) with verification, "
+                "to a file on tmpfs; the TUI has no thread option, so the "
+                "engine uses all %d CPUs.)" %
+                (POLL * 1000, flashes, os.cpu_count()))
 
 
 # ----------------------------------------------------------------- HTTP
 
 def find_nginx():
-    for c in (shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx",
-              "/usr/local/nginx/sbin/nginx"):
+    # nginx often lives in sbin directories that are not on a user's PATH.
+    for c in (shutil.which("nginx"), "/usr/sbin/nginx",
+              "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
         if c and os.access(c, os.X_OK):
             return c
     return None
@@ -498,13 +657,14 @@ class Nginx:
     def __init__(self, binary, www):
         self.dir = tempfile.mkdtemp(prefix="qflash-bench-nginx.")
         self.proc = None
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        with open(os.path.join(TOP_SRCDIR, "tests/http/nginx.conf.in")) as f:
-            template = f.read()
-        open(os.path.join(self.dir, "extra.conf"), "w").close()
         pidfile = os.path.join(self.dir, "nginx.pid")
         errlog = os.path.join(self.dir, "error.log")
         try:
+            os.makedirs(os.path.join(self.dir, "tmp"))
+            with open(os.path.join(TOP_SRCDIR,
+                                   "tests/http/nginx.conf.in")) as f:
+                template = f.read()
+            open(os.path.join(self.dir, "extra.conf"), "w").close()
             # A free port can be taken before nginx binds it: retry.
             for _ in range(10):
                 self.port = random.randrange(20000, 60000)
@@ -575,31 +735,50 @@ def section_http(imgs):
             os.symlink(imgs[k], os.path.join(www, k + ".qcow2"))
         server = Nginx(nginx_bin, www)
         urls = {k: "%s/%s.qcow2" % (server.base, k) for k in keys}
-        qemu_curl = subprocess.run(
-            ["qemu-img", "info", urls["zstd"]], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=60).returncode == 0
+        try:
+            qemu_curl = subprocess.run(
+                ["qemu-img", "info", urls["zstd"]], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=60).returncode == 0
+        except subprocess.TimeoutExpired:
+            qemu_curl = False
         tgt = Target("http", 2 * GiB)
+        warm_up(imgs["zstd"], tgt.path)
         rows = []
+        hangs = []
         for k in keys:
-            local, remote, qemu = [], [], []
+            local, remote = [], []
+            qemu = {m: [] for m in QEMU_HTTP_CONFIGS}
+            hung = set()
             for _ in range(ROUNDS):
                 local.append(timed([QFLASH, "-src", imgs[k], "-dst",
                                     tgt.path])[0])
                 remote.append(timed([QFLASH, "-src", urls[k], "-dst",
                                      tgt.path])[0])
-                if qemu_curl:
-                    qemu.append(timed(["qemu-img", "convert", "-m", "16",
-                                       "-W", "-n", "-O", "raw", urls[k],
-                                       tgt.path])[0])
+                for m, opts in QEMU_HTTP_CONFIGS.items():
+                    if not qemu_curl or m in hung:
+                        continue
+                    try:
+                        qemu[m].append(timed(
+                            ["qemu-img", "convert"] + opts +
+                            ["-n", "-O", "raw", urls[k], tgt.path],
+                            stall=QEMU_HTTP_STALL)[0])
+                    except Timeout:
+                        # A hang does not go away on a second try.
+                        hung.add(m)
+                        hangs.append("%s %s" % (k, m))
             row = ["2 GiB %s -> %s" % (k, "loop" if ROOT else "file"),
                    "%.3f" % median(local), "%.3f" % median(remote),
                    "%.2f" % (median(remote) / median(local))]
-            if qemu_curl:
-                row += ["%.3f" % median(qemu),
-                        "%.2f" % (median(remote) / median(qemu))]
-            else:
-                row += ["-", "-"]
+            for m in QEMU_HTTP_CONFIGS:
+                if not qemu_curl:
+                    row.append("-")
+                elif m in hung:
+                    row.append("hung")
+                else:
+                    row.append("%.3f" % median(qemu[m]))
+            done = [median(v) for m, v in qemu.items() if v and m not in hung]
+            row.append("%.2f" % (median(remote) / min(done)) if done else "-")
             rows.append(row)
     finally:
         if tgt:
@@ -607,13 +786,22 @@ def section_http(imgs):
         if server:
             server.stop()
         shutil.rmtree(www, ignore_errors=True)
-    note = ("(median of %d alternating runs; nginx on 127.0.0.1, images in "
-            "the page cache; target for http/file: <= 1.10)" % ROUNDS)
+    note = ("(median of %d alternating runs, one unmeasured first; nginx on "
+            "127.0.0.1, images in the page cache; target for http/file: "
+            "<= 1.10; the last column compares with the faster qemu-img "
+            "that finished)" % ROUNDS)
     if not qemu_curl:
-        note += ("\n(qemu-img columns skipped: qemu's curl driver is missing, "
-                 "package qemu-block-extra)")
-    print_table(["case", "qflash file s", "qflash http s", "http/file",
-                 "qemu-img http s", "qflash/qemu-img (http)"], rows, note)
+        note += ("\n(qemu-img columns skipped: qemu-img info on the URL "
+                 "failed; qemu's curl driver is in package qemu-block-extra)")
+    if hangs:
+        note += ("\n(hung: qemu-img read and wrote nothing for %d s and was "
+                 "killed, not retried: %s.  Its curl driver has been seen "
+                 "to stall for good here with several requests in flight "
+                 "(-m 16 -W always, -m 4 -W sometimes); -m 1 keeps one.)" %
+                 (QEMU_HTTP_STALL, ", ".join(hangs)))
+    print_table(["case", "qflash file s", "qflash http s", "http/file"] +
+                ["qemu-img %s http s" % m for m in QEMU_HTTP_CONFIGS] +
+                ["qflash/qemu-img (http)"], rows, note)
 
 
 # ----------------------------------------------------------------- main
@@ -631,11 +819,15 @@ def main():
         raise SystemExit("qemu-img is needed (package qemu-utils)")
     unknown = set(SECTIONS) - {"convert", "tui", "http"}
     if unknown:
-        raise SystemExit("unknown BENCH_SECTIONS: %s" % ", ".join(sorted(unknown)))
+        raise SystemExit("unknown BENCH_SECTIONS: %s" %
+                         ", ".join(sorted(unknown)))
     imgs = make_images()
-    print("qflash benchmark: %d CPUs, load average %.2f at the start; "
-          "timings are noisy when the machine is shared" %
-          (os.cpu_count(), os.getloadavg()[0]))
+    qemu_version = subprocess.run(["qemu-img", "--version"],
+                                  capture_output=True,
+                                  text=True).stdout.split("\n")[0]
+    print("qflash benchmark: %d CPUs, load average %.2f at the start "
+          "(timings are noisy when the machine is shared); %s" %
+          (os.cpu_count(), os.getloadavg()[0], qemu_version), flush=True)
     failed = []
     try:
         for name, fn in (("convert", section_convert), ("tui", section_tui),
