@@ -203,6 +203,20 @@ static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 
 	if (a >= b)
 		return write_zeros(s, off, len, e);
+	/* Zeroing that may unmap (thin provisioning, loop devices over
+	 * sparse files, SSDs with write-zeroes) is the cheapest call that
+	 * still guarantees zeros on read; the kernel refuses it rather than
+	 * falling back, and BLKZEROOUT is the next best. */
+	if (!s->no_punch) {
+		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)a, (off_t)(b - a)) == 0)
+			goto edges;
+		if (!unsupported(errno) && errno != EBUSY)
+			return qf_err_set(e, errno, _("%s: cannot zero %llu bytes at %llu: %s"),
+					  s->path, (unsigned long long)(b - a),
+					  (unsigned long long)a, strerror(errno));
+		s->no_punch = true;
+	}
 	range[0] = a;
 	range[1] = b - a;
 	if (ioctl(s->fd, BLKZEROOUT, range) < 0) {
@@ -216,6 +230,7 @@ static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 		s->no_zeroout = true;
 		return write_zeros(s, off, len, e);
 	}
+edges:
 	ret = write_zeros(s, off, a - off, e);
 	if (ret == 0)
 		ret = write_zeros(s, b, off + len - b, e);
