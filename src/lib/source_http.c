@@ -592,6 +592,9 @@ static struct handle *handle_new(struct http_source *hs)
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	SET(CURLOPT_LOW_SPEED_TIME, 30L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Fewer, larger socket reads: the receive side costs CPU that the
+	 * decompression workers need. */
+	SET(CURLOPT_BUFFERSIZE, 512L * 1024);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
