@@ -80,7 +80,7 @@ static const struct flag flags[] = {
 	{ "verify", ARG_NONE, NULL, N_("read every target back and compare after writing") },
 	{ "verify-only", ARG_NONE, NULL, N_("compare existing targets with the image, write nothing") },
 	{ "threads", ARG_VALUE, N_("N"), N_("decompression threads (default: online CPUs)") },
-	{ "direct", ARG_NONE, NULL, N_("write with O_DIRECT") },
+	{ "direct", ARG_NONE, NULL, N_("write files with O_DIRECT too (block devices always are)") },
 	{ "assume-zeroed", ARG_NONE, NULL, N_("targets are known to be blank: do not zero") },
 	{ "log", ARG_VALUE, N_("FILE"), N_("append a JSON record per target to FILE") },
 	{ "cacert", ARG_VALUE, N_("FILE"), N_("extra CA certificates for https") },

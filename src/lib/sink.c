@@ -94,7 +94,11 @@ int qf_sink_open(struct qf_sink *s, const char *path, bool direct,
 	s->path = qf_xstrdup(path);
 	exists = stat(path, &st) == 0;
 	if (exists && S_ISBLK(st.st_mode)) {
-		ret = open_blockdev(s, direct, force, e);
+		/* A device is written once, front to back: its page cache
+		 * would only add a copy and dirty-page throttling (badly so
+		 * with several targets), so block devices always get O_DIRECT
+		 * where the device takes it. */
+		ret = open_blockdev(s, true, force, e);
 	} else if (exists && !S_ISREG(st.st_mode)) {
 		ret = qf_err_set(e, EINVAL,
 				 _("%s: neither a block device nor a regular file"),
