@@ -642,7 +642,9 @@ static int start_curses(enum ui_color_mode color, bool ascii)
 	nonl();
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
-	set_escdelay(50);
+	/* Long enough to keep arrow-key sequences whole on a local terminal,
+	 * short enough that Esc answers within the 100 ms a person notices. */
+	set_escdelay(25);
 	ui_setup(color, ascii);
 	return 0;
 }

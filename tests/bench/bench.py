@@ -630,7 +630,7 @@ def section_tui(imgs):
                 "(from tmux send-keys to the first capture-pane showing the "
                 "change, polled every %d ms: the tmux client processes and "
                 "the server's redraw are included; Esc also waits out "
-                "ncurses' 50 ms ESCDELAY.  %d flash(es) with verification, "
+                "the TUI's 25 ms ESCDELAY.  %d flash(es) with verification, "
                 "to a file on tmpfs; the TUI has no thread option, so the "
                 "engine uses all %d CPUs.)" %
                 (POLL * 1000, flashes, os.cpu_count()))
