@@ -1720,6 +1720,12 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 
 	n = job->opts.threads > 0 ? job->opts.threads
 				  : sysconf(_SC_NPROCESSORS_ONLN);
+	/* Workers reading from a server spend part of their time waiting
+	 * for it; one more keeps the CPUs busy meanwhile (measured: zstd over
+	 * loopback http 1.09 s with 2 workers, 0.86 s with 3). */
+	if (job->opts.threads <= 0 &&
+	    qf_name_is_url(qf_image_layer(job->img, 0)->name))
+		n++;
 	job->nworkers = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 	job->workers_left = job->nworkers;
 	job->writers_left = job->nt;
