@@ -77,10 +77,9 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e);
 void qf_image_close(struct qf_image *img);
 
-/* Virtual disk size in bytes (for a gz/zst stream whose size is not known
- * in advance: 0 until it has been read through, see qf_image_size_known). */
+/* Virtual disk size in bytes; gz/zst streams are sized when opened, so
+ * it is always known before anything is written. */
 uint64_t qf_image_size(const struct qf_image *img);
-bool qf_image_size_known(const struct qf_image *img);
 const char *qf_image_name(const struct qf_image *img);
 /* True for sequential-only sources (gz/zst streams). */
 bool qf_image_is_stream(const struct qf_image *img);
@@ -141,7 +140,6 @@ enum qf_extent_kind {
 	QF_EXTENT_ZERO = 0,      /* reads as zeros */
 	QF_EXTENT_DATA,          /* bytes at host_off in file (contiguous) */
 	QF_EXTENT_COMPRESSED,    /* one compressed cluster */
-	QF_EXTENT_STREAM,        /* only readable in order (gz/zst) */
 };
 
 enum qf_compression {

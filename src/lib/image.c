@@ -248,12 +248,6 @@ uint64_t qf_image_size(const struct qf_image *img)
 	return img->layers[0].size;
 }
 
-bool qf_image_size_known(const struct qf_image *img)
-{
-	/* Streams are sized at open (see stream.c), before any write. */
-	return true;
-}
-
 const char *qf_image_name(const struct qf_image *img)
 {
 	return img->name;
@@ -527,9 +521,8 @@ int qf_extent_read(const struct qf_extent *ext, void *buf,
 			return ret;
 		return qf_extent_decompress(ext, in, buf, d, e);
 	}
-	default:
-		return qf_err_set(e, ENOTSUP, "%s", _("stream extents cannot be read at random"));
 	}
+	return qf_err_set(e, EINVAL, "%s", _("unknown extent kind"));
 }
 
 int qf_image_read(struct qf_image *img, void *buf, size_t len, uint64_t off,

@@ -39,7 +39,7 @@
 struct dec {
 	qf_disk_read_fn read;
 	void *ctx;
-	uint64_t size;               /* UINT64_MAX when not known */
+	uint64_t size;
 	qf_warn_fn warn;
 	void *warn_ctx;
 	struct qf_ptable *pt;
@@ -611,8 +611,7 @@ static int gpt_find(struct dec *d, uint32_t ss, struct gpt_hdr *h,
 		return r;
 	if (psig && h->alt_lba > 1 && h->alt_lba < nsec)
 		cand[nc++] = h->alt_lba;
-	/* Without a known size there is no last LBA to look at. */
-	if (d->size != UINT64_MAX && nsec > 2 && (nc == 0 || cand[0] != nsec - 1))
+	if (nsec > 2 && (nc == 0 || cand[0] != nsec - 1))
 		cand[nc++] = nsec - 1;
 	snprintf(bwhy, sizeof(bwhy), _("not found"));
 	for (i = 0; i < nc; i++) {
@@ -961,10 +960,8 @@ static int image_read(void *ctx, void *buf, size_t len, uint64_t off,
 int qf_ptable_read(struct qf_image *img, struct qf_ptable **out,
 		   qf_warn_fn warn, void *warn_ctx, struct qf_err *e)
 {
-	uint64_t size = qf_image_size_known(img) ? qf_image_size(img)
-						 : UINT64_MAX;
-
-	return qf_ptable_decode(image_read, img, size, out, warn, warn_ctx, e);
+	return qf_ptable_decode(image_read, img, qf_image_size(img), out, warn,
+				warn_ctx, e);
 }
 
 int qf_image_probe_fs(struct qf_image *img, uint64_t off, uint64_t len,

@@ -13,8 +13,8 @@
 typedef int (*qf_disk_read_fn)(void *ctx, void *buf, size_t len, uint64_t off,
 			       struct qf_err *e);
 
-/* Decode the MBR or GPT of a disk of @disk_size bytes (UINT64_MAX if not
- * known yet) and probe each partition's filesystem.  No table found is not
+/* Decode the MBR or GPT of a disk of @disk_size bytes and probe each
+ * partition's filesystem.  No table found is not
  * an error: *out gets kind "" and no partitions.  Free with
  * qf_ptable_free. */
 int qf_ptable_decode(qf_disk_read_fn read, void *ctx, uint64_t disk_size,

@@ -278,7 +278,7 @@ uint64_t app_needed_bytes(void)
 	if (!app.img)
 		return 0;
 	if (app.mode != QF_MODE_PARTITIONS)
-		return qf_image_size_known(app.img) ? qf_image_size(app.img) : 0;
+		return qf_image_size(app.img);
 	/* Partition mode: a target must hold at least one partition. */
 	for (int i = 0; app.pt && i < app.pt->count; i++)
 		if (app.pt->parts[i].size && (!need || app.pt->parts[i].size < need))

@@ -88,8 +88,7 @@ void view_confirm_draw(void)
 			shown++;
 		}
 	} else {
-		uint64_t vs = qf_image_size_known(app.img) ? qf_image_size(app.img) : 0;
-		qf_size_str(vs, size, sizeof(size));
+		qf_size_str(qf_image_size(app.img), size, sizeof(size));
 		snprintf(buf, sizeof(buf),
 			 _("The whole disk of %s (%s) will be written to these targets; everything on them will be OVERWRITTEN:"),
 			 app_image_title(), size);

@@ -48,13 +48,9 @@ static int header_lines(char lines[][2][160], int max)
 		LINE(_("Format:"), _("%s version %u"), L->format, L->version);
 	else
 		LINE(_("Format:"), "%s", L->format);
-	if (qf_image_size_known(app.img)) {
-		qf_size_str(qf_image_size(app.img), a, sizeof(a));
-		LINE(_("Virtual size:"), _("%s (%llu bytes)"), a,
-		     (unsigned long long)qf_image_size(app.img));
-	} else {
-		LINE(_("Virtual size:"), "%s", _("unknown until the stream is read"));
-	}
+	qf_size_str(qf_image_size(app.img), a, sizeof(a));
+	LINE(_("Virtual size:"), _("%s (%llu bytes)"), a,
+	     (unsigned long long)qf_image_size(app.img));
 	if (L->cluster_size) {
 		qf_size_str(L->cluster_size, a, sizeof(a));
 		LINE(_("Cluster size:"), "%s", a);

@@ -46,9 +46,7 @@ void view_mode_draw(void)
 		ui_row(y, 3, a.w - 6, r, buf);
 		y++;
 		if (i == 0) {
-			uint64_t vs = qf_image_size_known(app.img) ?
-				qf_image_size(app.img) : 0;
-			qf_size_str(vs, size, sizeof(size));
+			qf_size_str(qf_image_size(app.img), size, sizeof(size));
 			snprintf(buf, sizeof(buf),
 				 _("Every target gets an exact copy of the %s virtual disk, partition table included."),
 				 size);
