@@ -40,6 +40,9 @@ typedef void (*qf_warn_fn)(void *ctx, const char *msg);
 
 const char *qf_version(void);
 
+/* Seconds on the monotonic clock, for rates and timeouts. */
+double qf_now(void);
+
 /* "1.5 GiB"-style size for people; returns @buf. */
 const char *qf_size_str(uint64_t bytes, char *buf, size_t len);
 

@@ -46,12 +46,6 @@ static struct {
 
 static volatile sig_atomic_t got_signal;
 
-static double qf_now_cli(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void on_signal(int sig)
 {
@@ -434,7 +428,7 @@ static void show_progress(const struct qf_progress *p, bool final)
 	static double net_t0, net_rate;
 	char b1[32], b2[32], eta[32] = "--:--";
 	double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 0;
-	double now = qf_now_cli();
+	double now = qf_now();
 
 	/* Network throughput over the interval between two displays. */
 	if (p->net_bytes && now - net_t0 >= 1.0) {
@@ -600,9 +594,9 @@ static int run_job(struct qf_image *img)
 			break;
 		ended = p.phase == QF_PHASE_DONE || p.phase == QF_PHASE_FAILED ||
 			p.phase == QF_PHASE_CANCELLED;
-		if (!ended && qf_now_cli() - last >= (opt.json ? 1.0 : 0.2)) {
+		if (!ended && qf_now() - last >= (opt.json ? 1.0 : 0.2)) {
 			show_progress(&p, false);
-			last = qf_now_cli();
+			last = qf_now();
 		}
 		qf_progress_free(&p);
 		if (ended)

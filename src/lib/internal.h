@@ -83,6 +83,5 @@ char *qf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void qf_warn(const struct qf_open_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 bool qf_buf_is_zero(const void *buf, size_t len);
-double qf_now(void);             /* monotonic seconds */
 
 #endif

@@ -31,12 +31,6 @@ static uint64_t dev_gen;        /* generation of the current list */
 static double dev_checked;      /* when the generation was last read */
 static char *demo_dir;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -174,7 +168,7 @@ void app_refresh_devices(void)
 		return;
 	}
 	dev_running = true;
-	dev_checked = now();
+	dev_checked = qf_now();
 }
 
 static struct target *old_entry(struct target *old, int nold, const char *path)
@@ -572,8 +566,8 @@ static void tick(void)
 	}
 	/* Hot-plug: the generation is cheap to read, listing is not. */
 	if (app.img && (app.screen == SCR_TARGETS || app.screen == SCR_MAP) &&
-	    !dev_running && now() - dev_checked >= 1.0) {
-		dev_checked = now();
+	    !dev_running && qf_now() - dev_checked >= 1.0) {
+		dev_checked = qf_now();
 		if (qf_devices_generation() != dev_gen)
 			app_refresh_devices();
 	}
