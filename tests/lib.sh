@@ -66,7 +66,8 @@ run_cleanup() {
 		eval "${CLEANUP_HOOKS[i]}" >/dev/null 2>&1
 	done
 	CLEANUP_HOOKS=()
-	[ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+	# KEEP=1 leaves $T behind for a look at logs and images.
+	[ -z "${KEEP:-}" ] && [ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
 	return $rc
 }
 

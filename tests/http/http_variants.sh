@@ -12,14 +12,6 @@ note "nginx on $BASE"
 
 W=$WWW/v
 mkdir -p "$W"
-qio() {
-	local img=$1 a=() c
-	shift
-	for c in "$@"; do
-		a+=(-c "$c")
-	done
-	qemu-io -f qcow2 "${a[@]}" "$img" >/dev/null 2>&1 || fail "qemu-io on $img"
-}
 # Data, zero clusters, a discard and a partial cluster at the end.
 fill() {
 	qio "$1" "write -P 0x11 0 1M" "write -P 0x22 3M 100k" "write -z 5M 1M" \

@@ -1,37 +1,13 @@
-# httplib.sh - shared by the http tests (bash): a temp dir, a private nginx
-# on a free loopback port serving $T/www, and small assertion helpers.
+# httplib.sh - shared by the http tests (bash), on top of tests/lib.sh: a
+# private nginx on a free loopback port serving $T/www.
 # Sourcing scripts get T, WWW, PORT and BASE (http://127.0.0.1:PORT).
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/qflash-http.XXXXXX") || exit 99
+. "$top_srcdir/tests/lib.sh"
 WWW=$T/www
 NGINX_PID=
 CLEANUP_PIDS=
-
-# KEEP=1 leaves $T behind for a look at the nginx logs.
-cleanup() {
-	for p in $CLEANUP_PIDS $NGINX_PID; do
-		kill "$p" 2>/dev/null
-	done
-	for p in $CLEANUP_PIDS $NGINX_PID; do
-		wait "$p" 2>/dev/null
-	done
-	[ -n "${KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-note() { echo "# $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*"; exit 77; }
-
-need_cmd() {
-	for c in "$@"; do
-		command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
-	done
-}
-
-[ -n "${QFLASH:-}" ] && [ -x "$QFLASH" ] || skip "QFLASH is not set to the qflash binary"
+# Stop nginx and whatever helpers a test started (a proxy) before $T goes.
+on_exit 'for p in $CLEANUP_PIDS $NGINX_PID; do kill $p; done; for p in $CLEANUP_PIDS $NGINX_PID; do wait $p; done'
 
 # nginx often lives in sbin directories that are not on a user's PATH.
 find_nginx() {
@@ -114,6 +90,3 @@ flash() {
 	"$QFLASH" -src "$url" -dst "$T/$name.out" "$@" >"$T/out.txt" 2>"$T/err.txt"
 }
 
-same() {
-	cmp "$1" "$2" >/dev/null || fail "$2 differs from $1 ($(cmp "$1" "$2" 2>&1 | head -1))"
-}
