@@ -88,6 +88,8 @@ struct qcow2 {
 	uint64_t *snap_l1_off;
 	uint32_t nsnaps;
 
+	struct qf_err *open_err;  /* only during qcow2_open */
+
 	pthread_mutex_t lock;
 	struct l2_slot *cache;
 	unsigned ncache;
@@ -108,10 +110,9 @@ static const char *feature_name(const struct qcow2 *q, int type, int bit)
 	return NULL;
 }
 
-/* Report a malformed image: "FILE: reason".  qcow2_open is not reentrant
- * with respect to one qf_err, so the error pointer is passed through a
- * thread-local instead of every check's argument list. */
-static __thread struct qf_err *tl_err;
+/* Report a malformed image: "FILE: reason", into the error of the
+ * qcow2_open call in progress (q->open_err), so the checks need not carry
+ * it in every argument list. */
 
 static int bad(struct qcow2 *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -124,7 +125,7 @@ static int bad(struct qcow2 *q, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return qf_err_set(tl_err, EINVAL, "%s: %s", q->file->name, msg);
+	return qf_err_set(q->open_err, EINVAL, "%s: %s", q->file->name, msg);
 }
 
 static int read_at(struct qcow2 *q, void *buf, size_t len, uint64_t off,
@@ -392,7 +393,7 @@ static int parse_snapshots(struct qcow2 *q, uint64_t snap_off)
 {
 	uint64_t fsize = q->file->size, pos = snap_off, total = 0;
 	uint8_t fixed[40];
-	struct qf_err *e = tl_err;
+	struct qf_err *e = q->open_err;
 	int ret;
 
 	if (!q->nsnaps)
@@ -510,7 +511,7 @@ static int load_l1(struct qcow2 *q, uint64_t l1_off, uint32_t l1_size)
 	if (!l1_size)
 		return 0;
 	raw = qf_xmalloc((size_t)l1_size * 8);
-	ret = read_at(q, raw, (size_t)l1_size * 8, l1_off, tl_err);
+	ret = read_at(q, raw, (size_t)l1_size * 8, l1_off, q->open_err);
 	if (ret < 0)
 		goto out;
 	for (uint32_t i = 0; i < l1_size; i++) {
@@ -584,7 +585,7 @@ static int validate_tables(struct qcow2 *q)
 
 		if (!q->l1[i])
 			continue;
-		if ((ret = l2_get(q, q->l1[i], &tab, tl_err)) < 0)
+		if ((ret = l2_get(q, q->l1[i], &tab, q->open_err)) < 0)
 			return ret;
 		for (uint32_t j = 0; j < q->l2_entries; j++) {
 			uint64_t l2e = tab[(size_t)j * q->entry_words];
@@ -609,7 +610,7 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 	uint32_t l1_size;
 	int ret;
 
-	tl_err = e;
+	q->open_err = e;
 	q->file = q->data = file;
 	q->opts = opts;
 	q->snap_selected = -1;
@@ -670,12 +671,12 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 		qf_warn(opts, _("%s: image is marked corrupt; reading it because of -force"),
 			file->name);
 	free(c0);
-	tl_err = NULL;
+	q->open_err = NULL;
 	*out = q;
 	return 0;
 fail:
 	free(c0);
-	tl_err = NULL;
+	q->open_err = NULL;
 	q->file = NULL;   /* the caller owns and closes the source */
 	qcow2_close(q);
 	return ret;
