@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,6 +40,10 @@ int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
 typedef void (*qf_warn_fn)(void *ctx, const char *msg);
 
 const char *qf_version(void);
+
+/* Write @s as a JSON string (quoted, escaped; bytes that are not UTF-8
+ * become U+FFFD), as the flash log and the CLI's -json output do. */
+void qf_json_string(FILE *f, const char *s);
 
 /* Seconds on the monotonic clock, for rates and timeouts. */
 double qf_now(void);

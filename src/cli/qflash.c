@@ -218,37 +218,20 @@ static void warn_cb(void *ctx, const char *msg)
 
 /* ---------------------------------------------------------------- output */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p == '\t')
-			fputs("\\t", f);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
 
 static void print_info_json(struct qf_image *img)
 {
 	int n = qf_image_layer_count(img);
 
 	printf("{\"image\":");
-	json_str(stdout, qf_image_name(img));
+	qf_json_string(stdout, qf_image_name(img));
 	printf(",\"virtual_size\":%" PRIu64 ",\"chain\":[", qf_image_size(img));
 	for (int i = 0; i < n; i++) {
 		const struct qf_layer_info *l = qf_image_layer(img, i);
 		printf("%s{\"name\":", i ? "," : "");
-		json_str(stdout, l->name);
+		qf_json_string(stdout, l->name);
 		printf(",\"format\":");
-		json_str(stdout, l->format);
+		qf_json_string(stdout, l->format);
 		printf(",\"virtual_size\":%" PRIu64 ",\"file_size\":%" PRIu64,
 		       l->virtual_size, l->file_size);
 		if (!strcmp(l->format, "qcow2")) {
@@ -266,11 +249,11 @@ static void print_info_json(struct qf_image *img)
 			       l->lazy_refcounts ? "true" : "false",
 			       l->nb_snapshots);
 			printf(",\"backing_file\":");
-			if (l->backing_name) json_str(stdout, l->backing_name); else fputs("null", stdout);
+			if (l->backing_name) qf_json_string(stdout, l->backing_name); else fputs("null", stdout);
 			printf(",\"backing_format\":");
-			if (l->backing_format) json_str(stdout, l->backing_format); else fputs("null", stdout);
+			if (l->backing_format) qf_json_string(stdout, l->backing_format); else fputs("null", stdout);
 			printf(",\"data_file\":");
-			if (l->data_file) json_str(stdout, l->data_file); else fputs("null", stdout);
+			if (l->data_file) qf_json_string(stdout, l->data_file); else fputs("null", stdout);
 			printf(",\"data_file_raw\":%s", l->data_file_raw ? "true" : "false");
 		}
 		putchar('}');
@@ -279,9 +262,9 @@ static void print_info_json(struct qf_image *img)
 	for (int i = 0; i < qf_image_snapshot_count(img); i++) {
 		const struct qf_snapshot_info *s = qf_image_snapshot(img, i);
 		printf("%s{\"id\":", i ? "," : "");
-		json_str(stdout, s->id);
+		qf_json_string(stdout, s->id);
 		printf(",\"name\":");
-		json_str(stdout, s->name);
+		qf_json_string(stdout, s->name);
 		printf(",\"vm_state_size\":%" PRIu64 ",\"disk_size\":%" PRIu64
 		       ",\"date_sec\":%" PRId64 ",\"date_nsec\":%u"
 		       ",\"vm_clock_nsec\":%" PRIu64 ",\"l1_size\":%u}",
@@ -290,7 +273,7 @@ static void print_info_json(struct qf_image *img)
 	}
 	printf("],\"snapshot_selected\":");
 	if (qf_image_snapshot_selected(img) >= 0)
-		json_str(stdout, qf_image_snapshot(img, qf_image_snapshot_selected(img))->id);
+		qf_json_string(stdout, qf_image_snapshot(img, qf_image_snapshot_selected(img))->id);
 	else
 		fputs("null", stdout);
 	printf("}\n");
@@ -357,11 +340,11 @@ static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
 
 	if (opt.json) {
 		printf("{\"image\":");
-		json_str(stdout, qf_image_name(img));
+		qf_json_string(stdout, qf_image_name(img));
 		printf(",\"table\":");
-		json_str(stdout, pt->kind);
+		qf_json_string(stdout, pt->kind);
 		printf(",\"disk_id\":");
-		json_str(stdout, pt->disk_id);
+		qf_json_string(stdout, pt->disk_id);
 		printf(",\"sector_size\":%u,\"partitions\":[", pt->sector_size);
 		for (int i = 0; i < pt->count; i++) {
 			const struct qf_partition *p = &pt->parts[i];
@@ -372,20 +355,20 @@ static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
 			       i ? "," : "", p->number, p->start, p->start + p->size - 1,
 			       p->size, p->start / ss, (p->start + p->size) / ss - 1,
 			       p->size / ss);
-			json_str(stdout, p->type);
+			qf_json_string(stdout, p->type);
 			printf(",\"type_name\":");
-			json_str(stdout, p->type_name);
+			qf_json_string(stdout, p->type_name);
 			printf(",\"name\":");
-			json_str(stdout, p->name);
+			qf_json_string(stdout, p->name);
 			printf(",\"uuid\":");
-			json_str(stdout, p->uuid);
+			qf_json_string(stdout, p->uuid);
 			printf(",\"bootable\":%s,\"logical\":%s,\"fs_type\":",
 			       p->bootable ? "true" : "false", p->logical ? "true" : "false");
-			json_str(stdout, p->fs_type);
+			qf_json_string(stdout, p->fs_type);
 			printf(",\"fs_label\":");
-			json_str(stdout, p->fs_label);
+			qf_json_string(stdout, p->fs_label);
 			printf(",\"fs_uuid\":");
-			json_str(stdout, p->fs_uuid);
+			qf_json_string(stdout, p->fs_uuid);
 			putchar('}');
 		}
 		printf("]}\n");
@@ -475,11 +458,11 @@ static void print_results(const struct qf_progress *p)
 		const struct qf_target_progress *t = &p->targets[i];
 		if (opt.json) {
 			printf("{\"event\":\"result\",\"target\":");
-			json_str(stdout, t->path);
+			qf_json_string(stdout, t->path);
 			printf(",\"partition\":%d,\"state\":\"%s\",\"bytes\":%" PRIu64
 			       ",\"error\":", t->partition,
 			       json_state[t->state], t->done);
-			json_str(stdout, t->message);
+			qf_json_string(stdout, t->message);
 			if (t->state == QF_TARGET_MISMATCH)
 				printf(",\"mismatch_offset\":%" PRIu64, t->mismatch_off);
 			printf(",\"table_written\":%s}\n", t->table_written ? "true" : "false");

@@ -61,7 +61,7 @@ static size_t utf8_len(const unsigned char *s)
 
 /* A JSON string; bytes that are not UTF-8 (file names may hold anything)
  * become U+FFFD so the line stays valid JSON. */
-static void put_str(FILE *f, const char *s)
+void qf_json_string(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 
@@ -125,12 +125,12 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	if (!f)
 		return qf_err_set(e, errno, "%s: %s", path, strerror(errno));
 	fputs("{\"time\":", f);
-	put_str(f, when);
+	qf_json_string(f, when);
 	fputs(",\"image\":", f);
-	put_str(f, en->image);
+	qf_json_string(f, en->image);
 	fprintf(f, ",\"virtual_size\":%llu,\"mode\":",
 		(unsigned long long)en->virtual_size);
-	put_str(f, en->mode);
+	qf_json_string(f, en->mode);
 	if (en->partition > 0)
 		fprintf(f, ",\"partition\":%d", en->partition);
 	if (en->have_checksum)
@@ -139,20 +139,20 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	else
 		fputs(",\"checksum\":null", f);
 	fputs(",\"target\":", f);
-	put_str(f, en->target);
+	qf_json_string(f, en->target);
 	fputs(",\"model\":", f);
-	put_str(f, en->model);
+	qf_json_string(f, en->model);
 	fputs(",\"serial\":", f);
-	put_str(f, en->serial);
+	qf_json_string(f, en->serial);
 	fprintf(f, ",\"bytes_written\":%llu,\"bytes_zeroed\":%llu,\"duration\":%.3f,\"result\":",
 		(unsigned long long)en->bytes_written,
 		(unsigned long long)en->bytes_zeroed,
 		isfinite(en->duration) && en->duration > 0 ? en->duration : 0.0);
-	put_str(f, en->result);
+	qf_json_string(f, en->result);
 	fputs(",\"verify\":", f);
-	put_str(f, en->verify);
+	qf_json_string(f, en->verify);
 	fputs(",\"error\":", f);
-	put_str(f, en->error);
+	qf_json_string(f, en->error);
 	fputs("}\n", f);
 	if (fclose(f) != 0) {
 		free(line);
