@@ -964,12 +964,6 @@ int qf_ptable_read(struct qf_image *img, struct qf_ptable **out,
 				warn_ctx, e);
 }
 
-int qf_image_probe_fs(struct qf_image *img, uint64_t off, uint64_t len,
-		      struct qf_fs_info *fs)
-{
-	return qf_fs_probe(image_read, img, off, len, fs);
-}
-
 void qf_ptable_free(struct qf_ptable *pt)
 {
 	if (!pt)

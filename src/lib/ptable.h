@@ -34,8 +34,5 @@ struct qf_fs_info {
  * errno otherwise (-ENOENT: nothing found); @fs is zeroed on failure. */
 int qf_fs_probe(qf_disk_read_fn read, void *ctx, uint64_t off, uint64_t len,
 		struct qf_fs_info *fs);
-/* The same on an opened image's virtual disk. */
-int qf_image_probe_fs(struct qf_image *img, uint64_t off, uint64_t len,
-		      struct qf_fs_info *fs);
 
 #endif

@@ -60,7 +60,6 @@ struct stream {
 	size_t head_len;
 	uint8_t *ring;               /* byte v lives at ring[v % ring_cap] */
 	size_t ring_cap;
-	atomic_uint_fast64_t consumed;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -498,7 +497,6 @@ static int short_err(const struct stream *st, uint64_t at, struct qf_err *e)
 
 static void note_counters(struct stream *st)
 {
-	atomic_store(&st->consumed, dec_consumed(&st->d));
 	atomic_store(&st->s.bytes_read, atomic_load(&st->in->bytes_read));
 	atomic_store(&st->s.retries, atomic_load(&st->in->retries));
 }
@@ -724,17 +722,3 @@ int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 	return stream_pread(s, buf, len, off, e);
 }
 
-bool qf_source_is_stream(const struct qf_source *s)
-{
-	return s && s->ops == &stream_ops;
-}
-
-uint64_t qf_stream_consumed(const struct qf_source *s)
-{
-	return atomic_load(&((const struct stream *)s)->consumed);
-}
-
-uint64_t qf_stream_head_len(const struct qf_source *s)
-{
-	return ((const struct stream *)s)->head_len;
-}

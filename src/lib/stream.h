@@ -21,10 +21,4 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 			uint64_t off, struct qf_err *e);
 
-bool qf_source_is_stream(const struct qf_source *s);
-/* Compressed bytes the decoder has consumed so far (for progress). */
-uint64_t qf_stream_consumed(const struct qf_source *s);
-/* Length of the always-readable head: min(QF_STREAM_HEAD, size). */
-uint64_t qf_stream_head_len(const struct qf_source *s);
-
 #endif
