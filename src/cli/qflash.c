@@ -450,9 +450,7 @@ static void show_progress(const struct qf_progress *p, bool final)
 		fputc('\n', stderr);
 }
 
-static enum qf_job_mode jo_mode;
-
-static void print_results(const struct qf_progress *p)
+static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 {
 	for (int i = 0; i < p->ntargets; i++) {
 		const struct qf_target_progress *t = &p->targets[i];
@@ -486,7 +484,7 @@ static void print_results(const struct qf_progress *p)
 			 * incomplete; add why a whole-disk target cannot be
 			 * mistaken for a good one. */
 			bool region = !t->table_written &&
-				      jo_mode == QF_MODE_WHOLE_DISK;
+				      mode == QF_MODE_WHOLE_DISK;
 			fprintf(stderr, _("qflash: %s: %s%s\n"), t->path,
 				t->message[0] ? t->message : qf_target_state_name(t->state),
 				region ? _("; its partition table region was not written") : "");
@@ -540,7 +538,6 @@ static int run_job(struct qf_image *img)
 	double last = 0;
 	int ret, fd;
 
-	jo_mode = jo.mode;
 	job = qf_job_new(img, &jo);
 	if (opt.write_parts)
 		ret = parse_write_parts(job, &e);
@@ -587,7 +584,7 @@ static int run_job(struct qf_image *img)
 	}
 	ret = qf_job_wait(job, &p);
 	show_progress(&p, true);
-	print_results(&p);
+	print_results(&p, jo.mode);
 	if (got_signal) {
 		if (ret == 0)
 			fprintf(stderr, _("qflash: interrupted by signal %d after every target was complete\n"),
