@@ -222,16 +222,12 @@ const char *qf_target_state_name(enum qf_target_state s)
 	return _(state_names[s]);
 }
 
+/* Chunk buffers in huge pages: O_DIRECT pins every page of every write
+ * once per target, and a huge page is pinned and released as one. */
 static void *xmemalign(size_t len)
 {
-	void *p = NULL;
-
-	if (posix_memalign(&p, QF_IO_ALIGN, len) != 0) {
-		/* Same policy as qf_xmalloc: nothing sane to do. */
-		fputs("qflash: out of memory\n", stderr);
-		abort();
-	}
-	return p;
+	return qf_xmemalign(len >= QF_HUGE_PAGE ? QF_HUGE_PAGE : QF_IO_ALIGN,
+			    len);
 }
 
 /* Sizes in messages: whole MiB when exact (disks almost always are),

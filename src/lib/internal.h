@@ -77,6 +77,9 @@ int qf_extent_decompress(const struct qf_extent *ext, const void *in,
 
 void *qf_xmalloc(size_t n);      /* abort on OOM: nothing sane to do */
 void *qf_xcalloc(size_t n, size_t m);
+/* Aligned; with @align >= QF_HUGE_PAGE also asks for huge pages. */
+#define QF_HUGE_PAGE ((size_t)2 << 20)
+void *qf_xmemalign(size_t align, size_t n);
 char *qf_xstrdup(const char *s);
 char *qf_xstrndup(const char *s, size_t n);
 char *qf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -44,7 +44,7 @@ struct slot {
 	enum slot_state state;
 	uint64_t idx;              /* chunk number */
 	size_t len;                /* bytes of the chunk (the last is short) */
-	unsigned char *data;       /* CHUNK_SIZE, allocated on first use */
+	unsigned char *data;       /* CHUNK_SIZE bytes of the arena */
 	int refs;
 	uint64_t last_use;         /* LRU tick */
 	bool prefetched;           /* filled by prefetch, not read yet */
@@ -84,6 +84,7 @@ struct http_source {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct slot slots[CACHE_SLOTS];
+	unsigned char *arena;      /* the slots' data, on first use */
 	uint64_t tick;
 	int pf_unused;
 	struct pf_range queue[PF_QUEUE];
@@ -869,8 +870,15 @@ static struct slot *cache_claim(struct http_source *hs, uint64_t idx,
 	if (!victim)
 		return NULL;
 	slot_drop(hs, victim);
-	if (!victim->data)
-		victim->data = qf_xmalloc(CHUNK_SIZE);
+	if (!hs->arena) {
+		/* One region in huge pages: filling the cache faults in 16
+		 * pages instead of 8192.  Untouched slots cost nothing. */
+		unsigned char *a = qf_xmemalign(QF_HUGE_PAGE,
+						CACHE_SLOTS * CHUNK_SIZE);
+		hs->arena = a;
+		for (int i = 0; i < CACHE_SLOTS; i++)
+			hs->slots[i].data = hs->arena + (size_t)i * CHUNK_SIZE;
+	}
 	victim->state = SLOT_FILLING;
 	victim->idx = idx;
 	victim->len = chunk_len(hs, idx);
@@ -1185,8 +1193,7 @@ static void http_close(struct qf_source *qs)
 		curl_share_cleanup(hs->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&hs->share_locks[i]);
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		free(hs->slots[i].data);
+	free(hs->arena);
 	pthread_mutex_destroy(&hs->pool_lock);
 	pthread_mutex_destroy(&hs->lock);
 	pthread_cond_destroy(&hs->cond);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 const char *qf_version(void)
@@ -49,6 +50,21 @@ void *qf_xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 	if (!p)
 		oom();
+	return p;
+}
+
+void *qf_xmemalign(size_t align, size_t n)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, align, n ? n : 1) != 0)
+		oom();
+#ifdef MADV_HUGEPAGE
+	/* Big buffers in transparent huge pages: each is faulted in, pinned
+	 * for O_DIRECT and released a huge page at a time. */
+	if (align >= QF_HUGE_PAGE)
+		(void)madvise(p, n / QF_HUGE_PAGE * QF_HUGE_PAGE, MADV_HUGEPAGE);
+#endif
 	return p;
 }
 

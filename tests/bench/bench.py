@@ -15,10 +15,11 @@ Sections (BENCH_SECTIONS, comma-separated, default all):
 
 Runs alternate between the tools compared; the tables show medians of
 BENCH_ROUNDS runs (3).  Images live in BENCH_DIR (/var/tmp/qflash-bench),
-targets in BENCH_SHM (/dev/shm); a qemu-img reading a URL that reads and
-writes nothing for BENCH_QEMU_HTTP_STALL seconds (15) counts as hung.  It
-measures; it passes or fails nothing (it exits 1 only when a section
-could not run to its end).
+targets in BENCH_SHM (/dev/shm).  A qemu-img reading a URL that reads and
+writes nothing for BENCH_QEMU_HTTP_STALL seconds (10) is killed and run
+again, up to BENCH_QEMU_HTTP_TRIES times a round (4).  It measures; it
+passes or fails nothing (it exits 1 only when a section could not run to
+its end).
 """
 import json
 import os
@@ -51,9 +52,10 @@ POLL = 0.01          # seconds between screen captures
 TUI_COLS, TUI_LINES = 100, 30
 HELP_TEXT = "Press any key to close this help."
 # qemu-img convert over its curl driver: the usual options, and one
-# request at a time, because the first can stall for good.
+# request at a time, because with several in flight it can stall.
 QEMU_HTTP_CONFIGS = {"-m 16 -W": ["-m", "16", "-W"], "-m 1": ["-m", "1"]}
-QEMU_HTTP_STALL = int(os.environ.get("BENCH_QEMU_HTTP_STALL", "15"))
+QEMU_HTTP_STALL = int(os.environ.get("BENCH_QEMU_HTTP_STALL", "10"))
+QEMU_HTTP_TRIES = int(os.environ.get("BENCH_QEMU_HTTP_TRIES", "4"))
 
 
 def run(cmd, **kw):
@@ -132,6 +134,29 @@ def _timed(cmd, timeout, stall, err):
     if p.returncode != 0:
         raise RuntimeError("failed: %s" % " ".join(cmd))
     return dt, ru.ru_maxrss
+
+
+def cpu_busy():
+    """Seconds of CPU time the whole machine has spent busy (every process
+    and kernel thread: a loop device's copies run in kernel workers)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_cpu(cmd):
+    """timed(), plus the machine's busy CPU seconds over the run."""
+    c0 = cpu_busy()
+    t, r = timed(cmd)
+    return t, r, cpu_busy() - c0
+
+
+def proc_cpu(pid):
+    """CPU seconds (user + system) process @pid has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def file_size(path):
@@ -343,27 +368,37 @@ def section_convert(imgs):
         finally:
             big.close()
 
-    # Four targets at once against one, and verification speed.
-    extra = []
+    # Four targets at once against one, for each image, and verification
+    # speed.  The machine's busy CPU time shows what each extra target
+    # costs (with loop devices over tmpfs, the kernel copies every byte
+    # into tmpfs pages on the same CPUs that decompress).
+    multi = []
+    ver = []
     targets = []
     try:
         for i in range(4):
             targets.append(Target("m%d" % i, 2 * GiB))
         warm_up(imgs["zstd"], *[t.path for t in targets])
-        one, four, ver = [], [], []
+        for k in ("plain", "deflate", "zstd"):
+            one, four = [], []
+            for _ in range(ROUNDS):
+                one.append(timed_cpu([QFLASH, "-src", imgs[k], "-dst",
+                                      targets[0].path]))
+                args = [QFLASH, "-src", imgs[k]]
+                for t in targets:
+                    args += ["-dst", t.path]
+                four.append(timed_cpu(args))
+            t1 = median([x[0] for x in one])
+            t4 = median([x[0] for x in four])
+            c1 = median([x[2] for x in one])
+            c4 = median([x[2] for x in four])
+            multi.append(("2 GiB %s" % k, "%.3f" % t1, "%.3f" % t4,
+                          "%.2f" % (t4 / t1), "%.2f" % c1, "%.2f" % c4,
+                          "%.2f" % ((c4 - c1) / 3),
+                          "%.0f%%" % (100 * c4 / (t4 * os.cpu_count()))))
         for _ in range(ROUNDS):
-            one.append(timed([QFLASH, "-src", imgs["zstd"], "-dst",
-                              targets[0].path])[0])
-            args = [QFLASH, "-src", imgs["zstd"]]
-            for t in targets:
-                args += ["-dst", t.path]
-            four.append(timed(args)[0])
             ver.append(timed([QFLASH, "-src", imgs["plain"], "-verify-only",
                               "-dst", targets[0].path])[0])
-        extra.append(("zstd, 1 target", median(one)))
-        extra.append(("zstd, 4 targets", median(four)))
-        extra.append(("4 targets / 1 target", median(four) / median(one)))
-        extra.append(("verify-only 2 GiB, GB/s", 2 * GiB / median(ver) / 1e9))
     finally:
         for t in targets:
             t.close()
@@ -373,11 +408,18 @@ def section_convert(imgs):
                 [(r[0],) + tuple("%.3f" % v for v in r[1:4]) +
                  tuple("%.1f" % v for v in r[4:]) for r in rows],
                 "(qemu-img convert -m 16 -W)")
-    print_table(["multi-target / verify", "value"],
-                [(name, "%.3f" % v) for name, v in extra],
-                "(median of %d alternating runs, one unmeasured first; %s)" %
+    print_table(["image", "1 target s", "4 targets s", "4/1",
+                 "CPU s, 1 target", "CPU s, 4 targets",
+                 "CPU s per extra target", "CPU busy, 4 targets"], multi,
+                "(median of %d alternating runs, one unmeasured first; %s; "
+                "CPU: busy time of the whole machine during the run, kernel "
+                "threads included; target for 4/1: <= 1.30)" %
                 (ROUNDS,
                  "loop devices on tmpfs" if ROOT else "files on tmpfs"))
+    print_table(["verify-only, 2 GiB plain image", "value"],
+                [("median s", "%.3f" % median(ver)),
+                 ("read back, GB/s", "%.3f" % (2 * GiB / median(ver) / 1e9))],
+                "(median of %d runs; target: >= 1 GB/s)" % ROUNDS)
 
 
 # ------------------------------------------------------------------ TUI
@@ -702,6 +744,22 @@ class Nginx:
             self.stop()
             raise
 
+    def cpu(self):
+        """CPU seconds used so far by the master and its workers."""
+        pids = [self.proc.pid]
+        try:
+            with open("/proc/%d/task/%d/children" % (pids[0], pids[0])) as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        total = 0.0
+        for pid in pids:
+            try:
+                total += proc_cpu(pid)
+            except OSError:
+                pass     # a worker that has just gone
+        return total
+
     def stop_proc(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()    # the master takes its workers along
@@ -744,37 +802,48 @@ def section_http(imgs):
         rows = []
         hangs = []
         for k in keys:
-            local, remote = [], []
+            local, remote, served = [], [], []
             qemu = {m: [] for m in QEMU_HTTP_CONFIGS}
-            hung = set()
+            tries = {m: 0 for m in QEMU_HTTP_CONFIGS}
             for _ in range(ROUNDS):
                 local.append(timed([QFLASH, "-src", imgs[k], "-dst",
                                     tgt.path])[0])
+                c0 = server.cpu()
                 remote.append(timed([QFLASH, "-src", urls[k], "-dst",
                                      tgt.path])[0])
+                served.append(server.cpu() - c0)
                 for m, opts in QEMU_HTTP_CONFIGS.items():
-                    if not qemu_curl or m in hung:
+                    if not qemu_curl:
                         continue
-                    try:
-                        qemu[m].append(timed(
-                            ["qemu-img", "convert"] + opts +
-                            ["-n", "-O", "raw", urls[k], tgt.path],
-                            stall=QEMU_HTTP_STALL)[0])
-                    except Timeout:
-                        # A hang does not go away on a second try.
-                        hung.add(m)
-                        hangs.append("%s %s" % (k, m))
+                    # Its curl driver can stall for good near the end
+                    # of a conversion; such a run is killed and tried
+                    # again, up to QEMU_HTTP_TRIES times a round.
+                    for _ in range(QEMU_HTTP_TRIES):
+                        tries[m] += 1
+                        try:
+                            qemu[m].append(timed(
+                                ["qemu-img", "convert"] + opts +
+                                ["-n", "-O", "raw", urls[k], tgt.path],
+                                stall=QEMU_HTTP_STALL)[0])
+                            break
+                        except Timeout:
+                            pass
             row = ["2 GiB %s -> %s" % (k, "loop" if ROOT else "file"),
                    "%.3f" % median(local), "%.3f" % median(remote),
-                   "%.2f" % (median(remote) / median(local))]
+                   "%.2f" % (median(remote) / median(local)),
+                   "%.2f" % median(served),
+                   "%.2f" % ((median(local) + median(served) /
+                              os.cpu_count()) / median(local))]
             for m in QEMU_HTTP_CONFIGS:
                 if not qemu_curl:
                     row.append("-")
-                elif m in hung:
-                    row.append("hung")
-                else:
-                    row.append("%.3f" % median(qemu[m]))
-            done = [median(v) for m, v in qemu.items() if v and m not in hung]
+                    continue
+                done = len(qemu[m])
+                if tries[m] > done:
+                    hangs.append("%s %s: %d of %d" %
+                                 (k, m, tries[m] - done, tries[m]))
+                row.append("%.3f" % median(qemu[m]) if done else "hung")
+            done = [median(v) for v in qemu.values() if v]
             row.append("%.2f" % (median(remote) / min(done)) if done else "-")
             rows.append(row)
     finally:
@@ -785,18 +854,21 @@ def section_http(imgs):
         shutil.rmtree(www, ignore_errors=True)
     note = ("(median of %d alternating runs, one unmeasured first; nginx on "
             "127.0.0.1, images in the page cache; target for http/file: "
-            "<= 1.10; the last column compares with the faster qemu-img "
-            "that finished)" % ROUNDS)
+            "<= 1.10.  nginx CPU s: what the server itself used during "
+            "qflash's http run, on the same %d CPUs; http/file floor: the "
+            "ratio if serving cost nothing but that CPU time.  The last "
+            "column compares with the faster qemu-img run that finished)" %
+            (ROUNDS, os.cpu_count()))
     if not qemu_curl:
         note += ("\n(qemu-img columns skipped: qemu-img info on the URL "
                  "failed; qemu's curl driver is in package qemu-block-extra)")
     if hangs:
-        note += ("\n(hung: qemu-img read and wrote nothing for %d s and was "
-                 "killed, not retried: %s.  Its curl driver has been seen "
-                 "to stall for good here with several requests in flight "
-                 "(-m 16 -W always, -m 4 -W sometimes); -m 1 keeps one.)" %
-                 (QEMU_HTTP_STALL, ", ".join(hangs)))
-    print_table(["case", "qflash file s", "qflash http s", "http/file"] +
+        note += ("\n(qemu-img runs that read and wrote nothing for %d s "
+                 "and were killed, of those started: %s.  Only finished "
+                 "runs are timed; \"hung\" means none finished.)" %
+                 (QEMU_HTTP_STALL, "; ".join(hangs)))
+    print_table(["case", "qflash file s", "qflash http s", "http/file",
+                 "nginx CPU s", "http/file floor"] +
                 ["qemu-img %s http s" % m for m in QEMU_HTTP_CONFIGS] +
                 ["qflash/qemu-img (http)"], rows, note)
 
