@@ -710,7 +710,10 @@ out:
 
 /* What is on the device now.  A partition without a /dev node (no udev to
  * make it) is read through its disk. */
-static void probe_content(struct qf_device *d, const char *name)
+/* Read-only state from the device itself and, when @content, what is on
+ * it now (partition table, filesystems): for people choosing a target;
+ * a job's safety checks need none of it and skip the reads. */
+static void probe_content(struct qf_device *d, const char *name, bool content)
 {
 	char path[PATH_MAX];
 	uint64_t off = 0, size = 0;
@@ -732,9 +735,9 @@ static void probe_content(struct qf_device *d, const char *name)
 	}
 	if (fd < 0)
 		return;
-	if (d->kind == QF_DEV_DISK)
+	if (content && d->kind == QF_DEV_DISK)
 		probe_table(fd, d);
-	if (!d->pttype[0])
+	if (content && !d->pttype[0])
 		probe_fs(fd, off, size, d->fs_summary, sizeof(d->fs_summary));
 	close(fd);
 }
@@ -823,7 +826,7 @@ static void check_stacks(const struct ctx *c, dev_t dev, struct qf_device *d)
 /* Fill @d for the kernel block device @name; @path is the node to use
  * (NULL: /dev/NAME).  Every refusal but BUSY is decided here. */
 static void describe(const struct ctx *c, const char *name, const char *path,
-		     struct qf_device *d)
+		     bool content, struct qf_device *d)
 {
 	char disk[64];
 	struct member *m;
@@ -861,7 +864,7 @@ static void describe(const struct ctx *c, const char *name, const char *path,
 	transport_of(disk, d->transport, sizeof(d->transport));
 	read_attr(d->backing_file, sizeof(d->backing_file),
 		  SYSBLOCK "/%s/loop/backing_file", disk);
-	probe_content(d, name);
+	probe_content(d, name, content);
 
 	m = members_of(name, d->kind == QF_DEV_PARTITION, &nm);
 	check_mounted(c, m, nm, d);
@@ -952,7 +955,7 @@ int qf_devices_list(const char *source_path, struct qf_device **out,
 	ctx_init(&c, source_path);
 	*out = qf_xcalloc(n, sizeof(**out));
 	for (size_t i = 0; i < n; i++)
-		describe(&c, ent[i].name, NULL, &(*out)[i]);
+		describe(&c, ent[i].name, NULL, true, &(*out)[i]);
 	ctx_free(&c);
 	free(ent);
 	return (int)n;
@@ -1029,8 +1032,8 @@ static void probe_missing(const char *path, struct qf_device *d)
 	free(dir);
 }
 
-int qf_device_probe(const char *path, const char *source_path,
-		    struct qf_device *out, struct qf_err *e)
+static int probe_path(const char *path, const char *source_path,
+		      bool content, struct qf_device *out, struct qf_err *e)
 {
 	char real[PATH_MAX], name[64];
 	struct stat st;
@@ -1080,7 +1083,7 @@ int qf_device_probe(const char *path, const char *source_path,
 		refuse(out, QF_REFUSE_NOT_FOUND, _("no such device"));
 		goto out;
 	}
-	describe(&c, name, path, out);
+	describe(&c, name, path, content, out);
 
 	/* An exclusive open fails while anything holds the device; say so
 	 * only when the reasons above do not already explain it. */
@@ -1094,6 +1097,18 @@ int qf_device_probe(const char *path, const char *source_path,
 out:
 	ctx_free(&c);
 	return 0;
+}
+
+int qf_device_probe(const char *path, const char *source_path,
+		    struct qf_device *out, struct qf_err *e)
+{
+	return probe_path(path, source_path, true, out, e);
+}
+
+int qf_device_check(const char *path, const char *source_path,
+		    struct qf_device *out, struct qf_err *e)
+{
+	return probe_path(path, source_path, false, out, e);
 }
 
 /* ------------------------------------------------------- generation */

@@ -87,4 +87,9 @@ void qf_warn(const struct qf_open_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 bool qf_buf_is_zero(const void *buf, size_t len);
 
+/* qf_device_probe without reading what is on the device (pttype and
+ * fs_summary stay empty): every safety check, for a job about to write. */
+int qf_device_check(const char *path, const char *source_path,
+		    struct qf_device *out, struct qf_err *e);
+
 #endif
