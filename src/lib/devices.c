@@ -708,11 +708,10 @@ out:
 	blkid_free_probe(pr);
 }
 
-/* What is on the device now.  A partition without a /dev node (no udev to
- * make it) is read through its disk. */
 /* Read-only state from the device itself and, when @content, what is on
- * it now (partition table, filesystems): for people choosing a target;
- * a job's safety checks need none of it and skip the reads. */
+ * it now (partition table, filesystems), which people choosing a target
+ * want and a job's safety checks do not.  A partition without a /dev
+ * node (no udev to make it) is read through its disk. */
 static void probe_content(struct qf_device *d, const char *name, bool content)
 {
 	char path[PATH_MAX];
