@@ -165,20 +165,6 @@ static uint64_t read_num(const char *fmt, ...)
 	return v;
 }
 
-/* Room for element @n of a growing array of @size-byte elements. */
-static void *grow(void *v, size_t n, size_t *alloc, size_t size)
-{
-	if (n < *alloc)
-		return v;
-	*alloc = *alloc ? *alloc * 2 : 8;
-	if (*alloc > SIZE_MAX / size)
-		abort();
-	v = realloc(v, *alloc * size);
-	if (!v)
-		abort();    /* as qf_xmalloc: nothing sane to do */
-	return v;
-}
-
 static bool parse_devno(const char *s, dev_t *dev)
 {
 	unsigned ma, mi;
@@ -315,7 +301,7 @@ static void devset_add(struct devset *s, dev_t dev, unsigned tag)
 			return;
 		}
 	}
-	s->v = grow(s->v, s->n, &s->cap, sizeof(*s->v));
+	s->v = qf_grow(s->v, s->n, &s->cap, sizeof(*s->v));
 	s->v[s->n].dev = dev;
 	s->v[s->n].tag = tag;
 	s->n++;
@@ -368,7 +354,7 @@ static void load_mounts(struct ctx *c)
 		}
 		if (!target)
 			continue;
-		c->mnts = grow(c->mnts, c->nmnts, &alloc, sizeof(*c->mnts));
+		c->mnts = qf_grow(c->mnts, c->nmnts, &alloc, sizeof(*c->mnts));
 		unescape(target);
 		c->mnts[c->nmnts].dev = dev;
 		c->mnts[c->nmnts].src = 0;
@@ -405,7 +391,7 @@ static void load_swaps(struct ctx *c)
 		/* a swap file lives on a mounted filesystem: MOUNTED covers it */
 		if (stat(tok, &st) != 0 || !S_ISBLK(st.st_mode))
 			continue;
-		c->swaps = grow(c->swaps, c->nswaps, &alloc, sizeof(*c->swaps));
+		c->swaps = qf_grow(c->swaps, c->nswaps, &alloc, sizeof(*c->swaps));
 		c->swaps[c->nswaps++] = st.st_rdev;
 	}
 	free(line);
@@ -527,7 +513,7 @@ static struct member *members_of(const char *name, bool partition, size_t *n)
 			 de->d_name);
 		if (access(attr, F_OK) != 0)
 			continue;
-		m = grow(m, *n, &alloc, sizeof(*m));
+		m = qf_grow(m, *n, &alloc, sizeof(*m));
 		scopy(m[*n].name, sizeof(m[*n].name), de->d_name);
 		m[*n].dev = name_devno(de->d_name);
 		(*n)++;
@@ -944,7 +930,7 @@ int qf_devices_list(const char *source_path, struct qf_device **out,
 			en.partno = read_num(SYSBLOCK "/%s/partition", en.name);
 		if (skip_disk(en.disk))
 			continue;
-		ent = grow(ent, n, &alloc, sizeof(*ent));
+		ent = qf_grow(ent, n, &alloc, sizeof(*ent));
 		ent[n++] = en;
 	}
 	closedir(dir);

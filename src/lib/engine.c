@@ -594,14 +594,7 @@ static bool stream_live(const struct stream *st)
 
 static struct qf_extent *ext_push(struct worker *w)
 {
-	if (w->next == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 64;
-		w->ext = realloc(w->ext, w->cap * sizeof(*w->ext));
-		if (!w->ext) {
-			fputs("qflash: out of memory\n", stderr);
-			abort();
-		}
-	}
+	w->ext = qf_grow(w->ext, w->next, &w->cap, sizeof(*w->ext));
 	return &w->ext[w->next++];
 }
 
@@ -835,14 +828,7 @@ static void add_hash(struct qf_job *job, struct stream *st, uint64_t off,
 		     uint64_t len, uint64_t hash)
 {
 	pthread_mutex_lock(&job->hash_mu);
-	if (st->nh == st->caph) {
-		st->caph = st->caph ? st->caph * 2 : 256;
-		st->h = realloc(st->h, st->caph * sizeof(*st->h));
-		if (!st->h) {
-			fputs("qflash: out of memory\n", stderr);
-			abort();
-		}
-	}
+	st->h = qf_grow(st->h, st->nh, &st->caph, sizeof(*st->h));
 	st->h[st->nh].off = off;
 	st->h[st->nh].len = len;
 	st->h[st->nh].hash = hash;
@@ -883,6 +869,20 @@ static void production_done(struct qf_job *job)
 		q_close(job->t[i]);
 }
 
+/* Threads start before the job is checked and wait here: true once it
+ * may run, false when starting failed. */
+static bool wait_gate(struct qf_job *job)
+{
+	int gate;
+
+	pthread_mutex_lock(&job->pmu);
+	while (job->gate == 0)
+		pthread_cond_wait(&job->pcv, &job->pmu);
+	gate = job->gate;
+	pthread_mutex_unlock(&job->pmu);
+	return gate > 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -893,12 +893,7 @@ static void *worker_main(void *arg)
 	bool last;
 	int ret;
 
-	pthread_mutex_lock(&job->pmu);
-	while (job->gate == 0)
-		pthread_cond_wait(&job->pcv, &job->pmu);
-	ret = job->gate;
-	pthread_mutex_unlock(&job->pmu);
-	if (ret < 0) {
+	if (!wait_gate(job)) {
 		free(w);
 		return NULL;
 	}
@@ -1022,7 +1017,7 @@ static int write_op(struct target *t, const struct op *op, struct qf_err *e)
 		a = st->head_end < b ? st->head_end : b;
 	if (b > st->tail_start)
 		b = st->tail_start > a ? st->tail_start : a;
-	if (a < b && op->buf && (t->sink.fresh || job->opts.assume_zeroed))
+	if (a < b && op->buf && t->sink.fresh)
 		return write_sparse(t, op, a, b, e);
 	if (a < b && op->buf) {
 		ret = qf_sink_write(&t->sink, op->buf->data + (a - op->off), b - a,
@@ -1036,8 +1031,7 @@ static int write_op(struct target *t, const struct op *op, struct qf_err *e)
 		uint64_t n = b - s < ZERO_SLICE ? b - s : ZERO_SLICE;
 		if (atomic_load(&job->stop))
 			return 0;
-		if (!job->opts.assume_zeroed &&
-		    (ret = qf_sink_zero(&t->sink, s, n, e)) < 0)
+		if ((ret = qf_sink_zero(&t->sink, s, n, e)) < 0)
 			return ret;
 		add_done(t, n, 0, n);
 		s += n;
@@ -1328,18 +1322,6 @@ static void finalize(struct qf_job *job)
 	pthread_mutex_unlock(&job->pmu);
 }
 
-static bool wait_gate(struct qf_job *job)
-{
-	int gate;
-
-	pthread_mutex_lock(&job->pmu);
-	while (job->gate == 0)
-		pthread_cond_wait(&job->pcv, &job->pmu);
-	gate = job->gate;
-	pthread_mutex_unlock(&job->pmu);
-	return gate > 0;
-}
-
 static void *writer_main(void *arg)
 {
 	struct target *t = arg;
@@ -1533,12 +1515,23 @@ static void plan_table_region(struct qf_job *job)
 	qf_ptable_free(pt);
 }
 
+static int err_too_small(const struct target *t, uint64_t have,
+			 struct qf_err *e)
+{
+	char need_s[32], have_s[32];
+
+	size_text(need_s, sizeof(need_s), t->total);
+	size_text(have_s, sizeof(have_s), have);
+	return qf_err_set(e, ENOSPC, _("%s: too small: %s needed, %s available"),
+			  t->path, need_s, have_s);
+}
+
 /* Safety checks on one target before anything is opened for writing. */
 static int check_target(struct qf_job *job, struct target *t,
 			struct qf_err *e)
 {
 	bool verify_only = job->opts.mode == QF_MODE_VERIFY_ONLY;
-	char need[32], have[32], why[256];
+	char why[256];
 	struct stat sb;
 	unsigned bad;
 	int ret;
@@ -1571,12 +1564,8 @@ static int check_target(struct qf_job *job, struct target *t,
 			qf_refusal_text(bad, why, sizeof(why));
 		return qf_err_set(e, EPERM, "%s: %s", t->path, why);
 	}
-	if (!verify_only && t->dev.kind != QF_DEV_FILE && t->dev.size < t->total) {
-		size_text(need, sizeof(need), t->total);
-		size_text(have, sizeof(have), t->dev.size);
-		return qf_err_set(e, ENOSPC, _("%s: too small: %s needed, %s available"),
-				  t->path, need, have);
-	}
+	if (!verify_only && t->dev.kind != QF_DEV_FILE && t->dev.size < t->total)
+		return err_too_small(t, t->dev.size, e);
 	return 0;
 }
 
@@ -1628,20 +1617,19 @@ static int open_targets(struct qf_job *job, struct qf_err *e)
 					job->opts.force, e)) < 0)
 			return ret;
 		t->opened = true;
-		if (t->sink.blockdev && t->sink.size < t->total) {
-			char need[32], have[32];
-			size_text(need, sizeof(need), t->total);
-			size_text(have, sizeof(have), t->sink.size);
-			return qf_err_set(e, ENOSPC,
-					  _("%s: too small: %s needed, %s available"),
-					  t->path, need, have);
-		}
+		/* Checked again on the device actually opened. */
+		if (t->sink.blockdev && t->sink.size < t->total)
+			return err_too_small(t, t->sink.size, e);
 	}
 	/* Only once every target is open does any of them change. */
-	for (i = 0; i < job->nt && job->opts.mode != QF_MODE_VERIFY_ONLY; i++)
-		if ((ret = qf_sink_set_size(&job->t[i]->sink, job->t[i]->total,
-					    e)) < 0)
+	for (i = 0; i < job->nt && job->opts.mode != QF_MODE_VERIFY_ONLY; i++) {
+		struct qf_sink *s = &job->t[i]->sink;
+		if ((ret = qf_sink_set_size(s, job->t[i]->total, e)) < 0)
 			return ret;
+		/* The user vouches that it is blank: zeroing is a no-op. */
+		if (job->opts.assume_zeroed)
+			s->fresh = true;
+	}
 	return 0;
 }
 

@@ -77,6 +77,9 @@ int qf_extent_decompress(const struct qf_extent *ext, const void *in,
 
 void *qf_xmalloc(size_t n);      /* abort on OOM: nothing sane to do */
 void *qf_xcalloc(size_t n, size_t m);
+/* Room for element @n of a growing array of @size-byte elements, *@alloc
+ * of them allocated: doubles it when full. */
+void *qf_grow(void *v, size_t n, size_t *alloc, size_t size);
 /* Aligned; with @align >= QF_HUGE_PAGE also asks for huge pages. */
 #define QF_HUGE_PAGE ((size_t)2 << 20)
 void *qf_xmemalign(size_t align, size_t n);

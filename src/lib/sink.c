@@ -106,15 +106,9 @@ int qf_sink_open(struct qf_sink *s, const char *path, bool direct,
 	} else {
 		ret = open_file(s, direct, e);
 	}
-	if (ret == 0 && fstat(s->fd, &st) < 0)
-		ret = qf_err_set(e, errno, "%s: %s", path, strerror(errno));
-	if (ret < 0) {
+	if (ret < 0)
 		qf_sink_discard(s);
-		return ret;
-	}
-	s->dev = s->blockdev ? st.st_rdev : st.st_dev;
-	s->ino = s->blockdev ? 0 : st.st_ino;
-	return 0;
+	return ret;
 }
 
 int qf_sink_set_size(struct qf_sink *s, uint64_t size, struct qf_err *e)
@@ -197,6 +191,23 @@ static bool unsupported(int err)
 	       err == ENOTTY || err == ENOSYS;
 }
 
+/* Punch a hole that reads back as zeros: 0 done, 1 the kernel will not
+ * (no_punch is set and the caller falls back), or an error.  A device
+ * shared with a mounted file system (-force) answers EBUSY: fall back. */
+static int punch(struct qf_sink *s, uint64_t off, uint64_t len,
+		 struct qf_err *e)
+{
+	if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (!unsupported(errno) && errno != EBUSY)
+		return qf_err_set(e, errno, _("%s: cannot zero %llu bytes at %llu: %s"),
+				  s->path, (unsigned long long)len,
+				  (unsigned long long)off, strerror(errno));
+	s->no_punch = true;
+	return 1;
+}
+
 static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 		       struct qf_err *e)
 {
@@ -211,15 +222,10 @@ static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 	 * sparse files, SSDs with write-zeroes) is the cheapest call that
 	 * still guarantees zeros on read; the kernel refuses it rather than
 	 * falling back, and BLKZEROOUT is the next best. */
-	if (!s->no_punch) {
-		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)a, (off_t)(b - a)) == 0)
-			goto edges;
-		if (!unsupported(errno) && errno != EBUSY)
-			return qf_err_set(e, errno, _("%s: cannot zero %llu bytes at %llu: %s"),
-					  s->path, (unsigned long long)(b - a),
-					  (unsigned long long)a, strerror(errno));
-		s->no_punch = true;
+	if (!s->no_punch && (ret = punch(s, a, b - a, e)) <= 0) {
+		if (ret < 0)
+			return ret;
+		goto edges;
 	}
 	range[0] = a;
 	range[1] = b - a;
@@ -250,14 +256,9 @@ int qf_sink_zero(struct qf_sink *s, uint64_t off, uint64_t len,
 		if (!s->no_zeroout)
 			return zero_device(s, off, len, e);
 	} else if (!s->no_punch) {
-		if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)off, (off_t)len) == 0)
-			return 0;
-		if (!unsupported(errno))
-			return qf_err_set(e, errno, _("%s: cannot zero %llu bytes at %llu: %s"),
-					  s->path, (unsigned long long)len,
-					  (unsigned long long)off, strerror(errno));
-		s->no_punch = true;
+		int ret = punch(s, off, len, e);
+		if (ret <= 0)
+			return ret;
 	}
 	return write_zeros(s, off, len, e);
 }

@@ -19,8 +19,6 @@ struct qf_sink {
 	bool no_punch;       /* hole punching unsupported: write zeros */
 	uint64_t size;       /* device size; for files the size set */
 	unsigned lbs;        /* logical block size (512 for files) */
-	dev_t dev;           /* st_dev (files) or st_rdev (devices) */
-	ino_t ino;
 };
 
 /* Open @path for writing: block devices O_EXCL (without it when @force and

@@ -53,6 +53,19 @@ void *qf_xmalloc(size_t n)
 	return p;
 }
 
+void *qf_grow(void *v, size_t n, size_t *alloc, size_t size)
+{
+	if (n < *alloc)
+		return v;
+	*alloc = *alloc ? *alloc * 2 : 8;
+	if (*alloc > SIZE_MAX / size)
+		oom();
+	v = realloc(v, *alloc * size);
+	if (!v)
+		oom();
+	return v;
+}
+
 void *qf_xmemalign(size_t align, size_t n)
 {
 	void *p = NULL;

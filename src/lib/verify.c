@@ -82,8 +82,7 @@ uint64_t qf_stream_checksum(const struct qf_chunk_hash *h, size_t n,
 			v = h[j].hash;
 		else
 			v = blen == QF_CHUNK ? zfull : zero_hash(blen);
-		put_le32(le, (uint32_t)v);
-		put_le32(le + 4, (uint32_t)(v >> 32));
+		put_le64(le, v);
 		XXH3_64bits_update(st, le, sizeof(le));
 	}
 	sum = XXH3_64bits_digest(st);
