@@ -82,23 +82,44 @@ trap 'exit 1' USR1
 
 # --------------------------------------------------------- root and loop
 
-need_root_loop() {
-	[ "$(id -u)" = 0 ] || skip "needs root for loop devices"
-	need_cmd losetup
+# have_root_loop: succeeds when loop devices can be attached here (root,
+# losetup, a free device); otherwise fails with the reason in $LOOP_WHY.
+have_root_loop() {
 	local f=$T/.loopprobe dev
+	LOOP_WHY="needs root for loop devices"
+	[ "$(id -u)" = 0 ] || return 1
+	LOOP_WHY="losetup not found"
+	command -v losetup >/dev/null 2>&1 || return 1
+	LOOP_WHY="losetup cannot attach a loop device here"
 	truncate -s 1M "$f"
-	dev=$(losetup -f --show "$f" 2>/dev/null) ||
-		{ rm -f "$f"; skip "losetup cannot attach a loop device here"; }
+	dev=$(losetup -f --show "$f" 2>/dev/null) || { rm -f "$f"; return 1; }
 	losetup -d "$dev"
 	rm -f "$f"
 }
 
-# loop_attach FILE: attach FILE to a free loop device, name in $LOOP;
-# detached at exit.  Call it in the main shell, not inside $(...), or the
-# cleanup hook is lost with the subshell.
+# need_root_loop: skip the test unless have_root_loop.
+need_root_loop() {
+	have_root_loop || skip "$LOOP_WHY"
+}
+
+# loop_attach FILE [LOSETUP OPTIONS...]: attach FILE to a free loop device
+# (-r: read-only), name in $LOOP; detached at exit.  Call it in the main
+# shell, not inside $(...), or the cleanup hook is lost with the subshell.
 loop_attach() {
-	LOOP=$(losetup -f --show "$1") || fail "losetup $1 failed"
+	local f=$1
+	shift
+	LOOP=$(losetup "$@" -f --show "$f") || fail "losetup ${*:+$* }$f failed"
 	on_exit "losetup -d '$LOOP'"
+}
+
+# loop_file NAME SIZE SEED [LOSETUP OPTIONS...]: random backing file
+# $T/NAME.img, a copy in $T/NAME.orig, attached to the loop device $LOOP.
+loop_file() {
+	local name=$1
+	rand_file "$T/$name.img" "$2" "$3"
+	cp "$T/$name.img" "$T/$name.orig"
+	shift 3
+	loop_attach "$T/$name.img" "$@"
 }
 
 # --------------------------------------------------------------- running
@@ -144,9 +165,24 @@ same() {
 	fail "$1 ($s1 bytes) and $2 ($s2 bytes) differ: $d"
 }
 
+# flash_same REF SRC [qflash options...]: flash SRC to $T/out.raw, fail
+# unless qflash exits 0 and the output is byte-identical to REF.
+flash_same() {
+	local ref=$1 src=$2
+	shift 2
+	rm -f "$T/out.raw"
+	run_ok -src "$src" -dst "$T/out.raw" "$@"
+	same "$ref" "$T/out.raw"
+}
+
 # file_size FILE: size in bytes.
 file_size() {
 	stat -c %s "$1"
+}
+
+# allocated FILE: bytes of FILE's blocks on disk.
+allocated() {
+	echo $(($(stat -c '%b * %B' "$1")))
 }
 
 # ----------------------------------------------------------- random data
@@ -430,6 +466,15 @@ print(json.dumps(v) if isinstance(v, bool) else v)
 PYEOF
 }
 
+# mkq FILE SIZE [qemu-img create options...]: a qcow2 image, quietly.  An
+# empty SIZE takes the backing file's (-b).
+mkq() {
+	local f=$1 s=$2
+	shift 2
+	qemu-img create -q -f qcow2 "$@" "$f" ${s:+"$s"} ||
+		fail "qemu-img create $f"
+}
+
 # qio IMG CMD...: run qemu-io commands on a qcow2 image, failing the test
 # (with qemu-io's output) if any of them fails.
 qio() {
@@ -448,5 +493,5 @@ extract_part() {
 	r=$(part_range "$1" "$2") || fail "no partition $2 in $1"
 	s=${r% *} z=${r#* }
 	dd if="$1" of="$3" bs=64K skip="$s" count="$z" \
-		iflag=skip_bytes,count_bytes status=none
+		iflag=skip_bytes,count_bytes status=none || fail "dd $1 part $2"
 }

@@ -16,41 +16,23 @@ qemu-img resize -q "$IMG" 101M || fail "resize"
 ref_raw "$IMG" "$T/ref.raw"
 V=$(file_size "$T/ref.raw")
 
-# loop_file NAME SIZE SEED: random backing file $T/NAME.img, a copy in
-# $T/NAME.orig, attached to the loop device $LOOP.
-loop_file() {
-	rand_file "$T/$1.img" "$2" "$3"
-	cp "$T/$1.img" "$T/$1.orig"
-	loop_attach "$T/$1.img"
-}
-
-# same_dev DEV REF LEN [LABEL]: the first LEN bytes of DEV are REF, and
-# the rest of DEV is what its backing file held before.
-same_dev() {
-	local dev=$1 ref=$2 len=$3 orig=$4
-	cmp -n "$len" "$dev" "$ref" >/dev/null 2>&1 ||
-		fail "$dev differs from $ref: $(cmp -n "$len" "$dev" "$ref" 2>&1 | head -n 1)"
-	cmp -i "$len:$len" "$dev" "$orig" >/dev/null 2>&1 ||
-		fail "$dev was written past byte $len: $(cmp -i "$len:$len" "$dev" "$orig" 2>&1 | head -n 1)"
-}
-
 # ---------------------------------------------------------- whole disk
 loop_file big $((V + MiB)) 21; L1=$LOOP
 loop_file exact "$V" 22; L2=$LOOP
 run_ok -src "$IMG" -dst "$L1"
-same_dev "$L1" "$T/ref.raw" "$V" "$T/big.orig"
+same_prefix "$L1" "$T/ref.raw" "$V" "$T/big.orig"
 note "ok: flashed $L1"
 
 rand_file "$T/tmp.bin" $((V + MiB)) 23
 dd if="$T/tmp.bin" of="$L1" bs=1M conv=fsync status=none
 cp "$T/tmp.bin" "$T/big.orig"
 run_ok -src "$IMG" -dst "$L1" -dst "$L2"
-same_dev "$L1" "$T/ref.raw" "$V" "$T/big.orig"
-same_dev "$L2" "$T/ref.raw" "$V" "$T/exact.orig"
+same_prefix "$L1" "$T/ref.raw" "$V" "$T/big.orig"
+same_prefix "$L2" "$T/ref.raw" "$V" "$T/exact.orig"
 note "ok: flashed $L1 and $L2 at once"
 
 run_ok -src "$IMG" -dst "$L2" -verify
-same_dev "$L2" "$T/ref.raw" "$V" "$T/exact.orig"
+same_prefix "$L2" "$T/ref.raw" "$V" "$T/exact.orig"
 note "ok: -verify on $L2"
 
 # ----------------------------------------------------- too small device
@@ -74,8 +56,8 @@ p1z=$(stat -c %s "$T/p1.bin") p2z=$(stat -c %s "$T/p2.bin")
 loop_file pa $((p1z + MiB / 2)) 25; LA=$LOOP
 loop_file pb "$p2z" 26; LB=$LOOP
 run_ok -src "$IMG" -write-parts "1=$LA,2=$LB"
-same_dev "$LA" "$T/p1.bin" "$p1z" "$T/pa.orig"
-same_dev "$LB" "$T/p2.bin" "$p2z" "$T/pb.orig"
+same_prefix "$LA" "$T/p1.bin" "$p1z" "$T/pa.orig"
+same_prefix "$LB" "$T/p2.bin" "$p2z" "$T/pb.orig"
 note "ok: -write-parts to $LA and $LB"
 
 loop_file pc $((p1z - MiB)) 27; LC=$LOOP

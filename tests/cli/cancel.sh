@@ -24,18 +24,12 @@ EOF
 IMG=$T/disk.qcow2
 qemu-img convert -O qcow2 "$T/disk.raw" "$IMG" || fail "qemu-img convert"
 rm -f "$T/disk.raw"
-qemu-io -f qcow2 -c "write -P 0x5a 1M 255M" -c "write -P 0xa5 256M 256M" \
-	-c "write -P 0x3c 512M 256M" -c "write -P 0xc3 768M 255M" "$IMG" \
-	>/dev/null || fail "qemu-io"
+qio "$IMG" "write -P 0x5a 1M 255M" "write -P 0xa5 256M 256M" \
+	"write -P 0x3c 512M 256M" "write -P 0xc3 768M 255M"
 
 # A qflash still running when the test fails is stopped.
 QPID=
 on_exit '[ -n "$QPID" ] && kill -KILL "$QPID"'
-
-# allocated FILE: bytes of FILE's blocks on disk.
-allocated() {
-	echo $(($(stat -c '%b * %B' "$1")))
-}
 
 # interrupt SIGNAL TARGET [qflash options]: start flashing IMG to TARGET,
 # send SIGNAL once 8 MiB more of TARGET are allocated (the engine is

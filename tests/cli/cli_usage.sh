@@ -27,8 +27,7 @@ note "ok: help and version"
 
 # ----------------------------------------------------------- usage errors
 qemu-img create -q -f qcow2 "$T/img.qcow2" 4M || fail "create"
-qemu-io -f qcow2 -c "write -P 0x3c 100000 200000" -c "write -P 0x3d 3M 512" \
-	"$T/img.qcow2" >/dev/null || fail "qemu-io"
+qio "$T/img.qcow2" "write -P 0x3c 100000 200000" "write -P 0x3d 3M 512"
 ref_raw "$T/img.qcow2" "$T/ref.raw"
 
 usage_error() {  # usage_error LABEL ARGS...: exit 2, a message, no output file

@@ -13,8 +13,7 @@ qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4096 \
 qemu-img create -q -f qcow2 \
 	-o cluster_size=65536,compression_type=zstd,lazy_refcounts=on \
 	-b "$T/mid.qcow2" -F qcow2 "$T/top.qcow2" 24M || fail "create top"
-qemu-io -f qcow2 -c "write -P 0x42 0 1M" "$T/top.qcow2" >/dev/null ||
-	fail "qemu-io"
+qio "$T/top.qcow2" "write -P 0x42 0 1M"
 qemu-img snapshot -c first "$T/top.qcow2" || fail "snapshot first"
 qemu-img snapshot -c second "$T/top.qcow2" || fail "snapshot second"
 IMG=$T/top.qcow2

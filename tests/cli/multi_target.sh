@@ -22,9 +22,8 @@ IMG=$T/disk.qcow2
 qemu-img convert -O qcow2 "$T/disk.raw" "$IMG" || fail "qemu-img convert"
 rm -f "$T/disk.raw"
 # (compressed writes only go to unallocated clusters: discard them first)
-qemu-io -f qcow2 -c "discard 40M 256K" -c "write -c -P 0x77 40M 256K" \
-	-c "write -z 20M 1M" -c "discard 50M 2M" "$IMG" >/dev/null ||
-	fail "qemu-io"
+qio "$IMG" "discard 40M 256K" "write -c -P 0x77 40M 256K" \
+	"write -z 20M 1M" "discard 50M 2M"
 ref_raw "$IMG" "$T/ref.raw"
 V=$(file_size "$T/ref.raw")
 
@@ -64,25 +63,10 @@ done
 note "ok: -json result events name every target"
 
 # ------------------------------------------------- loop devices (root)
-have_loops=no
-if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null 2>&1; then
-	truncate -s 1M "$T/probe"
-	if p=$(losetup -f --show "$T/probe" 2>/dev/null); then
-		losetup -d "$p"
-		have_loops=yes
-	fi
-	rm -f "$T/probe"
-fi
-if [ "$have_loops" = yes ]; then
-	rand_file "$T/l1.img" $((V + MiB)) 34
-	rand_file "$T/l2.img" "$V" 35
-	rand_file "$T/l3.img" $((V + 4096)) 36
-	for x in l1 l2 l3; do
-		cp "$T/$x.img" "$T/$x.orig"
-	done
-	loop_attach "$T/l1.img"; L1=$LOOP
-	loop_attach "$T/l2.img"; L2=$LOOP
-	loop_attach "$T/l3.img"; L3=$LOOP
+if have_root_loop; then
+	loop_file l1 $((V + MiB)) 34; L1=$LOOP
+	loop_file l2 "$V" 35; L2=$LOOP
+	loop_file l3 $((V + 4096)) 36; L3=$LOOP
 	run_ok -src "$IMG" -dst "$L1" -dst "$L2" -dst "$L3"
 	same_prefix "$L1" "$T/ref.raw" "$V" "$T/l1.orig"
 	same_prefix "$L2" "$T/ref.raw" "$V" "$T/l2.orig"
@@ -100,7 +84,7 @@ if [ "$have_loops" = yes ]; then
 	result_is "$T/out.txt" "$L1" ok
 	note "ok: a file and a loop device together"
 else
-	note "skipped: loop devices (needs root and losetup)"
+	note "skipped: loop devices ($LOOP_WHY)"
 fi
 
 # --------------------------------------- one target runs out of space

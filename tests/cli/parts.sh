@@ -5,14 +5,6 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 need_cmd qemu-img python3 sfdisk blkid mkfs.vfat mkfs.ext4 mkswap
 
-# extract RAW N OUT: partition N's bytes, cut from the raw disk.
-extract() {
-	local r
-	r=$(part_range "$1" "$2")
-	dd if="$1" of="$3" bs=64K skip="${r% *}" count="${r#* }" \
-		iflag=skip_bytes,count_bytes status=none || fail "dd $1 part $2"
-}
-
 # check_json RAW JSONFILE: compare qflash's -list-parts -json with sfdisk
 # --json of the raw disk and with blkid -p of each partition.
 check_json() {
@@ -23,7 +15,7 @@ check_json() {
 import json, re, sys
 for p in json.load(open(sys.argv[1]))["partitiontable"]["partitions"]:
     print(re.search(r"(\d+)$", p["node"]).group(1))' "$T/sfdisk.json"); do
-		extract "$raw" "$n" "$T/part.bin"
+		extract_part "$raw" "$n" "$T/part.bin"
 		blkid -p -o export "$T/part.bin" >"$T/blkid.$n" 2>/dev/null
 	done
 	python3 - "$T/sfdisk.json" "$js" "$T" "$(basename "$IMG")" <<'EOF' ||
@@ -127,8 +119,8 @@ EOF
 note "ok: GPT -list-parts"
 
 # -write-parts: new files, an existing larger one, an existing smaller one
-extract "$T/gpt.raw" 1 "$T/ref1.bin"
-extract "$T/gpt.raw" 2 "$T/ref2.bin"
+extract_part "$T/gpt.raw" 1 "$T/ref1.bin"
+extract_part "$T/gpt.raw" 2 "$T/ref2.bin"
 run_ok -src "$IMG" -write-parts "1=$T/a.bin,2=$T/b.bin"
 same "$T/ref1.bin" "$T/a.bin"
 same "$T/ref2.bin" "$T/b.bin"
@@ -173,7 +165,7 @@ EOF
 note "ok: MBR -list-parts"
 
 for n in 1 2 5 6 7; do
-	extract "$T/mbr.raw" $n "$T/ref$n.bin"
+	extract_part "$T/mbr.raw" $n "$T/ref$n.bin"
 done
 run_ok -src "$IMG" -write-parts "1=$T/m1.bin,5=$T/m5.bin,6=$T/m6.bin,7=$T/m7.bin"
 for n in 1 5 6 7; do

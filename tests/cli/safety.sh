@@ -10,9 +10,8 @@ need_root_loop
 
 MiB=$((1 << 20))
 IMG=$T/disk.qcow2
-qemu-img create -q -f qcow2 "$IMG" 24M || fail "qemu-img create"
-qemu-io -f qcow2 -c "write -P 0x61 0 1M" -c "write -P 0x62 5M 3M" \
-	-c "write -P 0x63 23M 1M" "$IMG" >/dev/null || fail "qemu-io"
+mkq "$IMG" 24M
+qio "$IMG" "write -P 0x61 0 1M" "write -P 0x62 5M 3M" "write -P 0x63 23M 1M"
 ref_raw "$IMG" "$T/ref.raw"
 V=$(file_size "$T/ref.raw")
 cp "$IMG" "$T/img.orig"
@@ -24,6 +23,15 @@ refused() {
 	grep -F "qflash: $2: " "$T/err.txt" | grep -Eqi "$3" ||
 		fail "$1: no message naming $2 and saying '$3': $(cat "$T/err.txt")"
 	note "ok: $1: $(grep -F "$2" "$T/err.txt" | head -n 1)"
+}
+
+# refused_forced WHAT TARGET PATTERN: flashing to TARGET is refused, and
+# refused again with -force.
+refused_forced() {
+	run_q -src "$IMG" -dst "$2"
+	refused "$1" "$2" "$3"
+	run_q -src "$IMG" -dst "$2" -force
+	refused "$1 with -force" "$2" "$3"
 }
 
 # unchanged WHAT DEV COPY: DEV still holds exactly the bytes of COPY.
@@ -81,21 +89,13 @@ same_prefix "$LB" "$T/ref.raw" "$V" "$T/big.before"
 note "ok: -force writes a mounted device, as the contract allows"
 
 # --------------------------------------------------- read-only device
-rand_file "$T/ro.img" $((V + MiB)) 51
-cp "$T/ro.img" "$T/ro.orig"
-LOOP=$(losetup -r -f --show "$T/ro.img") || fail "losetup -r failed"
-on_exit "losetup -d '$LOOP'"
+loop_file ro $((V + MiB)) 51 -r
 LR=$LOOP
-run_q -src "$IMG" -dst "$LR"
-refused "read-only device" "$LR" 'read-only'
-run_q -src "$IMG" -dst "$LR" -force
-refused "read-only device with -force" "$LR" 'read-only'
+refused_forced "read-only device" "$LR" 'read-only'
 unchanged "read-only device" "$LR" "$T/ro.orig"
 
 # --------------------------------------------------- too small device
-rand_file "$T/tiny.img" $((V - 512)) 52
-cp "$T/tiny.img" "$T/tiny.orig"
-loop_attach "$T/tiny.img"
+loop_file tiny $((V - 512)) 52
 LT=$LOOP
 rand_file "$T/good.raw" "$V" 53
 cp "$T/good.raw" "$T/good.orig"
@@ -110,10 +110,7 @@ unchanged "good target next to a refused one" "$T/good.raw" "$T/good.orig"
 [ ! -e "$T/new.raw" ] || fail "a new target file was created for a refused job"
 
 # ------------------------------------------------ the source image itself
-run_q -src "$IMG" -dst "$IMG"
-refused "the source image as target" "$IMG" 'source'
-run_q -src "$IMG" -dst "$IMG" -force
-refused "the source image as target with -force" "$IMG" 'source'
+refused_forced "the source image as target" "$IMG" 'source'
 ln -s "$IMG" "$T/link.qcow2"
 run_q -src "$IMG" -dst "$T/link.qcow2" -force
 refused "a symlink to the source image" "$T/link.qcow2" 'source'
@@ -122,10 +119,7 @@ image_unchanged "the source image as target"
 # ------------------------------- a loop device holding the source image
 loop_attach "$IMG"
 LS=$LOOP
-run_q -src "$IMG" -dst "$LS"
-refused "loop device over the source image" "$LS" 'source'
-run_q -src "$IMG" -dst "$LS" -force
-refused "loop device over the source image with -force" "$LS" 'source'
+refused_forced "loop device over the source image" "$LS" 'source'
 image_unchanged "loop device over the source image"
 
 exit 0

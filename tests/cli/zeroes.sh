@@ -11,12 +11,11 @@ need_cmd qemu-img qemu-io python3
 MiB=$((1 << 20))
 V=$((64 * MiB))
 
-
 # v3: zero clusters (kept and unmapped), discarded clusters, a data
 # cluster of zero bytes, a compressed cluster, and data in a few places.
 # Nothing is written in 32M..48M but zeros.
 V3=$T/v3.qcow2
-qemu-img create -q -f qcow2 -o compat=1.1 "$V3" "$V" || fail "create v3"
+mkq "$V3" "$V" -o compat=1.1
 qio "$V3" \
 	"write -P 0x11 0 64K" \
 	"write -P 0x22 10M 128K" \
@@ -32,7 +31,7 @@ qio "$V3" \
 # v2: no zero flag; unallocated clusters, a zero-byte data cluster and a
 # zero write that qemu turns into whatever a v2 image can hold.
 V2=$T/v2.qcow2
-qemu-img create -q -f qcow2 -o compat=0.10 "$V2" "$V" || fail "create v2"
+mkq "$V2" "$V" -o compat=0.10
 qio "$V2" \
 	"write -P 0x21 1M 64K" \
 	"write -P 0 8M 128K" \
@@ -43,10 +42,10 @@ qio "$V2" \
 # Zeros in an overlay over a base full of data: the base's bytes must not
 # show through.
 BASE=$T/base.qcow2
-qemu-img create -q -f qcow2 "$BASE" "$V" || fail "create base"
+mkq "$BASE" "$V"
 qio "$BASE" "write -P 0xbb 0 $V"
 OVL=$T/overlay.qcow2
-qemu-img create -q -f qcow2 -b "$BASE" -F qcow2 "$OVL" || fail "create overlay"
+mkq "$OVL" "" -b "$BASE" -F qcow2
 qio "$OVL" "write -z 0 24M" "write -z -u 24M 24M" "discard 48M 8M" \
 	"write -P 0xcc 5M 64K"
 
@@ -54,11 +53,6 @@ IMAGES="$V3 $V2 $OVL"
 for img in $IMAGES; do
 	ref_raw "$img" "$T/$(basename "$img" .qcow2).ref"
 done
-
-# allocated FILE: bytes of FILE's blocks on disk.
-allocated() {
-	echo $(($(stat -c '%b * %B' "$1")))
-}
 
 # data_in FILE START END: offset of the first data (non-hole) byte of FILE
 # in [START, END), or "none".
@@ -114,9 +108,7 @@ if [ "$holes" = yes ]; then
 fi
 
 # ------------------------------------ (b) loop device of random bytes
-if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null 2>&1 &&
-	p=$(losetup -f --show "$T/v3.ref" 2>/dev/null); then
-	losetup -d "$p"
+if have_root_loop; then
 	rand_file "$T/dev.img" $((V + MiB)) 80
 	loop_attach "$T/dev.img"
 	L=$LOOP
@@ -135,7 +127,7 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null 2>&1 &&
 		note "ok: $name over a loop device of random bytes"
 	done
 else
-	note "skipped: loop device targets (needs root and losetup)"
+	note "skipped: loop device targets ($LOOP_WHY)"
 fi
 
 exit 0

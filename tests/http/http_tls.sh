@@ -24,24 +24,20 @@ TLS=https://127.0.0.1:$TLSPORT
 mkraw "$T/disk.raw" 24
 qemu-img convert -q -c -f raw -O qcow2 "$T/disk.raw" "$WWW/img.qcow2" ||
 	fail "qemu-img convert"
-qemu-img convert -q -O raw "$WWW/img.qcow2" "$T/ref.raw" ||
-	fail "qemu-img convert to raw"
+ref_raw "$WWW/img.qcow2" "$T/ref.raw" -q
 
-rc=0
-flash bad "$TLS/img.qcow2" || rc=$?
-[ "$rc" = 1 ] || fail "untrusted certificate: exit $rc: $(cat "$T/err.txt")"
+rm -f "$T/bad.out"
+run_q -src "$TLS/img.qcow2" -dst "$T/bad.out"
+[ "$RC" = 1 ] || fail "untrusted certificate: exit $RC: $(cat "$T/err.txt")"
 grep -q "$TLS/img.qcow2: TLS error: .*certificate" "$T/err.txt" ||
 	fail "untrusted certificate: unexpected message: $(cat "$T/err.txt")"
 [ ! -e "$T/bad.out" ] || fail "untrusted certificate: the target was created"
 note "ok: untrusted: $(head -1 "$T/err.txt")"
 
-flash got "$TLS/img.qcow2" -cacert "$T/cert.pem" ||
-	fail "-cacert: exit $?: $(cat "$T/err.txt")"
-same "$T/ref.raw" "$T/got.out"
+flash_same "$T/ref.raw" "$TLS/img.qcow2" -cacert "$T/cert.pem"
 note "ok: -cacert"
 
-flash got "$TLS/img.qcow2" -insecure || fail "-insecure: exit $?: $(cat "$T/err.txt")"
-same "$T/ref.raw" "$T/got.out"
+flash_same "$T/ref.raw" "$TLS/img.qcow2" -insecure
 note "ok: -insecure"
 
 grep -q '"GET /img.qcow2 HTTP/2.0"' "$T/nginx/access.log" ||

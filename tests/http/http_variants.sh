@@ -17,12 +17,11 @@ fill() {
 	qio "$1" "write -P 0x11 0 1M" "write -P 0x22 3M 100k" "write -z 5M 1M" \
 		"write -P 0x33 8191k 2k" "discard 3M 64k"
 }
-mk() { qemu-img create -q -f qcow2 "$@" || fail "qemu-img create $*"; }
 
 imgs=()
 for compat in 0.10 1.1; do
 	for cs in 512 65536 2M; do
-		mk -o compat=$compat,cluster_size=$cs "$W/c${compat}_$cs.qcow2" 10M
+		mkq "$W/c${compat}_$cs.qcow2" 10M -o compat=$compat,cluster_size=$cs
 		fill "$W/c${compat}_$cs.qcow2"
 		imgs+=("c${compat}_$cs.qcow2")
 	done
@@ -30,9 +29,9 @@ done
 qemu-img convert -q -c -O qcow2 "$W/c1.1_65536.qcow2" "$W/deflate.qcow2"
 qemu-img convert -q -c -O qcow2 -o compression_type=zstd,cluster_size=4096 \
 	"$W/c1.1_65536.qcow2" "$W/zstd4k.qcow2"
-mk -o extended_l2=on "$W/extl2.qcow2" 10M
+mkq "$W/extl2.qcow2" 10M -o extended_l2=on
 qio "$W/extl2.qcow2" "write -P 0x55 4k 4k" "write -z 70k 2k" "write -P 0x66 1M 64k"
-mk "$W/odd.qcow2" $((10000896 + 512 * 3))
+mkq "$W/odd.qcow2" $((10000896 + 512 * 3))
 qio "$W/odd.qcow2" "write -P 0x44 10000000 2048"
 imgs+=(deflate.qcow2 zstd4k.qcow2 extl2.qcow2 odd.qcow2)
 
@@ -41,43 +40,40 @@ imgs+=(deflate.qcow2 zstd4k.qcow2 extl2.qcow2 odd.qcow2)
 mkdir -p "$W/chain/sub"
 truncate -s 8M "$W/chain/base.raw"
 dd if=/dev/urandom of="$W/chain/base.raw" bs=1M count=2 seek=1 conv=notrunc status=none
-(cd "$W/chain" && mk -b base.raw -F raw mid.qcow2 &&
-	cd sub && mk -b ../mid.qcow2 -F qcow2 top.qcow2 12M) || fail "making the chain"
+(cd "$W/chain" && mkq mid.qcow2 "" -b base.raw -F raw &&
+	cd sub && mkq top.qcow2 12M -b ../mid.qcow2 -F qcow2) || fail "making the chain"
 qio "$W/chain/mid.qcow2" "write -P 0x71 2M 64k"
 qio "$W/chain/sub/top.qcow2" "write -P 0x72 0 4k" "write -z 1M 1M" "write -P 0x73 10M 1M"
 imgs+=(chain/sub/top.qcow2)
 
 # External data file, named relative to the image (qemu resolves it from
 # the working directory, so its tools run there).
-(cd "$W" && mk -o data_file=ext.data ext.qcow2 10M && fill ext.qcow2) ||
+(cd "$W" && mkq ext.qcow2 10M -o data_file=ext.data && fill ext.qcow2) ||
 	fail "making ext.qcow2"
 imgs+=(ext.qcow2)
 
 for img in "${imgs[@]}"; do
-	(cd "$(dirname "$W/$img")" && qemu-img convert -q -O raw "$(basename "$img")" "$T/ref.raw") ||
+	(cd "$(dirname "$W/$img")" && ref_raw "$(basename "$img")" "$T/ref.raw" -q) ||
 		fail "qemu-img convert $img"
-	flash got "$BASE/v/$img" || fail "$img: exit $?: $(cat "$T/err.txt")"
-	same "$T/ref.raw" "$T/got.out"
+	flash_same "$T/ref.raw" "$BASE/v/$img"
 	note "ok: $img"
 done
 
 # An internal snapshot read over http.
-mk "$W/snap.qcow2" 10M
+mkq "$W/snap.qcow2" 10M
 qio "$W/snap.qcow2" "write -P 1 0 1M"
 qemu-img snapshot -c first "$W/snap.qcow2"
 qio "$W/snap.qcow2" "write -P 2 0 512k"
-qemu-img convert -q -l snapshot.name=first -O raw "$W/snap.qcow2" "$T/ref.raw"
-flash got "$BASE/v/snap.qcow2" -snapshot first || fail "snapshot: $(cat "$T/err.txt")"
-same "$T/ref.raw" "$T/got.out"
+ref_raw "$W/snap.qcow2" "$T/ref.raw" -q -l snapshot.name=first
+flash_same "$T/ref.raw" "$BASE/v/snap.qcow2" -snapshot first
 note "ok: -snapshot first"
 
 # gzip and zstd raw images.
-qemu-img convert -q -O raw "$W/c1.1_65536.qcow2" "$T/disk.raw"
+ref_raw "$W/c1.1_65536.qcow2" "$T/disk.raw" -q
 gzip -c "$T/disk.raw" >"$W/disk.img.gz"
 zstd -q -c "$T/disk.raw" >"$W/disk.img.zst"
 for img in disk.img.gz disk.img.zst; do
-	flash got "$BASE/v/$img" || fail "$img: $(cat "$T/err.txt")"
-	same "$T/disk.raw" "$T/got.out"
+	flash_same "$T/disk.raw" "$BASE/v/$img"
 	note "ok: $img"
 done
 exit 0

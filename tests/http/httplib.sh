@@ -82,11 +82,3 @@ mkraw() {
 		conv=notrunc status=none
 }
 
-# flash NAME URL: run qflash from URL into $T/NAME.out, stderr in $T/err.txt.
-flash() {
-	local name=$1 url=$2
-	shift 2
-	rm -f "$T/$name.out"
-	"$QFLASH" -src "$url" -dst "$T/$name.out" "$@" >"$T/out.txt" 2>"$T/err.txt"
-}
-

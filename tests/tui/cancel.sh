@@ -8,23 +8,13 @@
 . "$top_srcdir/tests/tui/tuilib.sh"
 need_cmd qemu-img python3
 
-truncate -s 64M "$T/big.raw"
-rand_file "$T/data" $((24 * 1024 * 1024)) 3
-dd if="$T/data" of="$T/big.raw" bs=1M seek=8 conv=notrunc status=none
-rm -f "$T/data"
-qemu-img convert -O qcow2 "$T/big.raw" "$T/big.qcow2" || fail "qemu-img convert"
-slow_http "$T/big.qcow2" 3000000
+slow_image 3 3000000
 
 tui_start -- --target "$T/a.img" --target "$T/b.img" --log "$T/flash.log" "$HTTP_URL"
 tui_wait "Backing chain"
-tui_keys Enter
-tui_wait "Whole disk to one or more targets"
-tui_keys Enter
+tui_select_whole_disk 2
+tui_wait "$T/a.img"
 tui_wait "$T/b.img"
-tui_keys Space Down Space
-tui_wait "Selected: 2"
-tui_keys Enter
-tui_wait "Type yes and press Enter"
 tui_type yes
 tui_keys Enter
 tui_wait "Phase: writing" 20

@@ -33,9 +33,7 @@ assert types == ["C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
                  "0FC63DAF-8483-4772-8E79-3D69D8477DE4"], types
 PY
 for n in 1 2; do
-	r=$(part_range "$T/ref.raw" $n)
-	dd if="$T/ref.raw" of="$T/part$n" bs=64K skip="${r% *}" count="${r#* }" \
-		iflag=skip_bytes,count_bytes status=none
+	extract_part "$T/ref.raw" $n "$T/part$n"
 done
 blkid -p -o export "$T/part1" | grep -qx TYPE=vfat || fail "partition 1 is not vfat"
 blkid -p -o export "$T/part2" | grep -qx TYPE=ext2 || fail "partition 2 is not ext2"

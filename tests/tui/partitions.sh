@@ -9,9 +9,7 @@ need_cmd qemu-img sfdisk
 
 two_part_image "$T/disk.raw" "$T/disk.qcow2"
 for n in 1 2; do
-	r=$(part_range "$T/disk.raw" $n)
-	dd if="$T/disk.raw" of="$T/ref$n.bin" bs=64K skip="${r% *}" \
-		count="${r#* }" iflag=skip_bytes,count_bytes status=none
+	extract_part "$T/disk.raw" $n "$T/ref$n.bin"
 done
 
 tui_start -- --target "$T/p1.img" --target "$T/p2.img" --target "$T/unused.img" \

@@ -32,12 +32,7 @@ if not lines[h - 1].lstrip().startswith("c/Esc cancel"):
 PY
 }
 
-truncate -s 64M "$T/big.raw"
-rand_file "$T/data" $((24 * 1024 * 1024)) 4
-dd if="$T/data" of="$T/big.raw" bs=1M seek=8 conv=notrunc status=none
-rm -f "$T/data"
-qemu-img convert -O qcow2 "$T/big.raw" "$T/big.qcow2" || fail "qemu-img convert"
-slow_http "$T/big.qcow2" 4000000
+slow_image 4 4000000
 
 tui_start -- --target "$T/a.img" --log "$T/flash.log" "$HTTP_URL"
 tui_select_whole_disk 1

@@ -29,11 +29,7 @@ for s in TERM:143 HUP:129; do
 done
 
 # SIGINT (Ctrl-C) in the middle of a flash: cancelled, then 130.
-truncate -s 64M "$T/big.raw"
-rand_file "$T/data" $((24 * 1024 * 1024)) 6
-dd if="$T/data" of="$T/big.raw" bs=1M seek=8 conv=notrunc status=none
-qemu-img convert -O qcow2 "$T/big.raw" "$T/big.qcow2" || fail "qemu-img convert"
-slow_http "$T/big.qcow2" 3000000
+slow_image 6 3000000
 tui_start -- --target "$T/a.img" --log "$T/flash.log" "$HTTP_URL"
 tui_select_whole_disk 1
 tui_type yes

@@ -8,12 +8,12 @@
 need_cmd qemu-img qemu-io
 
 img=$T/snap.qcow2
-qemu-img create -q -f qcow2 "$img" 16M || fail "qemu-img create"
-qemu-io -c "write -P 0x11 0 1M" "$img" >/dev/null || fail "qemu-io"
+mkq "$img" 16M
+qio "$img" "write -P 0x11 0 1M"
 qemu-img snapshot -c first "$img" || fail "snapshot first"
-qemu-io -c "write -P 0x22 512K 2M" "$img" >/dev/null || fail "qemu-io"
+qio "$img" "write -P 0x22 512K 2M"
 qemu-img snapshot -c second "$img" || fail "snapshot second"
-qemu-io -c "write -P 0x33 4M 1M" "$img" >/dev/null || fail "qemu-io"
+qio "$img" "write -P 0x33 4M 1M"
 ref_raw "$img" "$T/ref.raw" -l snapshot.name=second
 ref_raw "$img" "$T/active.raw"
 cmp -s "$T/ref.raw" "$T/active.raw" && fail "test setup: snapshot equals the active state"
@@ -26,12 +26,8 @@ tui_wait "Flashing:     the current state"
 tui_keys Tab Tab Down Down Space
 tui_wait "Flashing:     snapshot second (ID 2)"
 tui_wait "(*) ID 2"
-tui_keys Enter
-tui_wait "Whole disk to one or more targets"
-tui_keys Enter
+tui_select_whole_disk 1
 tui_wait "$T/out.img"
-tui_keys Space Enter
-tui_wait "Type yes and press Enter"
 tui_type yes
 tui_keys Enter
 tui_wait "Flash complete: 1 of 1 targets OK." 30

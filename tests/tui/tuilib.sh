@@ -142,6 +142,21 @@ slow_http() {
 	HTTP_URL="http://127.0.0.1:$(cat "$T/http.port")/$(basename "$1")"
 }
 
+# slow_image SEED RATE: $T/big.qcow2 from a 64 MiB raw disk ($T/big.raw)
+# holding 24 MiB of random bytes (SEED) at 8 MiB, served by slow_http at
+# RATE bytes/s; sets HTTP_URL.
+slow_image() {
+	need_cmd qemu-img
+	truncate -s 64M "$T/big.raw"
+	rand_file "$T/data" $((24 * 1024 * 1024)) "$1"
+	dd if="$T/data" of="$T/big.raw" bs=1M seek=8 conv=notrunc status=none ||
+		fail "dd into $T/big.raw failed"
+	rm -f "$T/data"
+	qemu-img convert -O qcow2 "$T/big.raw" "$T/big.qcow2" ||
+		fail "qemu-img convert failed"
+	slow_http "$T/big.qcow2" "$2"
+}
+
 # two_part_image RAW QCOW2: a 96 MiB GPT disk, partitions 1 (16 MiB) and
 # 2 (48 MiB) filled with distinct random data, as qcow2.
 two_part_image() {

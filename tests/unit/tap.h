@@ -7,11 +7,6 @@
 
 static int tap_n, tap_failed;
 
-static inline void tap_plan(int n)
-{
-	printf("1..%d\n", n);
-}
-
 static inline int tap_ok(int cond, const char *fmt, ...)
 {
 	va_list ap;

@@ -23,7 +23,6 @@ struct disk {
 struct warns {
 	int n;
 	char last[QF_ERR_MSG_MAX];
-	char all[4096];
 };
 
 static int disk_read(void *ctx, void *buf, size_t len, uint64_t off,
@@ -45,8 +44,6 @@ static void on_warn(void *ctx, const char *msg)
 
 	w->n++;
 	snprintf(w->last, sizeof(w->last), "%s", msg);
-	strncat(w->all, msg, sizeof(w->all) - strlen(w->all) - 2);
-	strcat(w->all, "\n");
 }
 
 static void disk_new(struct disk *d, uint64_t size)
@@ -83,11 +80,6 @@ static void make_swap(uint8_t *p, uint64_t size, const char *label)
 	put_le32(p + 1028, (uint32_t)(size / 4096 - 1));
 	memcpy(p + 1036, uuid, 16);
 	memcpy(p + 1052, label, strlen(label));
-}
-
-static const struct qf_partition *find(const struct qf_ptable *pt, int n)
-{
-	return qf_ptable_find(pt, n);
 }
 
 static int decode(struct disk *d, struct qf_ptable **pt, struct warns *w,
@@ -143,12 +135,12 @@ static void test_mbr(void)
 	   pt->parts[1].number == 2 && pt->parts[2].number == 4 &&
 	   pt->parts[3].number == 5 && pt->parts[4].number == 6 &&
 	   pt->parts[5].number == 7, "mbr: numbered 1 2 4 5 6 7 in order");
-	p = find(pt, 1);
+	p = qf_ptable_find(pt, 1);
 	ok(p && p->start == 2048 * 512 && p->size == 4096 * 512 &&
 	   p->bootable && !p->logical && strcmp(p->type, "0x83") == 0 &&
 	   strcmp(p->type_name, "Linux") == 0 && !p->name[0] && !p->uuid[0],
 	   "mbr: partition 1 fields");
-	p = find(pt, 2);
+	p = qf_ptable_find(pt, 2);
 	ok(p && strcmp(p->type_name, "Linux swap / Solaris") == 0 &&
 	   !p->bootable, "mbr: partition 2 type name");
 	ok(p && strcmp(p->fs_type, "swap") == 0 &&
@@ -156,24 +148,25 @@ static void test_mbr(void)
 	   strcmp(p->fs_uuid, "11223344-5566-7788-99aa-bbccddeeff00") == 0,
 	   "mbr: libblkid finds the swap on partition 2 (%s '%s' %s)",
 	   p ? p->fs_type : "", p ? p->fs_label : "", p ? p->fs_uuid : "");
-	p = find(pt, 4);
+	p = qf_ptable_find(pt, 4);
 	ok(p && strcmp(p->type, "0x05") == 0 && !p->logical &&
 	   p->start == 10240 * 512ull && p->size == 40960 * 512ull &&
 	   strcmp(p->type_name, "Extended") == 0,
 	   "mbr: extended partition listed as 4");
-	p = find(pt, 5);
+	p = qf_ptable_find(pt, 5);
 	ok(p && p->logical && p->start == 12288 * 512ull &&
 	   p->size == 2048 * 512ull, "mbr: logical 5 relative to its EBR");
-	p = find(pt, 6);
+	p = qf_ptable_find(pt, 6);
 	ok(p && p->logical && p->bootable && p->start == 16384 * 512ull &&
 	   p->size == 4096 * 512ull && strcmp(p->type, "0x07") == 0 &&
 	   strcmp(p->type_name, "HPFS/NTFS/exFAT") == 0,
 	   "mbr: logical 6 (link relative to the extended start)");
-	p = find(pt, 7);
+	p = qf_ptable_find(pt, 7);
 	ok(p && p->logical && p->start == 24576 * 512ull &&
 	   p->size == 8192 * 512ull && strcmp(p->type_name, "Linux LVM") == 0,
 	   "mbr: logical 7");
-	ok(!find(pt, 3) && !find(pt, 8) && !find(NULL, 1),
+	ok(!qf_ptable_find(pt, 3) && !qf_ptable_find(pt, 8) &&
+	   !qf_ptable_find(NULL, 1),
 	   "mbr: find misses absent numbers");
 	is_int(pt->head_end, 2048 * 512, "mbr: head_end at first partition");
 	ok(pt->tail_start == d.size, "mbr: tail_start is the disk end");
@@ -220,8 +213,9 @@ static void test_ebr_hostile(void)
 	mbr_set(s, 0, 0, 0x83, 1, 100);
 	mbr_set(s, 1, 0, 0x05, 0, 1024);
 	r = decode(&d, &pt, &w, &e);
-	ok(r == 0 && pt->count == 3 && find(pt, 5) && find(pt, 6) &&
-	   !find(pt, 7), "ebr loop: two logicals, then stops");
+	ok(r == 0 && pt->count == 3 && qf_ptable_find(pt, 5) &&
+	   qf_ptable_find(pt, 6) && !qf_ptable_find(pt, 7),
+	   "ebr loop: two logicals, then stops");
 	ok(w.n == 1 && strstr(w.last, "loops"), "ebr loop: warned (%s)",
 	   w.last);
 	qf_ptable_free(pt);
@@ -237,7 +231,7 @@ static void test_ebr_hostile(void)
 	/* the link points far outside the disk */
 	mbr_set(s, 1, 0, 0x05, 0xfffff000u, 1024);
 	r = decode(&d, &pt, &w, &e);
-	ok(r == 0 && pt->count == 2 && find(pt, 5) && w.n == 1 &&
+	ok(r == 0 && pt->count == 2 && qf_ptable_find(pt, 5) && w.n == 1 &&
 	   strstr(w.last, "outside the disk") && d.reads_outside == 0,
 	   "ebr outside the disk: chain stopped, warned, nothing read (%s)",
 	   w.last);
@@ -268,8 +262,9 @@ static void test_ebr_hostile(void)
 		mbr_set(s, 1, 0, 0x05, 64 * (i + 1), 64);
 	}
 	r = decode(&d, &pt, &w, &e);
-	ok(r == 0 && pt->count == 129 && find(pt, 132) && !find(pt, 133) &&
-	   w.n == 1, "ebr chain bounded at 128 logicals (count %d)",
+	ok(r == 0 && pt->count == 129 && qf_ptable_find(pt, 132) &&
+	   !qf_ptable_find(pt, 133) && w.n == 1,
+	   "ebr chain bounded at 128 logicals (count %d)",
 	   r == 0 ? pt->count : -1);
 	if (r == 0)
 		qf_ptable_free(pt);
@@ -357,6 +352,13 @@ static void guid_bytes(const char *s, uint8_t *g)
 		g[i] = raw[order[i]];
 }
 
+/* gpt_sign: (re)compute the CRC of the 92-byte GPT header at @h. */
+static void gpt_sign(uint8_t *h)
+{
+	put_le32(h + 16, 0);
+	put_le32(h + 16, crc32(0, h, 92));
+}
+
 static void gpt_header(struct disk *d, uint32_t ss, uint64_t lba,
 		       uint64_t alt, uint64_t first, uint64_t last,
 		       uint64_t entries, uint32_t n, uint32_t array_crc)
@@ -376,7 +378,7 @@ static void gpt_header(struct disk *d, uint32_t ss, uint64_t lba,
 	put_le32(h + 80, n);
 	put_le32(h + 84, 128);
 	put_le32(h + 88, array_crc);
-	put_le32(h + 16, crc32(0, h, 92));
+	gpt_sign(h);
 }
 
 /* Protective MBR, primary and backup GPT with @n 128-byte entries. */
@@ -449,23 +451,23 @@ static void check_gpt(const char *what, struct qf_ptable *pt, uint64_t size)
 	ok(pt->count == 4 && pt->parts[0].number == 1 &&
 	   pt->parts[1].number == 2 && pt->parts[2].number == 3 &&
 	   pt->parts[3].number == 5, "%s: partitions 1 2 3 5", what);
-	p = find(pt, 1);
+	p = qf_ptable_find(pt, 1);
 	ok(p && p->start == MiB && p->size == MiB &&
 	   strcmp(p->type, T_EFI) == 0 &&
 	   strcmp(p->type_name, "EFI System") == 0 &&
 	   strcmp(p->name, "EFI Sys") == 0 && strcmp(p->uuid, U1) == 0 &&
 	   !p->logical && !p->bootable, "%s: partition 1 fields", what);
-	p = find(pt, 2);
+	p = qf_ptable_find(pt, 2);
 	ok(p && strcmp(p->name, "root-\xc3\xa9-\xf0\x9f\x98\x80\xef\xbf\xbd") == 0,
 	   "%s: UTF-16 name with surrogates (%s)", what, p ? p->name : "");
 	ok(p && strcmp(p->uuid, U2) == 0 &&
 	   strcmp(p->type_name, "Linux filesystem") == 0,
 	   "%s: partition 2 uuid and type", what);
-	p = find(pt, 3);
+	p = qf_ptable_find(pt, 3);
 	ok(p && strcmp(p->type_name, "Linux swap") == 0 && !p->name[0] &&
 	   strcmp(p->fs_type, "swap") == 0 && strcmp(p->fs_label, "gswap") == 0,
 	   "%s: swap found on partition 3 (%s)", what, p ? p->fs_type : "");
-	p = find(pt, 5);
+	p = qf_ptable_find(pt, 5);
 	ok(p && strcmp(p->type_name, "unknown") == 0 && p->bootable &&
 	   strcmp(p->name, "abcdefghijklmnopqrstuvwxyz0123456789") == 0 &&
 	   p->size == 4096, "%s: partition 5: unknown type, full name, "
@@ -530,7 +532,8 @@ static void test_gpt(void)
 	d.buf[2 * 512 + 3] ^= 0x80;
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup && pt->count == 4 &&
-	   find(pt, 1) && strcmp(find(pt, 1)->type, T_EFI) == 0,
+	   qf_ptable_find(pt, 1) &&
+	   strcmp(qf_ptable_find(pt, 1)->type, T_EFI) == 0,
 	   "gpt bad primary array: backup entries used");
 	if (r == 0)
 		qf_ptable_free(pt);
@@ -564,7 +567,7 @@ static void test_gpt(void)
 	mbr_set(d.buf, 1, 0x80, 0x0c, 2048, 2048);
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && strcmp(pt->kind, "gpt") == 0 && pt->hybrid_mbr &&
-	   pt->count == 4 && !find(pt, 1)->bootable,
+	   pt->count == 4 && !qf_ptable_find(pt, 1)->bootable,
 	   "hybrid MBR: GPT used, hybrid_mbr set");
 	if (r == 0)
 		qf_ptable_free(pt);
@@ -598,7 +601,7 @@ static void test_gpt_odd(void)
 	disk_new(&d, 8 * MiB);
 	make_gpt(&d, 512, bad, 4, 128);
 	r = decode(&d, &pt, &w, &e);
-	ok(r == 0 && pt->count == 1 && find(pt, 1) && w.n == 3,
+	ok(r == 0 && pt->count == 1 && qf_ptable_find(pt, 1) && w.n == 3,
 	   "gpt entries outside the usable area: skipped, 3 warnings");
 	if (r == 0)
 		qf_ptable_free(pt);
@@ -618,8 +621,7 @@ static void test_gpt_odd(void)
 	 * the backup is still good */
 	h = d.buf + 512;
 	put_le32(h + 80, 0x10000000);
-	put_le32(h + 16, 0);
-	put_le32(h + 16, crc32(0, h, 92));
+	gpt_sign(h);
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup && d.reads_outside == 0,
 	   "gpt huge entry count: rejected, backup used");
@@ -627,16 +629,14 @@ static void test_gpt_odd(void)
 		qf_ptable_free(pt);
 	put_le32(h + 80, 128);
 	put_le32(h + 84, 100);
-	put_le32(h + 16, 0);
-	put_le32(h + 16, crc32(0, h, 92));
+	gpt_sign(h);
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup, "gpt entry size 100: rejected");
 	if (r == 0)
 		qf_ptable_free(pt);
 	put_le32(h + 84, 128);
 	put_le64(h + 72, 0xffffffffffffff00ull);
-	put_le32(h + 16, 0);
-	put_le32(h + 16, crc32(0, h, 92));
+	gpt_sign(h);
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup && d.reads_outside == 0,
 	   "gpt entry array LBA overflowing: rejected");
@@ -644,8 +644,7 @@ static void test_gpt_odd(void)
 		qf_ptable_free(pt);
 	put_le64(h + 72, 2);
 	put_le32(h + 12, 600);
-	put_le32(h + 16, 0);
-	put_le32(h + 16, crc32(0, h, 92));
+	gpt_sign(h);
 	r = decode(&d, &pt, &w, &e);
 	ok(r == 0 && pt->used_backup, "gpt header size > sector: rejected");
 	if (r == 0)
@@ -683,7 +682,8 @@ static void test_gpt_4k(void)
 	is_int(r, 0, "gpt 4k: decodes (%s)", e.msg);
 	if (r == 0) {
 		is_int(pt->sector_size, 4096, "gpt 4k: sector size 4096");
-		ok(find(pt, 1) && find(pt, 1)->start == 1 * MiB,
+		ok(qf_ptable_find(pt, 1) &&
+		   qf_ptable_find(pt, 1)->start == 1 * MiB,
 		   "gpt 4k: partition 1 at 1 MiB");
 		check_gpt("gpt 4k", pt, d.size);
 		ok(!pt->used_backup && w.n == 0, "gpt 4k: primary used");
