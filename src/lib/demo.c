@@ -4,6 +4,7 @@
  * stay unallocated. */
 #include "internal.h"
 #include "demo.h"
+#include "sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,8 +96,8 @@ static void write_gpt(uint8_t *disk)
 	uint64_t backup_entries = last - GPT_ENTRY_SECTORS;
 	uint32_t crc;
 
-	/* Protective MBR: one 0xEE partition covering the disk. */
-	mbr[446 + 1] = 0x00;
+	/* Protective MBR: one 0xEE partition covering the disk.  The disk
+	 * comes zeroed: only the non-zero fields are set, here and below. */
 	mbr[446 + 2] = 0x02;
 	mbr[446 + 4] = 0xEE;
 	mbr[446 + 5] = 0xFF;
@@ -130,15 +131,13 @@ static void write_gpt(uint8_t *disk)
 static void fat_dirent(uint8_t *d, const char name83[11], uint8_t attr,
 		       uint16_t cluster, uint32_t size)
 {
-	/* 2024-01-01 00:00:00 in FAT's packed date/time. */
+	/* 2024-01-01 in FAT's packed date; the times (00:00:00) are zero. */
 	uint16_t date = (uint16_t)((2024 - 1980) << 9 | 1 << 5 | 1);
 
 	memcpy(d, name83, 11);
 	d[11] = attr;
-	put_le16(d + 14, 0);
 	put_le16(d + 16, date);
 	put_le16(d + 18, date);
-	put_le16(d + 22, 0);
 	put_le16(d + 24, date);
 	put_le16(d + 26, cluster);
 	put_le32(d + 28, size);
@@ -326,7 +325,6 @@ static void write_ext2(uint8_t *part, const uint8_t *pattern,
 	put_le32(sb + 4, EXT_BLOCKS);
 	put_le32(sb + 12, EXT_BLOCKS - x.next_block);
 	put_le32(sb + 16, EXT_INODES - x.used_inodes);
-	put_le32(sb + 20, 0);                    /* first data block */
 	put_le32(sb + 24, 2);                    /* 1024 << 2 */
 	put_le32(sb + 28, 2);
 	put_le32(sb + 32, EXT_BS * 8);
@@ -352,26 +350,6 @@ static void write_ext2(uint8_t *part, const uint8_t *pattern,
 #define QC_CLUSTER (1u << QC_CLUSTER_BITS)
 #define QC_COPIED (1ull << 63)
 
-static int write_all(int fd, const void *buf, size_t len, uint64_t off,
-		     const char *path, struct qf_err *e)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return qf_err_set(e, errno, _("%s: write error: %s"), path,
-					  strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Layout: header, refcount table, refcount block, L1, L2, then the data
  * clusters in disk order.  One L2 table and one refcount block are plenty
  * for a 48 MiB disk. */
@@ -386,20 +364,18 @@ static int write_qcow2(const uint8_t *disk, uint64_t size, const char *path,
 	uint8_t *l1 = meta + 3 * QC_CLUSTER;
 	uint8_t *l2 = meta + 4 * QC_CLUSTER;
 	uint64_t next = 5;         /* next free host cluster */
-	int fd, ret = 0;
+	struct qf_sink sink;
+	int ret;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = qf_err_set(e, errno, _("%s: cannot create: %s"), path,
-				 strerror(errno));
+	ret = qf_sink_open(&sink, path, false, false, e);
+	if (ret)
 		goto out;
-	}
 	for (uint64_t c = 0; c < nclusters; c++) {
 		const uint8_t *src = disk + c * QC_CLUSTER;
 		if (qf_buf_is_zero(src, QC_CLUSTER))
 			continue;
 		put_be64(l2 + 8 * c, next * QC_CLUSTER | QC_COPIED);
-		ret = write_all(fd, src, QC_CLUSTER, next * QC_CLUSTER, path, e);
+		ret = qf_sink_write(&sink, src, QC_CLUSTER, next * QC_CLUSTER, e);
 		if (ret)
 			goto out;
 		next++;
@@ -421,16 +397,16 @@ static int write_qcow2(const uint8_t *disk, uint64_t size, const char *path,
 	put_be32(hdr + 100, 104);                /* header length */
 	/* An all-zero header extension at 104 ends the extension list. */
 
-	ret = write_all(fd, meta, 5 * QC_CLUSTER, 0, path, e);
-	if (ret)
-		goto out;
-	if (fsync(fd) < 0)
-		ret = qf_err_set(e, errno, _("%s: write error: %s"), path,
-				 strerror(errno));
+	ret = qf_sink_write(&sink, meta, 5 * QC_CLUSTER, 0, e);
+	/* Every cluster up to @next was written: cutting the file there
+	 * drops whatever an older, longer file had beyond. */
+	if (!ret)
+		ret = qf_sink_set_size(&sink, next * QC_CLUSTER, e);
+	if (!ret)
+		ret = qf_sink_sync(&sink, e);
 out:
-	if (fd >= 0 && close(fd) < 0 && !ret)
-		ret = qf_err_set(e, errno, _("%s: write error: %s"), path,
-				 strerror(errno));
+	/* also right after a failed open, which leaves @sink closed */
+	qf_sink_close(&sink);
 	free(meta);
 	return ret;
 }

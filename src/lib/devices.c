@@ -5,6 +5,7 @@
  * read-only, or that hold the running system or the source image.
  * Devices are only ever opened read-only. */
 #include "internal.h"
+#include "ptable.h"
 
 #include <blkid.h>
 #include <ctype.h>
@@ -450,6 +451,23 @@ static void add_stack(const struct ctx *c, struct devset *s, dev_t dev,
 		add_stack(c, s, fs_devno(c, st.st_dev), tag, depth + 1);
 }
 
+/* Stat the source image into @st and, when it is a local regular file,
+ * note its identity in @c: all that judging a file target needs.  False
+ * when there is no local source. */
+static bool source_stat(struct ctx *c, const char *source_path,
+			struct stat *st)
+{
+	if (!source_path || qf_name_is_url(source_path) ||
+	    stat(source_path, st) != 0)
+		return false;
+	if (S_ISREG(st->st_mode)) {
+		c->src_file = true;
+		c->src_dev = st->st_dev;
+		c->src_ino = st->st_ino;
+	}
+	return true;
+}
+
 static void ctx_init(struct ctx *c, const char *source_path)
 {
 	struct stat st;
@@ -463,17 +481,12 @@ static void ctx_init(struct ctx *c, const char *source_path)
 			add_stack(c, &c->system, fs_devno(c, st.st_dev),
 				  system_mounts[i].tag, 0);
 	}
-	if (!source_path || qf_name_is_url(source_path) ||
-	    stat(source_path, &st) != 0)
+	if (!source_stat(c, source_path, &st))
 		return;
-	if (S_ISREG(st.st_mode)) {
-		c->src_file = true;
-		c->src_dev = st.st_dev;
-		c->src_ino = st.st_ino;
+	if (S_ISREG(st.st_mode))
 		add_stack(c, &c->source, fs_devno(c, st.st_dev), TAG_SOURCE, 0);
-	} else if (S_ISBLK(st.st_mode)) {
+	else if (S_ISBLK(st.st_mode))
 		add_stack(c, &c->source, st.st_rdev, TAG_SOURCE, 0);
-	}
 }
 
 static void ctx_free(struct ctx *c)
@@ -621,36 +634,20 @@ static void identity_of(const char *disk, struct qf_device *d)
 		read_first(d->serial, sizeof(d->serial), disk, serial_attrs);
 }
 
-/* "TYPE LABEL" of the filesystem found in [off, off+size) of @fd. */
+/* "TYPE LABEL" of the filesystem found in [off, off+size) of @fd (size 0:
+ * to the end). */
 static bool probe_fs(int fd, uint64_t off, uint64_t size, char *out,
 		     size_t len)
 {
-	blkid_probe pr = blkid_new_probe();
-	const char *type = NULL, *label = NULL;
-	bool found = false;
+	struct qf_fs_info fs;
 
 	out[0] = '\0';
-	if (!pr)
+	if (qf_fs_probe_fd(fd, off, size, &fs) < 0)
 		return false;
-	if (off > INT64_MAX || size > INT64_MAX ||
-	    blkid_probe_set_device(pr, fd, (blkid_loff_t)off,
-				   (blkid_loff_t)size) != 0)
-		goto out;
-	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
-					  BLKID_SUBLKS_LABEL);
-	blkid_probe_enable_partitions(pr, 0);
-	if (blkid_do_safeprobe(pr) != 0 ||
-	    blkid_probe_lookup_value(pr, "TYPE", &type, NULL) != 0)
-		goto out;
-	if (blkid_probe_lookup_value(pr, "LABEL", &label, NULL) != 0)
-		label = NULL;
-	snprintf(out, len, "%s%s%s", type, label && *label ? " " : "",
-		 label && *label ? label : "");
-	found = true;
-out:
-	blkid_free_probe(pr);
-	return found;
+	scopy(out, len, fs.type);
+	if (fs.label[0])
+		append(out, len, " ", fs.label);
+	return true;
 }
 
 /* Partition table of a whole disk and a summary of the filesystems in its
@@ -776,10 +773,12 @@ static void check_in_use(const struct ctx *c, const struct member *m,
 	}
 }
 
-static void check_stacks(const struct ctx *c, dev_t dev, struct qf_device *d)
+/* @backing: the whole disk's loop backing file, "" if none (in full:
+ * d->backing_file may be cut short). */
+static void check_stacks(const struct ctx *c, dev_t dev, const char *backing,
+			 struct qf_device *d)
 {
 	unsigned tag = devset_tag(&c->system, dev);
-	char backing[PATH_MAX];
 	struct stat st;
 
 	if (tag) {
@@ -798,12 +797,8 @@ static void check_stacks(const struct ctx *c, dev_t dev, struct qf_device *d)
 	/* Also a loop device (or its partition) whose backing file is the
 	 * source: writing it would overwrite the image being read. */
 	if (devset_tag(&c->source, dev) ||
-	    (c->src_file && d->backing_file[0] &&
-	     read_attr(backing, sizeof(backing),
-		       SYSBLOCK "/%s/loop/backing_file",
-		       d->kind == QF_DEV_PARTITION ? d->parent : d->name) == 0 &&
-	     stat(backing, &st) == 0 && st.st_dev == c->src_dev &&
-	     st.st_ino == c->src_ino)) {
+	    (c->src_file && backing[0] && stat(backing, &st) == 0 &&
+	     st.st_dev == c->src_dev && st.st_ino == c->src_ino)) {
 		refuse(d, QF_REFUSE_SOURCE, _("holds the source image"));
 	}
 }
@@ -813,7 +808,7 @@ static void check_stacks(const struct ctx *c, dev_t dev, struct qf_device *d)
 static void describe(const struct ctx *c, const char *name, const char *path,
 		     bool content, struct qf_device *d)
 {
-	char disk[64];
+	char disk[64], backing[PATH_MAX];
 	struct member *m;
 	uint64_t sectors;
 	size_t nm;
@@ -847,8 +842,9 @@ static void describe(const struct ctx *c, const char *name, const char *path,
 		      read_num(SYSBLOCK "/%s/ro", disk) != 0;
 	identity_of(disk, d);
 	transport_of(disk, d->transport, sizeof(d->transport));
-	read_attr(d->backing_file, sizeof(d->backing_file),
-		  SYSBLOCK "/%s/loop/backing_file", disk);
+	read_attr(backing, sizeof(backing), SYSBLOCK "/%s/loop/backing_file",
+		  disk);
+	scopy(d->backing_file, sizeof(d->backing_file), backing);
 	probe_content(d, name, content);
 
 	m = members_of(name, d->kind == QF_DEV_PARTITION, &nm);
@@ -857,7 +853,7 @@ static void describe(const struct ctx *c, const char *name, const char *path,
 	free(m);
 	if (d->readonly)
 		refuse(d, QF_REFUSE_READONLY, _("read-only"));
-	check_stacks(c, dev, d);
+	check_stacks(c, dev, backing, d);
 }
 
 /* ---------------------------------------------------------- listing */
@@ -1021,16 +1017,16 @@ static int probe_path(const char *path, const char *source_path,
 		      bool content, struct qf_device *out, struct qf_err *e)
 {
 	char real[PATH_MAX], name[64];
-	struct stat st;
+	struct stat st, sst;
 	struct ctx c;
 	int fd;
 
 	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
 	out->kind = QF_DEV_FILE;
 	if (!path || !path[0])
 		return qf_err_set(e, EINVAL, "%s", _("no target path given"));
 	scopy(out->path, sizeof(out->path), path);
-	ctx_init(&c, source_path);
 
 	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
 		/* Writing through a dangling link would create its target
@@ -1055,6 +1051,8 @@ static int probe_path(const char *path, const char *source_path,
 	}
 	out->exists = true;
 	if (S_ISREG(st.st_mode)) {
+		/* Mounts, swaps and device stacks only matter for devices. */
+		source_stat(&c, source_path, &sst);
 		probe_file(&c, path, &st, out);
 		goto out;
 	}
@@ -1068,6 +1066,7 @@ static int probe_path(const char *path, const char *source_path,
 		refuse(out, QF_REFUSE_NOT_FOUND, _("no such device"));
 		goto out;
 	}
+	ctx_init(&c, source_path);
 	describe(&c, name, path, content, out);
 
 	/* An exclusive open fails while anything holds the device; say so

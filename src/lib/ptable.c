@@ -8,7 +8,6 @@
 
 #include <blkid.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,27 +39,11 @@ struct dec {
 	qf_disk_read_fn read;
 	void *ctx;
 	uint64_t size;
-	qf_warn_fn warn;
-	void *warn_ctx;
+	struct qf_open_opts warn;    /* only .warn and .warn_ctx are used */
+	bool probe_fs;               /* fill the partitions' fs_* fields */
 	struct qf_ptable *pt;
-	int cap;
+	size_t cap;
 };
-
-static void warnf(struct dec *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void warnf(struct dec *d, const char *fmt, ...)
-{
-	char msg[QF_ERR_MSG_MAX];
-	va_list ap;
-
-	if (!d->warn)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	d->warn(d->warn_ctx, msg);
-}
 
 /* ------------------------------------------------------------ type names */
 
@@ -262,19 +245,13 @@ static void utf16le_to_utf8(const uint8_t *in, size_t units, char *out,
 static struct qf_partition *add_part(struct dec *d)
 {
 	struct qf_ptable *pt = d->pt;
+	struct qf_partition *p;
 
-	if (pt->count == d->cap) {
-		int cap = d->cap ? d->cap * 2 : 8;
-		struct qf_partition *p = qf_xcalloc(cap, sizeof(*p));
-
-		if (pt->count)
-			memcpy(p, pt->parts, pt->count * sizeof(*p));
-		free(pt->parts);
-		pt->parts = p;
-		d->cap = cap;
-	}
-	memset(&pt->parts[pt->count], 0, sizeof(pt->parts[0]));
-	return &pt->parts[pt->count++];
+	pt->parts = qf_grow(pt->parts, (size_t)pt->count, &d->cap,
+			    sizeof(*pt->parts));
+	p = &pt->parts[pt->count++];
+	memset(p, 0, sizeof(*p));
+	return p;
 }
 
 /* Byte range of @sectors sectors at @lba; false when it overflows or does
@@ -350,9 +327,9 @@ static bool mbr_add(struct dec *d, int number, uint64_t lba,
 	uint64_t start, size;
 
 	if (!sectors_inside(d, lba, m->sectors, MBR_SIZE, &start, &size)) {
-		warnf(d, _("partition %d (sectors %llu+%lu) lies outside the disk; ignored"),
-		      number, (unsigned long long)lba,
-		      (unsigned long)m->sectors);
+		qf_warn(&d->warn, _("partition %d (sectors %llu+%lu) lies outside the disk; ignored"),
+			number, (unsigned long long)lba,
+			(unsigned long)m->sectors);
 		return false;
 	}
 	p = add_part(d);
@@ -387,29 +364,29 @@ static int mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
 
 		for (i = 0; i < n; i++) {
 			if (seen[i] == ebr) {
-				warnf(d, _("extended partition chain loops back to sector %llu; stopped there"),
-				      (unsigned long long)ebr);
+				qf_warn(&d->warn, _("extended partition chain loops back to sector %llu; stopped there"),
+					(unsigned long long)ebr);
 				return 0;
 			}
 		}
 		if (n == MBR_MAX_LOGICAL) {
-			warnf(d, _("more than %d extended boot records; the rest are ignored"),
-			      MBR_MAX_LOGICAL);
+			qf_warn(&d->warn, _("more than %d extended boot records; the rest are ignored"),
+				MBR_MAX_LOGICAL);
 			return 0;
 		}
 		seen[n++] = ebr;
 		if (mul_overflows(ebr, MBR_SIZE, &off) ||
 		    !range_inside(off, MBR_SIZE, d->size)) {
-			warnf(d, _("extended boot record at sector %llu is outside the disk; chain stopped"),
-			      (unsigned long long)ebr);
+			qf_warn(&d->warn, _("extended boot record at sector %llu is outside the disk; chain stopped"),
+				(unsigned long long)ebr);
 			return 0;
 		}
 		r = d->read(d->ctx, sec, MBR_SIZE, off, e);
 		if (r < 0)
 			return r;
 		if (!mbr_has_signature(sec)) {
-			warnf(d, _("extended boot record at sector %llu has no 0x55AA signature; chain stopped"),
-			      (unsigned long long)ebr);
+			qf_warn(&d->warn, _("extended boot record at sector %llu has no 0x55AA signature; chain stopped"),
+				(unsigned long long)ebr);
 			return 0;
 		}
 		for (i = 0; i < 4; i++) {
@@ -443,7 +420,6 @@ static int mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e)
 	snprintf(pt->kind, sizeof(pt->kind), "dos");
 	snprintf(pt->disk_id, sizeof(pt->disk_id), "0x%08x",
 		 get_le32(sec + MBR_DISK_ID_OFF));
-	pt->sector_size = MBR_SIZE;
 	for (i = 0; i < 4; i++) {
 		struct mbr_entry m;
 
@@ -462,7 +438,6 @@ static int mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e)
 		if (pt->parts[i].start < head)
 			head = pt->parts[i].start;
 	pt->head_end = head == UINT64_MAX || head < MBR_SIZE ? MBR_SIZE : head;
-	pt->tail_start = d->size;
 	return 0;
 }
 
@@ -680,8 +655,8 @@ static int gpt_decode(struct dec *d, uint32_t ss, const struct gpt_hdr *h,
 	pt->sector_size = ss;
 	pt->used_backup = backup;
 	if (backup)
-		warnf(d, _("the primary GPT is damaged (%s); using the backup GPT at LBA %llu"),
-		      why, (unsigned long long)h->lba);
+		qf_warn(&d->warn, _("the primary GPT is damaged (%s); using the backup GPT at LBA %llu"),
+			why, (unsigned long long)h->lba);
 
 	for (i = 0; i < h->num_entries; i++) {
 		const uint8_t *ent = h->array + (uint64_t)i * h->entry_size;
@@ -693,16 +668,16 @@ static int gpt_decode(struct dec *d, uint32_t ss, const struct gpt_hdr *h,
 			continue;
 		if (first > last || first < h->first_usable ||
 		    last > h->last_usable) {
-			warnf(d, _("GPT partition %u (LBA %llu-%llu) is outside the usable area; ignored"),
-			      i + 1, (unsigned long long)first,
-			      (unsigned long long)last);
+			qf_warn(&d->warn, _("GPT partition %u (LBA %llu-%llu) is outside the usable area; ignored"),
+				i + 1, (unsigned long long)first,
+				(unsigned long long)last);
 			continue;
 		}
 		if (!sectors_inside(d, first, last - first + 1, ss, &start,
 				    &size)) {
-			warnf(d, _("GPT partition %u (LBA %llu-%llu) lies outside the disk; ignored"),
-			      i + 1, (unsigned long long)first,
-			      (unsigned long long)last);
+			qf_warn(&d->warn, _("GPT partition %u (LBA %llu-%llu) lies outside the disk; ignored"),
+				i + 1, (unsigned long long)first,
+				(unsigned long long)last);
 			continue;
 		}
 		p = add_part(d);
@@ -779,10 +754,44 @@ static void copy_value(blkid_probe pr, const char *name, char *out,
 		snprintf(out, len, "%s", v);
 }
 
+int qf_fs_probe_fd(int fd, uint64_t off, uint64_t len, struct qf_fs_info *fs)
+{
+	blkid_probe pr;
+	int r;
+
+	memset(fs, 0, sizeof(*fs));
+	if (off > INT64_MAX || len > INT64_MAX)
+		return -EINVAL;
+	pr = blkid_new_probe();
+	if (!pr)
+		return -ENOMEM;
+	/* The superblocks chain is on by default and its default flags ask
+	 * for TYPE, LABEL and UUID; the partitions chain is off. */
+	if (blkid_probe_set_device(pr, fd, (blkid_loff_t)off,
+				   (blkid_loff_t)len) != 0) {
+		r = -EIO;
+		goto out;
+	}
+	r = blkid_do_safeprobe(pr);
+	if (r != 0) {
+		/* 1: nothing found, -2: ambivalent (several signatures) */
+		r = r == -1 ? -EIO : -ENOENT;
+		goto out;
+	}
+	copy_value(pr, "TYPE", fs->type, sizeof(fs->type));
+	copy_value(pr, "LABEL", fs->label, sizeof(fs->label));
+	copy_value(pr, "UUID", fs->uuid, sizeof(fs->uuid));
+	r = fs->type[0] ? 0 : -ENOENT;
+out:
+	blkid_free_probe(pr);
+	if (r < 0)
+		memset(fs, 0, sizeof(*fs));
+	return r;
+}
+
 int qf_fs_probe(qf_disk_read_fn read, void *ctx, uint64_t off, uint64_t len,
 		struct qf_fs_info *fs)
 {
-	blkid_probe pr = NULL;
 	uint8_t *buf = NULL;
 	uint64_t head, tail;
 	int fd, r;
@@ -810,37 +819,10 @@ int qf_fs_probe(qf_disk_read_fn read, void *ctx, uint64_t off, uint64_t len,
 	/* A stream only has its head readable: probe what could be read
 	 * rather than nothing. */
 	copy_range(read, ctx, fd, off, tail, len, buf);
-
-	pr = blkid_new_probe();
-	if (!pr) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)len) < 0) {
-		r = -EIO;
-		goto out;
-	}
-	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
-					  BLKID_SUBLKS_LABEL |
-					  BLKID_SUBLKS_UUID);
-	r = blkid_do_safeprobe(pr);
-	if (r != 0) {
-		/* 1: nothing found, -2: ambivalent (several signatures) */
-		r = r == -1 ? -EIO : -ENOENT;
-		goto out;
-	}
-	copy_value(pr, "TYPE", fs->type, sizeof(fs->type));
-	copy_value(pr, "LABEL", fs->label, sizeof(fs->label));
-	copy_value(pr, "UUID", fs->uuid, sizeof(fs->uuid));
-	r = fs->type[0] ? 0 : -ENOENT;
+	r = qf_fs_probe_fd(fd, 0, len, fs);
 out:
-	if (pr)
-		blkid_free_probe(pr);
 	free(buf);
 	close(fd);
-	if (r < 0)
-		memset(fs, 0, sizeof(*fs));
 	return r;
 }
 
@@ -866,26 +848,21 @@ static void probe_all(struct dec *d)
 
 /* ------------------------------------------------------------ entry points */
 
-int qf_ptable_decode(qf_disk_read_fn read, void *ctx, uint64_t disk_size,
-		     struct qf_ptable **out, qf_warn_fn warn, void *warn_ctx,
-		     struct qf_err *e)
+/* The decoder behind every entry point; d->pt is made here. */
+static int decode(struct dec *d, struct qf_ptable **out, struct qf_err *e)
 {
-	struct dec d = {
-		.read = read, .ctx = ctx, .size = disk_size,
-		.warn = warn, .warn_ctx = warn_ctx,
-	};
 	uint8_t sec[MBR_SIZE];
 	struct qf_ptable *pt;
 	bool pmbr = false, others = false;
 	int i, r = 0;
 
 	*out = NULL;
-	pt = d.pt = qf_xcalloc(1, sizeof(*pt));
+	pt = d->pt = qf_xcalloc(1, sizeof(*pt));
 	pt->sector_size = MBR_SIZE;
-	pt->tail_start = disk_size;
-	if (disk_size < MBR_SIZE)
+	pt->tail_start = d->size;
+	if (d->size < MBR_SIZE)
 		goto done;
-	r = read(ctx, sec, MBR_SIZE, 0, e);
+	r = d->read(d->ctx, sec, MBR_SIZE, 0, e);
 	if (r < 0)
 		goto fail;
 	if (!mbr_has_signature(sec))
@@ -911,13 +888,13 @@ int qf_ptable_decode(qf_disk_read_fn read, void *ctx, uint64_t disk_size,
 		size_t s;
 
 		for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			r = gpt_find(&d, sizes[s], &h, &backup, &seen, why,
+			r = gpt_find(d, sizes[s], &h, &backup, &seen, why,
 				     sizeof(why), e);
 			if (r < 0)
 				goto fail;
 			if (r == 1) {
 				pt->hybrid_mbr = others;
-				r = gpt_decode(&d, sizes[s], &h, backup, why);
+				r = gpt_decode(d, sizes[s], &h, backup, why);
 				gpt_hdr_free(&h);
 				if (r < 0)
 					goto fail;
@@ -936,11 +913,12 @@ int qf_ptable_decode(qf_disk_read_fn read, void *ctx, uint64_t disk_size,
 	}
 	if (looks_like_boot_sector(sec))
 		goto done;
-	r = mbr_decode(&d, sec, e);
+	r = mbr_decode(d, sec, e);
 	if (r < 0)
 		goto fail;
 probe:
-	probe_all(&d);
+	if (d->probe_fs)
+		probe_all(d);
 	if (pt->count > 1)
 		qsort(pt->parts, pt->count, sizeof(pt->parts[0]), cmp_number);
 done:
@@ -949,6 +927,19 @@ done:
 fail:
 	qf_ptable_free(pt);
 	return r;
+}
+
+int qf_ptable_decode(qf_disk_read_fn read, void *ctx, uint64_t disk_size,
+		     struct qf_ptable **out, qf_warn_fn warn, void *warn_ctx,
+		     struct qf_err *e)
+{
+	struct dec d = {
+		.read = read, .ctx = ctx, .size = disk_size,
+		.warn = { .warn = warn, .warn_ctx = warn_ctx },
+		.probe_fs = true,
+	};
+
+	return decode(&d, out, e);
 }
 
 static int image_read(void *ctx, void *buf, size_t len, uint64_t off,
@@ -962,6 +953,16 @@ int qf_ptable_read(struct qf_image *img, struct qf_ptable **out,
 {
 	return qf_ptable_decode(image_read, img, qf_image_size(img), out, warn,
 				warn_ctx, e);
+}
+
+int qf_ptable_read_layout(struct qf_image *img, struct qf_ptable **out,
+			  struct qf_err *e)
+{
+	struct dec d = {
+		.read = image_read, .ctx = img, .size = qf_image_size(img),
+	};
+
+	return decode(&d, out, e);
 }
 
 void qf_ptable_free(struct qf_ptable *pt)

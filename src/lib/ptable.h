@@ -1,5 +1,6 @@
 /* ptable.h - the partition-table decoder and the filesystem prober behind
- * qf_ptable_read(), usable on any random-access disk (tests feed memory). */
+ * qf_ptable_read(), usable on any random-access disk (tests feed memory);
+ * devices.c probes block devices with the same prober. */
 #ifndef QF_PTABLE_H
 #define QF_PTABLE_H
 
@@ -21,6 +22,12 @@ int qf_ptable_decode(qf_disk_read_fn read, void *ctx, uint64_t disk_size,
 		     struct qf_ptable **out, qf_warn_fn warn, void *warn_ctx,
 		     struct qf_err *e);
 
+/* qf_ptable_read without probing filesystems (the fs_* fields stay empty)
+ * and without warnings: the table's layout only (partition ranges,
+ * head_end, tail_start), cheap enough to compute when a job starts. */
+int qf_ptable_read_layout(struct qf_image *img, struct qf_ptable **out,
+			  struct qf_err *e);
+
 struct qf_fs_info {
 	char type[32];               /* "ext4", "vfat", "swap"... */
 	char label[128];
@@ -34,5 +41,9 @@ struct qf_fs_info {
  * errno otherwise (-ENOENT: nothing found); @fs is zeroed on failure. */
 int qf_fs_probe(qf_disk_read_fn read, void *ctx, uint64_t off, uint64_t len,
 		struct qf_fs_info *fs);
+
+/* The libblkid superblock probe itself, on [off, off + len) of the open
+ * file or device @fd (@len 0: to its end).  Same results as qf_fs_probe. */
+int qf_fs_probe_fd(int fd, uint64_t off, uint64_t len, struct qf_fs_info *fs);
 
 #endif
