@@ -23,8 +23,7 @@ struct layer {
 	struct qf_source *data;    /* external data file, or NULL */
 	struct qf_source *stream;  /* gzip/zstd: the decompressed view of file */
 	struct qcow2 *q;           /* NULL for raw layers */
-	uint64_t size;
-	struct qf_layer_info info;
+	struct qf_layer_info info; /* info.virtual_size: the layer's size */
 };
 
 struct qf_image {
@@ -46,7 +45,6 @@ struct qf_decomp {
 };
 
 static const uint8_t gzip_magic[2] = { 0x1f, 0x8b };
-static const uint8_t zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
 static bool same_file(const struct qf_source *a, const struct qf_source *b)
 {
@@ -59,9 +57,31 @@ static bool same_file(const struct qf_source *a, const struct qf_source *b)
  * 1024-byte disk whose tail is zeros. */
 static void layer_raw(struct layer *l)
 {
-	l->size = (l->file->size + 511) & ~511ull;
 	l->info.format = "raw";
-	l->info.virtual_size = l->size;
+	l->info.virtual_size = (l->file->size + 511) & ~511ull;
+}
+
+/* Replace the message in @e by @fmt, which formats @name and the message
+ * it replaces ("%s: cannot open ...: %s"). */
+static int wrap_err(struct qf_err *e, int ret, const char *fmt,
+		    const char *name)
+{
+	struct qf_err e2 = { 0 };
+
+	if (!e)
+		return ret;
+	qf_err_set(&e2, ret, fmt, name, e->msg);
+	*e = e2;
+	return ret;
+}
+
+/* The first bytes of @s, up to 4 (*n of them). */
+static int read_magic(struct qf_source *s, uint8_t magic[4], size_t *n,
+		      struct qf_err *e)
+{
+	*n = s->size < 4 ? (size_t)s->size : 4;
+	memset(magic, 0, 4);
+	return *n ? qf_source_pread(s, magic, *n, 0, 0, e) : 0;
 }
 
 static int open_layer_qcow2(struct qf_image *img, struct layer *l,
@@ -72,17 +92,12 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 	if (ret < 0)
 		return ret;
 	qcow2_info(l->q, &l->info);
-	l->size = qcow2_size(l->q);
 	if (qcow2_has_data_file(l->q)) {
 		const char *dn = qcow2_data_file_name(l->q);
 		ret = qf_source_open(dn, l->file->name, &img->opts, &l->data, e);
-		if (ret < 0) {
-			struct qf_err e2 = { 0 };
-			qf_err_set(&e2, ret, _("%s: cannot open its external data file: %s"),
-				   l->file->name, e->msg);
-			*e = e2;
-			return ret;
-		}
+		if (ret < 0)
+			return wrap_err(e, ret, _("%s: cannot open its external data file: %s"),
+					l->file->name);
 		if (same_file(l->data, l->file))
 			return qf_err_set(e, ELOOP, _("%s: external data file is the image itself"),
 					  l->file->name);
@@ -95,23 +110,24 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 static int detect_format(struct qf_source *s, enum qf_format asked,
 			 enum qf_format *fmt, struct qf_err *e)
 {
-	uint8_t magic[4] = { 0 };
-	size_t n = s->size < 4 ? (size_t)s->size : 4;
+	uint8_t magic[4];
+	size_t n;
 	int ret;
 
 	if (asked == QF_FORMAT_RAW) {
 		*fmt = QF_FORMAT_RAW;
 		return 0;
 	}
-	if (n && (ret = qf_source_pread(s, magic, n, 0, 0, e)) < 0)
+	if ((ret = read_magic(s, magic, &n, e)) < 0)
 		return ret;
-	if (n == 4 && qcow2_probe(magic, 4)) {
+	if (qcow2_probe(magic, n)) {
 		*fmt = QF_FORMAT_QCOW2;
 	} else if (n >= 2 && memcmp(magic, gzip_magic, 2) == 0) {
 		*fmt = QF_FORMAT_GZIP;
-	} else if (n == 4 && (memcmp(magic, zstd_magic, 4) == 0 ||
+	} else if (n == 4 && (get_le32(magic) == ZSTD_MAGICNUMBER ||
 			      /* a skippable frame first, as pzstd writes */
-			      (get_le32(magic) & 0xfffffff0u) == 0x184d2a50u)) {
+			      (get_le32(magic) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+			      ZSTD_MAGIC_SKIPPABLE_START)) {
 		*fmt = QF_FORMAT_ZSTD;
 	} else {
 		return qf_err_set(e, EINVAL,
@@ -130,25 +146,22 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 	for (;;) {
 		struct layer *up = &img->layers[img->nlayers - 1];
 		struct layer *l;
-		const char *bname, *bfmt;
+		const char *bname = up->info.backing_name;
+		const char *bfmt = up->info.backing_format;
 		enum qf_format fmt;
 		int ret;
 
-		if (!up->q || !(bname = qcow2_backing_name(up->q)))
-			return 0;
+		if (!bname)
+			return 0;     /* raw layers have none either */
 		if (img->nlayers == MAX_LAYERS)
 			return qf_err_set(e, ELOOP,
 					  _("%s: backing chain is deeper than %d files"),
 					  img->name, MAX_LAYERS - 1);
 		l = &img->layers[img->nlayers];
 		ret = qf_source_open(bname, up->file->name, &img->opts, &l->file, e);
-		if (ret < 0) {
-			struct qf_err e2 = { 0 };
-			qf_err_set(&e2, ret, _("%s: cannot open backing file: %s"),
-				   up->file->name, e->msg);
-			*e = e2;
-			return ret;
-		}
+		if (ret < 0)
+			return wrap_err(e, ret, _("%s: cannot open backing file: %s"),
+					up->file->name);
 		img->nlayers++;
 		l->info.name = l->file->name;
 		for (int i = 0; i < img->nlayers - 1; i++)
@@ -156,7 +169,6 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 				return qf_err_set(e, ELOOP,
 						  _("%s: backing chain loops back to %s"),
 						  up->file->name, l->file->name);
-		bfmt = qcow2_backing_format(up->q);
 		if (bfmt && strcmp(bfmt, "qcow2") == 0)
 			fmt = QF_FORMAT_QCOW2;
 		else if (bfmt && strcmp(bfmt, "raw") == 0)
@@ -166,12 +178,11 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 					  _("%s: backing file format '%s' is not supported"),
 					  up->file->name, bfmt);
 		else {
-			uint8_t magic[4] = { 0 };
-			size_t n = l->file->size < 4 ? (size_t)l->file->size : 4;
-			if (n && (ret = qf_source_pread(l->file, magic, n, 0, 0, e)) < 0)
+			uint8_t magic[4];
+			size_t n;
+			if ((ret = read_magic(l->file, magic, &n, e)) < 0)
 				return ret;
-			fmt = n == 4 && qcow2_probe(magic, 4) ? QF_FORMAT_QCOW2
-							       : QF_FORMAT_RAW;
+			fmt = qcow2_probe(magic, n) ? QF_FORMAT_QCOW2 : QF_FORMAT_RAW;
 		}
 		if (fmt == QF_FORMAT_QCOW2) {
 			if ((ret = open_layer_qcow2(img, l, NULL, e)) < 0)
@@ -212,9 +223,8 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		/* A raw layer whose file is the decompressed stream. */
 		if ((ret = qf_stream_open(top->file, fmt, &top->stream, e)) < 0)
 			goto fail;
-		top->size = top->stream->size;
 		top->info.format = qf_format_name(fmt);
-		top->info.virtual_size = top->size;
+		top->info.virtual_size = top->stream->size;
 	} else {
 		if ((ret = open_layer_qcow2(img, top, img->opts.snapshot, e)) < 0)
 			goto fail;
@@ -245,7 +255,7 @@ void qf_image_close(struct qf_image *img)
 
 uint64_t qf_image_size(const struct qf_image *img)
 {
-	return img->layers[0].size;
+	return img->layers[0].info.virtual_size;
 }
 
 const char *qf_image_name(const struct qf_image *img)
@@ -298,13 +308,14 @@ static int map_once(struct qf_image *img, uint64_t off, uint64_t maxlen,
 	 * step can only shrink the run. */
 	for (int i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
+		uint64_t size = l->info.virtual_size;
 		struct qcow2_run run;
 		int ret;
 
-		if (off >= l->size)
+		if (off >= size)
 			break;       /* shorter layer: zeros past its end */
-		if (maxlen > l->size - off)
-			maxlen = l->size - off;
+		if (maxlen > size - off)
+			maxlen = size - off;
 		if (!l->q) {
 			/* Streams too: the engine reads them in order. */
 			ext->kind = QF_EXTENT_DATA;

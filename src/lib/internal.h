@@ -46,7 +46,6 @@ struct qf_source {
 	ino_t ino;
 	atomic_uint_fast64_t bytes_read;
 	atomic_uint_fast32_t retries;   /* http: retried requests */
-	const struct qf_open_opts *opts;  /* valid while the image is open */
 };
 
 /* Open a source by name; @base (may be NULL) is the name of the image that
@@ -64,6 +63,12 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 			struct qf_source **out, struct qf_err *e);
 bool qf_name_is_url(const char *name);
+/* Split @url: [url, auth) scheme and "://", [auth, at) userinfo with its
+ * '@' (may be empty), [at, end) host and port. */
+void qf_url_authority(const char *url, const char **auth, const char **at,
+		      const char **end);
+/* "scheme://host[:port]" of @url, without userinfo; caller frees. */
+char *qf_url_origin(const char *url);
 /* Resolve @name relative to @base (a path or URL); caller frees. */
 char *qf_resolve_name(const char *name, const char *base);
 
@@ -89,6 +94,10 @@ char *qf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void qf_warn(const struct qf_open_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 bool qf_buf_is_zero(const void *buf, size_t len);
+struct stat;
+/* Size of the file or block device open as @fd (@st its fstat); 0 or a
+ * negative errno. */
+int qf_fd_size(int fd, const struct stat *st, uint64_t *size);
 
 /* qf_device_probe without reading what is on the device (pttype and
  * fs_summary stay empty): every safety check, for a job about to write. */

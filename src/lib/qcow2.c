@@ -85,7 +85,6 @@ struct qcow2 {
 	uint64_t *l1;
 	int snap_selected;
 	struct qf_snapshot_info *snaps;
-	uint64_t *snap_l1_off;
 	uint32_t nsnaps;
 
 	struct qf_err *open_err;  /* only during qcow2_open */
@@ -137,17 +136,15 @@ static int read_at(struct qcow2 *q, void *buf, size_t len, uint64_t off,
 static int parse_extensions(struct qcow2 *q, const uint8_t *c0)
 {
 	uint64_t pos = q->header_length;
-	bool seen_end = false;
 
 	while (pos + 8 <= q->cluster_size) {
 		uint32_t type = get_be32(c0 + pos);
 		uint32_t len = get_be32(c0 + pos + 4);
 		uint64_t data = pos + 8, next;
 
-		if (type == EXT_END) {
-			seen_end = true;
+		/* The area may also fill the first cluster without an end. */
+		if (type == EXT_END)
 			break;
-		}
 		next = data + (((uint64_t)len + 7) & ~7ull);
 		if (next > q->cluster_size)
 			return bad(q, _("header extension 0x%08x at %llu runs past the first cluster"),
@@ -191,7 +188,6 @@ static int parse_extensions(struct qcow2 *q, const uint8_t *c0)
 		}
 		pos = next;
 	}
-	(void)seen_end;   /* the extension area may fill the first cluster */
 	return 0;
 }
 
@@ -243,7 +239,10 @@ static int check_features(struct qcow2 *q)
 	return 0;
 }
 
-static int parse_header(struct qcow2 *q, uint8_t *c0, size_t c0len)
+/* Parse the header in @c0: the active L1 table is at *@active_l1, the
+ * snapshot table at *@snap_table. */
+static int parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
+			uint64_t *active_l1, uint64_t *snap_table)
 {
 	const uint8_t *h = c0;
 	uint64_t fsize = q->file->size;
@@ -381,15 +380,15 @@ static int parse_header(struct qcow2 *q, uint8_t *c0, size_t c0len)
 			return bad(q, _("snapshot table at %llu is past the end of the file"),
 				   (unsigned long long)snap_off);
 	}
-	q->snaps = NULL;
-	/* The L1 offset is stashed until the snapshot choice is known. */
-	q->l1 = NULL;
-	q->snap_l1_off = qf_xcalloc(q->nsnaps + 1, sizeof(uint64_t));
-	q->snap_l1_off[q->nsnaps] = l1_off;
+	*active_l1 = l1_off;
+	*snap_table = snap_off;
 	return 0;
 }
 
-static int parse_snapshots(struct qcow2 *q, uint64_t snap_off)
+/* Read the snapshot table at @snap_off; snapshot i's L1 table is at
+ * @l1_offs[i] (q->nsnaps entries). */
+static int parse_snapshots(struct qcow2 *q, uint64_t snap_off,
+			   uint64_t *l1_offs)
 {
 	uint64_t fsize = q->file->size, pos = snap_off, total = 0;
 	uint8_t fixed[40];
@@ -449,13 +448,31 @@ static int parse_snapshots(struct qcow2 *q, uint64_t snap_off)
 		    !range_inside(l1_off, (uint64_t)q->snaps[i].l1_size * 8, fsize)))
 			return bad(q, _("snapshot %s: L1 table at %llu is unaligned or past the end of the file"),
 				   q->snaps[i].id, (unsigned long long)l1_off);
-		q->snap_l1_off[i] = l1_off;
+		l1_offs[i] = l1_off;
 		pos += (entry_len + 7) & ~7ull;
 	}
 	return 0;
 }
 
-/* Classify one (extended) L2 entry and check it; @idx names it in errors. */
+/* Whether a standard cluster entry has a host cluster.  With an external
+ * data file host offset 0 is a real cluster, marked by the copied bit. */
+static bool std_allocated(const struct qcow2 *q, uint64_t l2e)
+{
+	return (l2e & L2E_OFFSET_MASK) ||
+	       (qcow2_has_data_file(q) && (l2e & L2E_COPIED));
+}
+
+/* Host offset and length of the compressed data of a compressed entry. */
+static void compressed_at(const struct qcow2 *q, uint64_t l2e, uint64_t *coff,
+			  uint64_t *clen)
+{
+	uint64_t nsect = ((l2e >> q->csize_shift) & q->csize_mask) + 1;
+
+	*coff = l2e & q->coff_mask;
+	*clen = nsect * 512 - (*coff & 511);
+}
+
+/* Check one (extended) L2 entry; @vcluster names it in errors. */
 static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 			  uint64_t vcluster)
 {
@@ -463,10 +480,9 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 	unsigned long long voff = (unsigned long long)(vcluster << q->cluster_bits);
 
 	if (l2e & L2E_COMPRESSED) {
-		uint64_t coff = l2e & q->coff_mask;
-		uint64_t nsect = ((l2e >> q->csize_shift) & q->csize_mask) + 1;
-		uint64_t clen = nsect * 512 - (coff & 511);
-		uint64_t end;
+		uint64_t coff, clen, end;
+
+		compressed_at(q, l2e, &coff, &clen);
 
 		if (qcow2_has_data_file(q))
 			return bad(q, _("compressed cluster at virtual offset %llu in an image with an external data file"), voff);
@@ -483,7 +499,6 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 		return bad(q, _("L2 entry for virtual offset %llu has reserved bits set"), voff);
 	{
 		uint64_t off = l2e & L2E_OFFSET_MASK;
-		bool alloc = off || (qcow2_has_data_file(q) && (l2e & L2E_COPIED));
 
 		if (off & (q->cluster_size - 1))
 			return bad(q, _("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
@@ -493,7 +508,7 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 			uint32_t a = (uint32_t)bitmap, z = (uint32_t)(bitmap >> 32);
 			if (a & z)
 				return bad(q, _("subclusters at virtual offset %llu are both allocated and zero"), voff);
-			if (a && !alloc)
+			if (a && !std_allocated(q, l2e))
 				return bad(q, _("subclusters at virtual offset %llu are allocated without a host cluster"), voff);
 		}
 	}
@@ -544,8 +559,7 @@ static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
 		  struct qf_err *e)
 {
 	struct l2_slot *victim = &q->cache[0];
-	size_t n = (size_t)q->l2_entries * q->entry_words;
-	uint8_t *raw;
+	size_t n = (size_t)q->l2_entries * q->entry_words;   /* a cluster */
 	int ret;
 
 	for (unsigned i = 0; i < q->ncache; i++) {
@@ -557,17 +571,15 @@ static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
 		if (q->cache[i].used < victim->used)
 			victim = &q->cache[i];
 	}
-	raw = qf_xmalloc(q->cluster_size);
-	ret = read_at(q, raw, q->cluster_size, off, e);
-	if (ret < 0) {
-		free(raw);
-		return ret;
-	}
+	/* Emptied first: a failed read leaves a table of neither offset. */
+	victim->off = 0;
 	if (!victim->tab)
 		victim->tab = qf_xmalloc(n * sizeof(uint64_t));
+	ret = read_at(q, victim->tab, n * sizeof(uint64_t), off, e);
+	if (ret < 0)
+		return ret;
 	for (size_t i = 0; i < n; i++)
-		victim->tab[i] = get_be64(raw + i * 8);
-	free(raw);
+		victim->tab[i] = get_be64(&victim->tab[i]);
 	victim->off = off;
 	victim->used = ++q->stamp;
 	*tab = victim->tab;
@@ -604,9 +616,10 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 	       const char *snapshot, struct qcow2 **out, struct qf_err *e)
 {
 	struct qcow2 *q = qf_xcalloc(1, sizeof(*q));
-	uint8_t *c0 = NULL;
+	uint8_t *c0;
+	uint64_t *snap_l1 = NULL;   /* L1 offsets of the snapshots */
 	size_t c0len;
-	uint64_t snap_off, l1_off;
+	uint64_t snap_off = 0, l1_off = 0;
 	uint32_t l1_size;
 	int ret;
 
@@ -621,18 +634,17 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 	c0len = file->size < (2u << 20) ? (size_t)file->size : (2u << 20);
 	c0 = qf_xcalloc(1, (2u << 20));
 	if ((ret = read_at(q, c0, c0len, 0, e)) < 0)
-		goto fail;
-	if (c0len < 4 || !qcow2_probe(c0, c0len)) {
+		goto out;
+	if (!qcow2_probe(c0, c0len)) {
 		ret = qf_err_set(e, EINVAL, _("%s: not a qcow2 image"), file->name);
-		goto fail;
+		goto out;
 	}
-	if ((ret = parse_header(q, c0, c0len)) < 0)
-		goto fail;
-	snap_off = get_be64(c0 + 64);
-	l1_off = q->snap_l1_off[q->nsnaps];
+	if ((ret = parse_header(q, c0, c0len, &l1_off, &snap_off)) < 0)
+		goto out;
 	l1_size = q->l1_size;
-	if ((ret = parse_snapshots(q, snap_off)) < 0)
-		goto fail;
+	snap_l1 = qf_xcalloc(q->nsnaps, sizeof(*snap_l1));
+	if ((ret = parse_snapshots(q, snap_off, snap_l1)) < 0)
+		goto out;
 
 	if (snapshot) {
 		int found = -1;
@@ -646,10 +658,10 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 		if (found < 0) {
 			ret = qf_err_set(e, ENOENT, _("%s: no snapshot named '%s'"),
 					 file->name, snapshot);
-			goto fail;
+			goto out;
 		}
 		q->snap_selected = found;
-		l1_off = q->snap_l1_off[found];
+		l1_off = snap_l1[found];
 		l1_size = q->snaps[found].l1_size;
 	}
 
@@ -661,25 +673,26 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 		q->cache = qf_xcalloc(q->ncache, sizeof(*q->cache));
 	}
 	if ((ret = load_l1(q, l1_off, l1_size)) < 0)
-		goto fail;
+		goto out;
 	if ((ret = validate_tables(q)) < 0)
-		goto fail;
+		goto out;
 	if (q->incompat & INCOMPAT_DIRTY)
 		qf_warn(opts, _("%s: image was not closed cleanly (dirty bit set); reading it anyway"),
 			file->name);
 	if (q->incompat & INCOMPAT_CORRUPT)
 		qf_warn(opts, _("%s: image is marked corrupt; reading it because of -force"),
 			file->name);
+out:
 	free(c0);
+	free(snap_l1);
 	q->open_err = NULL;
+	if (ret < 0) {
+		q->file = NULL;   /* the caller owns and closes the source */
+		qcow2_close(q);
+		return ret;
+	}
 	*out = q;
 	return 0;
-fail:
-	free(c0);
-	q->open_err = NULL;
-	q->file = NULL;   /* the caller owns and closes the source */
-	qcow2_close(q);
-	return ret;
 }
 
 void qcow2_close(struct qcow2 *q)
@@ -694,7 +707,6 @@ void qcow2_close(struct qcow2 *q)
 		free((char *)q->snaps[i].name);
 	}
 	free(q->snaps);
-	free(q->snap_l1_off);
 	free(q->l1);
 	free(q->features);
 	free(q->backing_name);
@@ -746,13 +758,10 @@ const struct qf_snapshot_info *qcow2_snapshot(const struct qcow2 *q, int i)
 static enum qcow2_kind sc_kind(const struct qcow2 *q, uint64_t l2e,
 			       uint64_t bm, unsigned sc)
 {
-	uint64_t off = l2e & L2E_OFFSET_MASK;
-	bool alloc = off || (qcow2_has_data_file(q) && (l2e & L2E_COPIED));
-
 	if (!q->ext_l2) {
 		if (l2e & L2E_ZERO)
 			return QCOW2_ZERO;
-		return alloc ? QCOW2_DATA : QCOW2_UNALLOCATED;
+		return std_allocated(q, l2e) ? QCOW2_DATA : QCOW2_UNALLOCATED;
 	}
 	if (bm & (1ull << (32 + sc)))
 		return QCOW2_ZERO;
@@ -806,12 +815,13 @@ int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t maxlen,
 			uint64_t stop, host = 0;
 
 			if (l2e & L2E_COMPRESSED) {
+				uint64_t clen;
+
 				if (!first)
 					goto done;
 				run->kind = QCOW2_COMPRESSED;
-				run->coff = l2e & q->coff_mask;
-				run->clen = (uint32_t)((((l2e >> q->csize_shift) & q->csize_mask) + 1) * 512 -
-						       (run->coff & 511));
+				compressed_at(q, l2e, &run->coff, &clen);
+				run->clen = (uint32_t)clen;
 				run->skip = (uint32_t)(pos - cstart);
 				stop = cstart + q->cluster_size;
 				pos = stop < end ? stop : end;

@@ -36,13 +36,10 @@ void qcow2_close(struct qcow2 *q);
 
 /* Fill @info (strings owned by @q).  data_file is left for the caller. */
 void qcow2_info(const struct qcow2 *q, struct qf_layer_info *info);
-const char *qcow2_backing_name(const struct qcow2 *q);
-const char *qcow2_backing_format(const struct qcow2 *q);
 const char *qcow2_data_file_name(const struct qcow2 *q);
 bool qcow2_has_data_file(const struct qcow2 *q);
 /* Attach the external data file (opened by the caller). */
 void qcow2_set_data_file(struct qcow2 *q, struct qf_source *data);
-uint64_t qcow2_size(const struct qcow2 *q);
 uint32_t qcow2_cluster_size(const struct qcow2 *q);
 enum qf_compression qcow2_compression(const struct qcow2 *q);
 struct qf_source *qcow2_data_source(const struct qcow2 *q);
@@ -55,7 +52,8 @@ int qcow2_snapshot_selected(const struct qcow2 *q);
 int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t maxlen,
 	      struct qcow2_run *run, struct qf_err *e);
 
-/* Check a header given as bytes (unit tests and qcow2_open share it). */
+/* Whether @buf (@len bytes from the start of a file) begins with the qcow2
+ * magic: format detection and qcow2_open share it. */
 bool qcow2_probe(const void *buf, size_t len);
 
 #endif

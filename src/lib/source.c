@@ -12,6 +12,30 @@ bool qf_name_is_url(const char *name)
 	       strncmp(name, "https://", 8) == 0;
 }
 
+void qf_url_authority(const char *url, const char **auth, const char **at,
+		      const char **end)
+{
+	const char *a = strstr(url, "://");
+	const char *p;
+
+	a = a ? a + 3 : url;
+	*auth = a;
+	*end = a + strcspn(a, "/?#");
+	*at = a;
+	for (p = a; p < *end; p++)
+		if (*p == '@')
+			*at = p + 1;
+}
+
+char *qf_url_origin(const char *url)
+{
+	const char *auth, *at, *end;
+
+	qf_url_authority(url, &auth, &at, &end);
+	return qf_xasprintf("%.*s%.*s", (int)(auth - url), url,
+			    (int)(end - at), at);
+}
+
 char *qf_resolve_name(const char *name, const char *base)
 {
 	const char *slash;
@@ -55,15 +79,18 @@ int qf_source_open(const char *name, const char *base,
 	}
 	if (qf_name_is_url(full)) {
 		if (base && qf_name_is_url(base)) {
-			/* Same scheme and host only. */
-			size_t bl = strcspn(strstr(base, "://") + 3, "/") +
-				    (strstr(base, "://") + 3 - base);
-			size_t fl = strcspn(strstr(full, "://") + 3, "/") +
-				    (strstr(full, "://") + 3 - full);
-			if (bl != fl || strncmp(base, full, bl) != 0) {
-				ret = qf_err_set(e, EPERM,
-						 _("%s: refers to %s on another server"),
-						 base, full);
+			/* Same scheme, host and port only; credentials in
+			 * either name do not make it another server.  The
+			 * message names the origin: @full may hold a password. */
+			char *bo = qf_url_origin(base), *fo = qf_url_origin(full);
+
+			ret = strcmp(bo, fo) == 0 ? 0 :
+			      qf_err_set(e, EPERM,
+					 _("%s: refers to %s on another server"),
+					 base, fo);
+			free(bo);
+			free(fo);
+			if (ret < 0) {
 				free(full);
 				return ret;
 			}
@@ -72,8 +99,6 @@ int qf_source_open(const char *name, const char *base,
 	} else {
 		ret = qf_source_file_open(full, out, e);
 	}
-	if (ret == 0)
-		(*out)->opts = opts;
 	free(full);
 	return ret;
 }

@@ -5,10 +5,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <linux/fs.h>
 
 static int file_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
 		      struct qf_err *e)
@@ -58,8 +56,9 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 {
 	struct qf_source *s;
 	struct stat st;
+	uint64_t size;
 	char *abs;
-	int fd;
+	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -73,6 +72,11 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 		close(fd);
 		return qf_err_set(e, EISDIR, _("%s: is a directory"), path);
 	}
+	if ((ret = qf_fd_size(fd, &st, &size)) < 0) {
+		close(fd);
+		return qf_err_set(e, ret, _("%s: cannot get the device size: %s"),
+				  path, strerror(-ret));
+	}
 	s = qf_xcalloc(1, sizeof(*s));
 	s->ops = &file_ops;
 	abs = realpath(path, NULL);
@@ -80,13 +84,7 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 	s->fd = fd;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
-	if (S_ISBLK(st.st_mode)) {
-		uint64_t sz = 0;
-		if (ioctl(fd, BLKGETSIZE64, &sz) == 0)
-			s->size = sz;
-	} else {
-		s->size = (uint64_t)st.st_size;
-	}
+	s->size = size;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	*out = s;
 	return 0;

@@ -113,7 +113,6 @@ struct xfer {
 	bool probe;
 	uint64_t req_off, req_len;
 	struct seg *segs;
-	int nseg;
 	struct cursor *cur;
 	bool checked;
 	uint64_t accept;           /* body bytes the Content-Range promises */
@@ -148,38 +147,12 @@ struct cred {
 static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cred *creds;
 
-/* Split @url: [url, auth) scheme, [auth, at) userinfo with '@' (may be
- * empty), [at, end) host and port. */
-static void url_authority(const char *url, const char **auth,
-			  const char **at, const char **end)
-{
-	const char *a = strstr(url, "://");
-	const char *p;
-
-	a = a ? a + 3 : url;
-	*auth = a;
-	*end = a + strcspn(a, "/?#");
-	*at = a;
-	for (p = a; p < *end; p++)
-		if (*p == '@')
-			*at = p + 1;
-}
-
 static char *strip_userinfo(const char *url)
 {
 	const char *auth, *at, *end;
 
-	url_authority(url, &auth, &at, &end);
+	qf_url_authority(url, &auth, &at, &end);
 	return qf_xasprintf("%.*s%s", (int)(auth - url), url, at);
-}
-
-static char *origin_of(const char *url)
-{
-	const char *auth, *at, *end;
-
-	url_authority(url, &auth, &at, &end);
-	return qf_xasprintf("%.*s%.*s", (int)(auth - url), url,
-			    (int)(end - at), at);
 }
 
 /* The URL to request: @url itself if it has userinfo (remembered for its
@@ -187,11 +160,11 @@ static char *origin_of(const char *url)
 static char *request_url(const char *url)
 {
 	const char *auth, *at, *end;
-	char *origin = origin_of(url);
+	char *origin = qf_url_origin(url);
 	char *ret = NULL;
 	struct cred *c;
 
-	url_authority(url, &auth, &at, &end);
+	qf_url_authority(url, &auth, &at, &end);
 	pthread_mutex_lock(&creds_lock);
 	for (c = creds; c; c = c->next)
 		if (strcmp(c->origin, origin) == 0)
@@ -714,7 +687,7 @@ static bool backoff(struct http_source *hs, double delay)
 /* Read [off, off+len) into @segs (whose sizes add up to len), retrying
  * transient failures and resuming at the first byte not yet received. */
 static int fetch(struct http_source *hs, uint64_t off, uint64_t len,
-		 struct seg *segs, int nseg, struct qf_err *e)
+		 struct seg *segs, struct qf_err *e)
 {
 	struct cursor cur = { 0, 0 };
 	struct handle *hd;
@@ -728,8 +701,7 @@ static int fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	while (got < len) {
 		struct xfer x = {
 			.hs = hs, .hd = hd, .req_off = off + got,
-			.req_len = len - got, .segs = segs, .nseg = nseg,
-			.cur = &cur,
+			.req_len = len - got, .segs = segs, .cur = &cur,
 		};
 
 		if (atomic_load(&hs->changed)) {
@@ -986,7 +958,7 @@ static int http_pread(struct qf_source *qs, void *buf, size_t len,
 			     (mine[j] ? pin[j]->len : to);
 			nseg++;
 		}
-		ret = fetch(hs, rs, re - rs, segs, nseg, e);
+		ret = fetch(hs, rs, re - rs, segs, e);
 		pthread_mutex_lock(&hs->lock);
 		for (size_t k = i; k < j; k++)
 			if (mine[k])
@@ -1023,7 +995,7 @@ static int http_pread(struct qf_source *qs, void *buf, size_t len,
 				to - from
 			};
 			ret = fetch(hs, chunk_start(first + i) + from, to - from,
-				    &sg, 1, e);
+				    &sg, e);
 		}
 	}
 
@@ -1122,7 +1094,7 @@ static void *pf_main(void *arg)
 		}
 		ret = fetch(hs, chunk_start(idx),
 			    chunk_start(idx + nrun - 1) + run[nrun - 1]->len -
-			    chunk_start(idx), segs, nrun, &e);
+			    chunk_start(idx), segs, &e);
 		pthread_mutex_lock(&hs->lock);
 		for (int k = 0; k < nrun; k++) {
 			slot_filled(hs, run[k], ret == 0);
@@ -1224,7 +1196,6 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	hs->s.name = strip_userinfo(url);
 	hs->s.remote = true;
 	hs->s.fd = -1;
-	hs->s.opts = opts;
 	hs->url = request_url(url);
 	pthread_mutex_init(&hs->pool_lock, NULL);
 	pthread_mutex_init(&hs->lock, NULL);
@@ -1278,8 +1249,6 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	return 0;
 
 fail:
-	http_close(&hs->s);
-	free(hs->s.name);
-	free(hs);
+	qf_source_close(&hs->s);
 	return ret;
 }

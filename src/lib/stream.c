@@ -32,9 +32,6 @@
 #define SCRATCH ((size_t)1 << 20)
 #define PEEK_BUF ((size_t)64 << 10)
 
-#define ZSTD_FRAME_MAGIC 0xFD2FB528u
-#define ZSTD_SKIP_MAGIC 0x184D2A50u   /* the low 4 bits are free */
-#define ZSTD_SKIP_MASK 0xFFFFFFF0u
 #define ZSTD_HEADER_MAX 18
 
 /* One pass of decompression over the compressed file. */
@@ -383,14 +380,15 @@ static int zstd_walk(struct qf_source *in, uint64_t *total, bool *known,
 		if (n < 4 || (ret = peek_at(&pk, off, n, &p, e)) != 0)
 			break;
 		magic = get_le32(p);
-		if ((magic & ZSTD_SKIP_MASK) == ZSTD_SKIP_MAGIC) {
+		if ((magic & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+		    ZSTD_MAGIC_SKIPPABLE_START) {
 			if (n < 8 || add_overflows(off, 8 + (uint64_t)get_le32(p + 4), &off)) {
 				ret = 1;
 				break;
 			}
 			continue;
 		}
-		if (magic != ZSTD_FRAME_MAGIC) {
+		if (magic != ZSTD_MAGICNUMBER) {
 			ret = qf_err_set(e, EINVAL,
 					 _("%s: unexpected data at compressed offset %llu (not a zstd frame)"),
 					 in->name, (unsigned long long)off);
@@ -459,7 +457,7 @@ static int zstd_first_size(struct qf_source *in, uint64_t *total, bool *known,
 	*known = false;
 	if ((ret = qf_source_pread(in, hdr, n, 0, 0, e)) < 0)
 		return ret;
-	if (n >= 4 && get_le32(hdr) == ZSTD_FRAME_MAGIC &&
+	if (n >= 4 && get_le32(hdr) == ZSTD_MAGICNUMBER &&
 	    zstd_header(hdr, n, &hlen, &fcs, &cks) && fcs != UINT64_MAX) {
 		*total = fcs;
 		*known = true;
@@ -651,7 +649,6 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	st->s.fd = -1;
 	st->s.dev = in->dev;
 	st->s.ino = in->ino;
-	st->s.opts = in->opts;
 	st->in = in;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);

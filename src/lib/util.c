@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <linux/fs.h>
 
 const char *qf_version(void)
 {
@@ -157,6 +160,14 @@ bool qf_buf_is_zero(const void *buf, size_t len)
 		if (p[i])
 			return false;
 	return true;
+}
+
+int qf_fd_size(int fd, const struct stat *st, uint64_t *size)
+{
+	if (S_ISBLK(st->st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+	*size = (uint64_t)st->st_size;
+	return 0;
 }
 
 double qf_now(void)

@@ -6,10 +6,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <linux/fs.h>
 #include <xxhash.h>
 
 uint64_t qf_chunk_hash(const void *buf, size_t len)
@@ -103,6 +101,7 @@ static void go_buffered(struct qf_reader *r)
 int qf_reader_open(struct qf_reader *r, const char *path, struct qf_err *e)
 {
 	struct stat st;
+	int ret;
 
 	memset(r, 0, sizeof(*r));
 	r->path = path;
@@ -119,16 +118,11 @@ int qf_reader_open(struct qf_reader *r, const char *path, struct qf_err *e)
 		qf_reader_close(r);
 		return qf_err_set(e, err, "%s: %s", path, strerror(err));
 	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(r->fd, BLKGETSIZE64, &r->size) < 0) {
-			int err = errno;
-			qf_reader_close(r);
-			return qf_err_set(e, err, _("%s: cannot get the device size: %s"),
-					  path, strerror(err));
-		}
-	} else {
-		r->regular = S_ISREG(st.st_mode);
-		r->size = (uint64_t)st.st_size;
+	r->regular = S_ISREG(st.st_mode);
+	if ((ret = qf_fd_size(r->fd, &st, &r->size)) < 0) {
+		qf_reader_close(r);
+		return qf_err_set(e, ret, _("%s: cannot get the device size: %s"),
+				  path, strerror(-ret));
 	}
 	return 0;
 }
