@@ -9,6 +9,7 @@
  * to the pool when the last target is done with it.  Memory is bounded by
  * the pool, not by the size of the disk. */
 #include "engine.h"
+#include "ptable.h"
 #include "sink.h"
 
 #include <errno.h>
@@ -1438,7 +1439,7 @@ int qf_job_add_target(struct qf_job *job, const char *path, int partition,
 	if (partition > 0) {
 		const struct qf_partition *part;
 		if (!job->pt &&
-		    (ret = qf_ptable_read(job->img, &job->pt, NULL, NULL, e)) < 0)
+		    (ret = qf_ptable_read_layout(job->img, &job->pt, e)) < 0)
 			return ret;
 		part = qf_ptable_find(job->pt, partition);
 		if (!part)
@@ -1487,7 +1488,7 @@ static void plan_table_region(struct qf_job *job)
 	struct qf_err e = { 0 };
 	uint64_t head, tail;
 
-	if (qf_ptable_read(job->img, &pt, NULL, NULL, &e) < 0)
+	if (qf_ptable_read_layout(job->img, &pt, &e) < 0)
 		return;
 	if (pt->kind[0] && pt->head_end <= st->len) {
 		/* Whole 4 KiB blocks keep O_DIRECT writes aligned. */
