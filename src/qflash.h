@@ -295,6 +295,7 @@ enum qf_phase {
 	QF_PHASE_CANCELLED,
 };
 const char *qf_phase_name(enum qf_phase p);      /* translated */
+const char *qf_phase_id(enum qf_phase p);        /* fixed English, for JSON */
 
 enum qf_target_state {
 	QF_TARGET_PENDING = 0,
@@ -307,6 +308,7 @@ enum qf_target_state {
 	QF_TARGET_MISMATCH,          /* verification found a difference */
 };
 const char *qf_target_state_name(enum qf_target_state s);  /* translated */
+const char *qf_target_state_id(enum qf_target_state s);    /* fixed English */
 
 struct qf_job_opts {
 	enum qf_job_mode mode;
@@ -359,6 +361,7 @@ struct qf_progress {
 	uint64_t bytes_zeroed;       /* zeroed or skipped as zero */
 	uint64_t net_bytes;          /* http: bytes received */
 	uint32_t net_retries;
+	double net_rate;             /* http: bytes/s received, recent window */
 	double rate;                 /* bytes/s over a recent window */
 	double eta;                  /* seconds, <0 unknown */
 	int ntargets;

@@ -394,42 +394,20 @@ static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
 
 /* -------------------------------------------------------------- the job */
 
-/* JSON carries fixed English names: scripts must not depend on the
- * locale.  Indexed by enum qf_phase and enum qf_target_state. */
-static const char *const json_phase[] = {
-	"preparing", "writing", "syncing", "verifying", "done", "failed",
-	"cancelled",
-};
-static const char *const json_state[] = {
-	"pending", "writing", "syncing", "verifying", "ok", "failed",
-	"cancelled", "mismatch",
-};
-
 static void show_progress(const struct qf_progress *p, bool final)
 {
-	static uint64_t net_prev;
-	static double net_t0, net_rate;
 	char b1[32], b2[32], eta[32] = "--:--";
 	double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 0;
-	double now = qf_now();
-
-	/* Network throughput over the interval between two displays. */
-	if (p->net_bytes && now - net_t0 >= 1.0) {
-		if (net_t0 > 0)
-			net_rate = (double)(p->net_bytes - net_prev) / (now - net_t0);
-		net_prev = p->net_bytes;
-		net_t0 = now;
-	}
 
 	if (opt.json) {
 		printf("{\"event\":\"progress\",\"phase\":\"%s\",\"done\":%" PRIu64
 		       ",\"total\":%" PRIu64 ",\"rate\":%.0f,\"eta\":%.1f"
 		       ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
 		       ",\"bytes_zeroed\":%" PRIu64 ",\"net_bytes\":%" PRIu64
-		       ",\"net_retries\":%u}\n",
-		       json_phase[p->phase], p->done, p->total, p->rate, p->eta,
+		       ",\"net_rate\":%.0f,\"net_retries\":%u}\n",
+		       qf_phase_id(p->phase), p->done, p->total, p->rate, p->eta,
 		       p->bytes_read, p->bytes_written, p->bytes_zeroed,
-		       p->net_bytes, p->net_retries);
+		       p->net_bytes, p->net_rate, p->net_retries);
 		fflush(stdout);
 		return;
 	}
@@ -443,7 +421,7 @@ static void show_progress(const struct qf_progress *p, bool final)
 		pct, qf_size_str(p->done, b1, sizeof(b1)), qf_size_str(p->total, b2, sizeof(b2)),
 		p->rate / 1e6, eta, qf_phase_name(p->phase));
 	if (p->net_bytes)
-		fprintf(stderr, _("  net %.1f MB/s"), net_rate / 1e6);
+		fprintf(stderr, _("  net %.1f MB/s"), p->net_rate / 1e6);
 	if (p->net_retries)
 		fprintf(stderr, _("  (%u retries)"), p->net_retries);
 	if (final)
@@ -459,7 +437,7 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 			qf_json_string(stdout, t->path);
 			printf(",\"partition\":%d,\"state\":\"%s\",\"bytes\":%" PRIu64
 			       ",\"error\":", t->partition,
-			       json_state[t->state], t->done);
+			       qf_target_state_id(t->state), t->done);
 			qf_json_string(stdout, t->message);
 			if (t->state == QF_TARGET_MISMATCH)
 				printf(",\"mismatch_offset\":%" PRIu64, t->mismatch_off);

@@ -165,7 +165,7 @@ struct qf_job {
 	pthread_cond_t pcv;
 	int gate;                        /* 0 wait, 1 go, -1 start failed */
 	enum qf_phase phase;
-	struct qf_rate rate;
+	struct qf_rate rate, net_rate;
 	double t_start, t_end, last_wake;
 	int64_t wall_start;
 	struct qf_err fatal;             /* image error: fails every target */
@@ -209,18 +209,28 @@ static const char *const state_names[] = {
 	[QF_TARGET_MISMATCH] = N_("mismatch"),
 };
 
-const char *qf_phase_name(enum qf_phase p)
+const char *qf_phase_id(enum qf_phase p)
 {
 	if ((unsigned)p >= sizeof(phase_names) / sizeof(phase_names[0]))
 		return "?";
-	return _(phase_names[p]);
+	return phase_names[p];
+}
+
+const char *qf_phase_name(enum qf_phase p)
+{
+	return _(qf_phase_id(p));
+}
+
+const char *qf_target_state_id(enum qf_target_state s)
+{
+	if ((unsigned)s >= sizeof(state_names) / sizeof(state_names[0]))
+		return "?";
+	return state_names[s];
 }
 
 const char *qf_target_state_name(enum qf_target_state s)
 {
-	if ((unsigned)s >= sizeof(state_names) / sizeof(state_names[0]))
-		return "?";
-	return _(state_names[s]);
+	return _(qf_target_state_id(s));
 }
 
 /* Chunk buffers in huge pages: O_DIRECT pins every page of every write
@@ -1386,6 +1396,7 @@ struct qf_job *qf_job_new(struct qf_image *img, const struct qf_job_opts *o)
 	pthread_cond_init(&job->pcv, NULL);
 	job->phase = QF_PHASE_PREPARING;
 	qf_rate_init(&job->rate, 3.0);
+	qf_rate_init(&job->net_rate, 3.0);
 	return job;
 }
 
@@ -1807,6 +1818,8 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 		qf_rate_sample(&job->rate, now, p->done);
 		p->rate = qf_rate_get(&job->rate, now, p->done);
 		p->eta = qf_eta(p->done, p->total, p->rate);
+		qf_rate_sample(&job->net_rate, now, p->net_bytes);
+		p->net_rate = qf_rate_get(&job->net_rate, now, p->net_bytes);
 	} else {
 		p->eta = -1;
 	}

@@ -341,8 +341,9 @@ int ui_draw_counts(int y, int x, int w, const struct qf_progress *p)
 	ui_put(y++, x, w, UI_NORMAL, buf);
 	if (p->net_bytes || p->net_retries) {
 		qf_size_str(p->net_bytes, s1, sizeof(s1));
-		snprintf(buf, sizeof(buf), _("Network: %s received, %u retries"), s1,
-			 (unsigned)p->net_retries);
+		ui_fmt_rate(p->net_rate, s2, sizeof(s2));
+		snprintf(buf, sizeof(buf), _("Network: %s received, %s, %u retries"),
+			 s1, s2, (unsigned)p->net_retries);
 		ui_put(y++, x, w, UI_NORMAL, buf);
 	}
 	return y;

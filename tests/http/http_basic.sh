@@ -32,6 +32,12 @@ for img in plain.qcow2 deflate.qcow2 zstd.qcow2 chain/top.qcow2; do
 	note "ok: $img"
 done
 
+# -json reports what came over the network: bytes, a rate, retries.
+flash_same "$T/ref.raw" "$BASE/chain/top.qcow2" -json
+tail -n 3 "$T/out.txt" | grep '"event":"progress"' |
+	grep -Eq '"net_bytes":[1-9][0-9]*,"net_rate":[0-9]+,"net_retries":0' ||
+	fail "no network figures in the final progress event: $(cat "$T/out.txt")"
+
 # expect_fail URL MESSAGE: exit 1, MESSAGE on stderr, no target created.
 expect_fail() {
 	local url=$1 msg=$2
