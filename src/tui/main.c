@@ -160,8 +160,8 @@ void app_refresh_devices(void)
 	t->files = xcalloc(app.ncmd_targets, sizeof(char *));
 	for (int i = 0; i < app.ncmd_targets; i++)
 		t->files[i] = xstrdup(app.cmd_targets[i]);
-	if (app.image_name && strncmp(app.image_name, "http://", 7) != 0 &&
-	    strncmp(app.image_name, "https://", 8) != 0)
+	/* A URL names no local file: the probes ignore it. */
+	if (app.image_name)
 		t->source = xstrdup(app.image_name);
 	if (task_start(t) < 0) {
 		task_free(t);
@@ -290,16 +290,12 @@ void app_classify_targets(void)
 	app.nvis = 0;
 	for (int i = 0; i < app.ntg; i++) {
 		struct target *t = &app.tg[i];
-		unsigned refusals = t->dev.refusals & ~QF_REFUSE_TOO_SMALL;
-
 		t->selectable = true;
 		t->why[0] = 0;
-		if (refusals) {
+		if (t->dev.refusals) {
+			/* Every refusal comes with its reason. */
 			t->selectable = false;
-			if (t->dev.reason[0])
-				snprintf(t->why, sizeof(t->why), "%s", t->dev.reason);
-			else
-				qf_refusal_text(refusals, t->why, sizeof(t->why));
+			snprintf(t->why, sizeof(t->why), "%s", t->dev.reason);
 		} else if (t->dev.kind != QF_DEV_FILE && need &&
 			   t->dev.size < need) {
 			char have[32], want[32];
@@ -408,26 +404,23 @@ void app_ask_cancel(void)
 
 static void finish_flash(void)
 {
-	app.job_ret = qf_job_wait(app.job, &app.final);
+	int ret = qf_job_wait(app.job, &app.final);
+
 	app.have_final = true;
 	if (app.have_prog) {
 		qf_progress_free(&app.prog);
 		app.have_prog = false;
 	}
 	/* A cancel is the user's choice, not a failure. */
-	app.exit_code = (app.job_ret == 0 || app.job_ret == -ECANCELED) ? 0 : 1;
+	app.exit_code = (ret == 0 || ret == -ECANCELED) ? 0 : 1;
 	ui_dialog_close();
 	app_goto(SCR_DONE);
 }
 
+/* After finish_flash: the job has ended (qf_job_free would stop it
+ * otherwise). */
 static void free_job(void)
 {
-	if (!app.job)
-		return;
-	if (!app.have_final) {
-		qf_job_cancel(app.job);
-		qf_job_wait(app.job, NULL);
-	}
 	if (app.have_prog)
 		qf_progress_free(&app.prog);
 	if (app.have_final)

@@ -76,7 +76,6 @@ struct app {
 	bool cancel_requested;
 	struct qf_progress final;
 	bool have_final;
-	int job_ret;
 
 	/* message line */
 	char status[512];
