@@ -81,6 +81,8 @@ struct qf_open_opts {
 
 struct qf_image;
 
+/* -EMEDIUMTYPE: with QF_FORMAT_AUTO, the file has no magic qflash knows
+ * (it may be a raw disk image, which is never guessed). */
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e);
 void qf_image_close(struct qf_image *img);

@@ -130,7 +130,8 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 			      ZSTD_MAGIC_SKIPPABLE_START)) {
 		*fmt = QF_FORMAT_ZSTD;
 	} else {
-		return qf_err_set(e, EINVAL,
+		/* Its own code: a front end may offer to open it as raw. */
+		return qf_err_set(e, EMEDIUMTYPE,
 				  _("%s: not a qcow2 image (use -format raw for a raw disk image)"),
 				  s->name);
 	}

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,7 +87,11 @@ void app_goto(enum tui_screen s)
 
 /* ----------------------------------------------------------------- image */
 
-void app_open_image(const char *name, const char *snapshot, bool forward)
+/* An image of no known format, waiting for the user to say it is raw. */
+static char *raw_name;
+
+static void open_image(const char *name, const char *snapshot,
+		       enum qf_format format, bool forward)
 {
 	struct task *t;
 
@@ -96,6 +101,7 @@ void app_open_image(const char *name, const char *snapshot, bool forward)
 	t->kind = TASK_OPEN;
 	t->name = xstrdup(name);
 	t->snapshot = snapshot ? xstrdup(snapshot) : NULL;
+	t->format = format;
 	t->forward = forward;
 	if (task_start(t) < 0) {
 		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
@@ -107,12 +113,55 @@ void app_open_image(const char *name, const char *snapshot, bool forward)
 	app.busy_what = snapshot ? _("Opening the snapshot…") : _("Opening the image…");
 }
 
+void app_open_image(const char *name, const char *snapshot, bool forward)
+{
+	open_image(name, snapshot, QF_FORMAT_AUTO, forward);
+}
+
+static void open_as_raw(void)
+{
+	if (raw_name)
+		/* From the source screen the failed open left us on. */
+		open_image(raw_name, NULL, QF_FORMAT_RAW, true);
+	free(raw_name);
+	raw_name = NULL;
+}
+
+/* A name that promises a format the file turned out not to have: a
+ * broken file, not a raw image. */
+static bool named_as_format(const char *name)
+{
+	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst" };
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		size_t m = strlen(ext[i]);
+		if (n >= m && strcasecmp(name + n - m, ext[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void open_done(struct task *t)
 {
 	open_running = false;
 	app.busy--;
-	if (t->ret < 0) {
+	if (t->ret == -EMEDIUMTYPE && t->format == QF_FORMAT_AUTO &&
+	    !named_as_format(t->name)) {
+		/* Any file is a raw disk image; only the user knows it is
+		 * meant as one. */
+		char q[512];
+
+		free(raw_name);
+		raw_name = xstrdup(t->name);
+		snprintf(q, sizeof(q),
+			 _("%s is not a qcow2, gzip or zstd image. Flash it as a raw disk image? (y/n)"),
+			 t->name);
+		ui_ask(q, open_as_raw);
+	} else if (t->ret < 0) {
 		ui_msg(_("Cannot open the image"), "%s", t->err.msg);
+	}
+	if (t->ret < 0) {
 		/* Without an image there is nothing to show but the source. */
 		if (!app.img && app.screen != SCR_SOURCE) {
 			app.have_source_arg = false;

@@ -42,7 +42,7 @@ static void run_open(struct task *t)
 	struct qf_open_opts o;
 
 	memset(&o, 0, sizeof(o));
-	o.format = QF_FORMAT_AUTO;
+	o.format = t->format;
 	o.snapshot = t->snapshot;
 	o.warn = collect_warning;
 	o.warn_ctx = t;

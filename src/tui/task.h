@@ -22,6 +22,7 @@ struct task {
 	/* TASK_OPEN in: image name, snapshot (or NULL); out: image, table */
 	char *name;
 	char *snapshot;
+	enum qf_format format;   /* QF_FORMAT_AUTO unless the user chose */
 	bool forward;            /* go on to the next screen when done */
 	struct qf_image *img;
 	struct qf_ptable *pt;
