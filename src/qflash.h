@@ -52,7 +52,8 @@ double qf_now(void);
 const char *qf_size_str(uint64_t bytes, char *buf, size_t len);
 
 /* Must be called once by a program before anything else: sets up gettext
- * for the library's messages and global state of the libraries it uses. */
+ * for the library's messages (catalogs from $QFLASH_LOCALEDIR when set,
+ * for uninstalled builds) and global state of the libraries it uses. */
 void qf_init(void);
 
 /* ----------------------------------------------------------------- image */

@@ -590,11 +590,10 @@ int main(int argc, char **argv)
 	int status = 0;
 
 	setlocale(LC_ALL, "");
+	qf_init();
 #ifdef ENABLE_NLS
-	bindtextdomain(PACKAGE, LOCALEDIR);
 	textdomain(PACKAGE);
 #endif
-	qf_init();
 	parse_args(argc, argv);
 
 	oo.format = parse_format(opt.format);

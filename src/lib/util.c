@@ -21,7 +21,10 @@ const char *qf_version(void)
 void qf_init(void)
 {
 #ifdef ENABLE_NLS
-	bindtextdomain(PACKAGE, LOCALEDIR);
+	/* QFLASH_LOCALEDIR lets an uninstalled build find its catalogs. */
+	const char *ld = getenv("QFLASH_LOCALEDIR");
+
+	bindtextdomain(PACKAGE, ld && *ld ? ld : LOCALEDIR);
 	bind_textdomain_codeset(PACKAGE, "UTF-8");
 #endif
 }

@@ -768,19 +768,12 @@ int main(int argc, char **argv)
 	enum ui_color_mode color = UI_COLOR_AUTO;
 	bool ascii = false, demo = false;
 	char *image = NULL;
-	const char *ld;
 	int c, sig;
 
 	setlocale(LC_ALL, "");
 	qf_init();
 #ifdef ENABLE_NLS
-	/* QFLASH_LOCALEDIR lets an uninstalled build find its catalogs. */
-	ld = getenv("QFLASH_LOCALEDIR");
-	bindtextdomain(PACKAGE, ld && *ld ? ld : LOCALEDIR);
-	bind_textdomain_codeset(PACKAGE, "UTF-8");
 	textdomain(PACKAGE);
-#else
-	(void)ld;
 #endif
 	app.verify = true;
 	app.cmd_targets = xcalloc(argc + QF_DEMO_TARGET_COUNT, sizeof(char *));

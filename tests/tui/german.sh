@@ -2,7 +2,7 @@
 # german.sh - with LANG=C.UTF-8 LANGUAGE=de the screens, hints, dialogs
 # and library messages are German (catalog compiled from po/de.po and
 # found through QFLASH_LOCALEDIR), and the German confirmation word "ja"
-# starts the flash.
+# starts the flash; the CLI finds the same catalog.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -65,4 +65,9 @@ tui_expect_exit 0
 env -u LC_ALL LANG=C.UTF-8 "${de[@]}" "$QFLASH_TUI" --help >"$T/help.txt" ||
 	fail "--help failed"
 grep -q "^Aufruf: qflash-tui" "$T/help.txt" || fail "--help is not German"
+# The CLI finds the same catalog: a library message in German.
+env -u LC_ALL LANG=C.UTF-8 "${de[@]}" "$QFLASH" -src "$T/bad.qcow2" \
+	-dst "$T/never.img" 2>"$T/cli.err" && fail "qflash took a junk image"
+grep -q "kein qcow2-Abbild" "$T/cli.err" ||
+	fail "CLI message is not German: $(cat "$T/cli.err")"
 note "German translation shown"
