@@ -1268,7 +1268,10 @@ static const char *result_word(enum qf_target_state s)
 
 /* One line per target; a log that cannot be written is reported in the
  * targets' messages but does not change their result.  Under pmu. */
-static void write_log_locked(struct qf_job *job)
+/* One line per target.  Runs after the last writer, so the targets no
+ * longer change, and without pmu: a slow log file must not stall
+ * progress snapshots.  The errors go into @errs (one per target). */
+static void write_log(struct qf_job *job, struct qf_err *errs)
 {
 	static const char *const modes[] = {
 		[QF_MODE_WHOLE_DISK] = "whole-disk",
@@ -1282,8 +1285,6 @@ static void write_log_locked(struct qf_job *job)
 	for (i = 0; i < job->nt; i++) {
 		struct target *t = job->t[i];
 		struct qf_flashlog_entry en = { 0 };
-		struct qf_err e = { 0 };
-		size_t l;
 
 		en.time = job->wall_start;
 		en.image = qf_image_name(job->img);
@@ -1302,24 +1303,29 @@ static void write_log_locked(struct qf_job *job)
 		en.verify = t->state == QF_TARGET_MISMATCH ? "mismatch"
 			    : verifying && t->verified ? "ok" : "skipped";
 		en.error = t->state == QF_TARGET_OK ? "" : t->message;
-		if (qf_flashlog_append(job->log_path, &en, &e) == 0)
-			continue;
-		l = strlen(t->message);
-		snprintf(t->message + l, sizeof(t->message) - l, "%s%s",
-			 l ? "; " : "", e.msg);
+		qf_flashlog_append(job->log_path, &en, &errs[i]);
 	}
 }
 
 /* The last writer out closes the job. */
 static void finalize(struct qf_job *job)
 {
+	struct qf_err *errs = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*errs));
 	int i, ok = 0;
 
-	pthread_mutex_lock(&job->pmu);
-	for (i = 0; i < job->nt; i++)
-		ok += job->t[i]->state == QF_TARGET_OK;
 	if (job->log_path)
-		write_log_locked(job);
+		write_log(job, errs);
+	pthread_mutex_lock(&job->pmu);
+	for (i = 0; i < job->nt; i++) {
+		struct target *t = job->t[i];
+		size_t l = strlen(t->message);
+
+		ok += t->state == QF_TARGET_OK;
+		if (errs[i].code)
+			snprintf(t->message + l, sizeof(t->message) - l, "%s%s",
+				 l ? "; " : "", errs[i].msg);
+	}
+	free(errs);
 	if (ok == job->nt)
 		job->phase = QF_PHASE_DONE;
 	else if (atomic_load(&job->cancelled))

@@ -67,10 +67,6 @@ struct qf_reader {
 
 int qf_reader_open(struct qf_reader *r, const char *path, struct qf_err *e);
 void qf_reader_close(struct qf_reader *r);
-/* Read up to @len bytes at @off into @buf (room for @len rounded up to
- * QF_IO_ALIGN, aligned to QF_IO_ALIGN); *got < len only at end of file. */
-int qf_reader_pread(struct qf_reader *r, void *buf, size_t len, uint64_t off,
-		    size_t *got, struct qf_err *e);
 /* Compare [off, off + len) of the target with @expect (NULL: zeros) using
  * @scratch (aligned, @scratch_len bytes, a multiple of QF_IO_ALIGN).
  * Returns 0 when equal, 1 with *mismatch set, or a negative errno. */

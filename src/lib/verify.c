@@ -146,8 +146,10 @@ static int reopen_buffered(struct qf_reader *r, struct qf_err *e)
 	return 0;
 }
 
-int qf_reader_pread(struct qf_reader *r, void *buf, size_t len, uint64_t off,
-		    size_t *got, struct qf_err *e)
+/* Read up to @len bytes at @off into @buf (room for @len rounded up to
+ * QF_IO_ALIGN, aligned to QF_IO_ALIGN); *got < len only at end of file. */
+static int reader_pread(struct qf_reader *r, void *buf, size_t len,
+			uint64_t off, size_t *got, struct qf_err *e)
 {
 	size_t want, done = 0;
 	int ret;
@@ -234,7 +236,7 @@ int qf_reader_compare(struct qf_reader *r, const void *expect, size_t len,
 				break;
 		}
 		n = lim - pos < scratch_len ? (size_t)(lim - pos) : scratch_len;
-		ret = qf_reader_pread(r, scratch, n, pos, &got, e);
+		ret = reader_pread(r, scratch, n, pos, &got, e);
 		if (ret < 0)
 			return ret;
 		if (exp ? memcmp(exp + (pos - off), scratch, got) != 0
@@ -265,7 +267,7 @@ static int check_data(const struct qf_readback *v, struct qf_reader *r,
 	void *want;
 	int ret;
 
-	ret = qf_reader_pread(r, v->buf, h->len, h->off, &got, e);
+	ret = reader_pread(r, v->buf, h->len, h->off, &got, e);
 	if (ret < 0)
 		return ret;
 	if (got < h->len) {

@@ -128,6 +128,13 @@ for x in a b; do
 done
 log_check "$LOG" 2
 SUM=$(log_get "$LOG" 1 checksum)
+
+# A log that cannot be written does not undo a good flash: the target is
+# written, and its result says why there is no record.
+run_ok -src "$IMG" -dst "$T/c.raw" -json -log "$T/c.raw/flash.log"
+grep '"event":"result"' "$T/out.txt" | grep -q '"state":"ok".*cannot .*flash log' ||
+	fail "an unwritable log is not reported: $(cat "$T/out.txt")"
+same "$T/ref.raw" "$T/c.raw"
 for i in 1 2; do
 	x=$([ $i = 1 ] && echo a || echo b)
 	log_is "$LOG" $i "image=$IMG" "virtual_size=$V" mode=whole-disk \
