@@ -109,20 +109,19 @@ static void load_dir(void)
 	ents = calloc(cap, sizeof(*ents));
 	while (ents && (de = readdir(d))) {
 		struct stat st;
-		char *full;
 		bool dir;
 
 		if (de->d_name[0] == '.' && strcmp(de->d_name, "..") != 0)
 			continue;
 		if (strcmp(de->d_name, "..") == 0 && strcmp(cwd, "/") == 0)
 			continue;
-		if (asprintf(&full, "%s/%s", cwd, de->d_name) < 0)
-			break;
-		if (stat(full, &st) < 0) {
-			free(full);
+		/* A large directory of other files costs no stat each (one
+		 * on a hung network mount would freeze the screen). */
+		if (de->d_type != DT_DIR && de->d_type != DT_LNK &&
+		    de->d_type != DT_UNKNOWN && !is_image_name(de->d_name))
 			continue;
-		}
-		free(full);
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+			continue;
 		dir = S_ISDIR(st.st_mode);
 		if (!dir && !(S_ISREG(st.st_mode) && is_image_name(de->d_name)))
 			continue;
