@@ -197,6 +197,19 @@ static void draw_snaps(int y, int x, int h, int w)
 	}
 }
 
+/* The partition table's columns: number, start, size, type, name, file
+ * system, label. */
+#define NCOLS 7
+
+static void put_cells(int y, int x, enum ui_role r, const int *wid,
+		      const char *const *cell)
+{
+	for (int i = 0; i < NCOLS; i++) {
+		ui_put(y, x, wid[i], r, cell[i]);
+		x += wid[i] + 1;
+	}
+}
+
 static void draw_parts(int y, int x, int h, int w)
 {
 	const struct qf_ptable *pt = app.pt;
@@ -231,45 +244,27 @@ static void draw_parts(int y, int x, int h, int w)
 	cl = iw - cn - cs - cz - ct - cm - cf - 6;
 	if (cl < 6)
 		cl = 6;
-	{
-		int xx = x + 2, yy = y + 1;
-		ui_put(yy, xx, cn, UI_HEADING, "#");
-		xx += cn + 1;
-		ui_put(yy, xx, cs, UI_HEADING, _("Start"));
-		xx += cs + 1;
-		ui_put(yy, xx, cz, UI_HEADING, _("Size"));
-		xx += cz + 1;
-		ui_put(yy, xx, ct, UI_HEADING, _("Type"));
-		xx += ct + 1;
-		ui_put(yy, xx, cm, UI_HEADING, _("Name"));
-		xx += cm + 1;
-		ui_put(yy, xx, cf, UI_HEADING, _("FS"));
-		xx += cf + 1;
-		ui_put(yy, xx, cl, UI_HEADING, _("Label"));
-	}
+	const int wid[NCOLS] = { cn, cs, cz, ct, cm, cf, cl };
+	const char *head[NCOLS] = { "#", _("Start"), _("Size"), _("Type"),
+				    _("Name"), _("FS"), _("Label") };
+
+	put_cells(y + 1, x + 2, UI_HEADING, wid, head);
 	ui_list_fix(l, pt->count, rows);
 	for (int i = l->top; i < pt->count && i < l->top + rows; i++) {
 		const struct qf_partition *p = &pt->parts[i];
-		int yy = y + 2 + i - l->top, xx = x + 2;
+		int yy = y + 2 + i - l->top;
 		enum ui_role r = (focus == P_PARTS && i == l->cur) ? UI_CURSOR : UI_NORMAL;
-		char buf[64];
+		char num[16], start[32], size[32];
+		const char *cell[NCOLS] = {
+			num, qf_size_str(p->start, start, sizeof(start)),
+			qf_size_str(p->size, size, sizeof(size)),
+			p->type_name[0] ? p->type_name : p->type, p->name,
+			p->fs_type, p->fs_label,
+		};
 
+		snprintf(num, sizeof(num), "%d", p->number);
 		ui_row(yy, x + 1, w - 2, r, NULL);
-		ui_putf(yy, xx, cn, r, "%d", p->number);
-		xx += cn + 1;
-		qf_size_str(p->start, buf, sizeof(buf));
-		ui_put(yy, xx, cs, r, buf);
-		xx += cs + 1;
-		qf_size_str(p->size, buf, sizeof(buf));
-		ui_put(yy, xx, cz, r, buf);
-		xx += cz + 1;
-		ui_put(yy, xx, ct, r, p->type_name[0] ? p->type_name : p->type);
-		xx += ct + 1;
-		ui_put(yy, xx, cm, r, p->name);
-		xx += cm + 1;
-		ui_put(yy, xx, cf, r, p->fs_type);
-		xx += cf + 1;
-		ui_put(yy, xx, cl, r, p->fs_label);
+		put_cells(yy, x + 2, r, wid, cell);
 	}
 }
 
