@@ -31,7 +31,7 @@ static bool editing_filter;
 static bool focus_path;
 static bool loaded;
 static unsigned seen_visit = ~0u;
-static char load_error[256];
+static char load_error[PATH_MAX + 256];
 
 static const char *const image_suffixes[] = {
 	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", NULL
