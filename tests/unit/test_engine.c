@@ -1,6 +1,6 @@
 /* test_engine.c - the engine's progress maths: rate window and ETA,
  * including empty, stalled, backwards and non-finite inputs. */
-#include "engine.h"
+#include "engine/engine.h"
 #include "tap.h"
 
 #include <math.h>

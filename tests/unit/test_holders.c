@@ -3,7 +3,7 @@
  * CI sandboxes) cannot produce real holders.  devices.c is compiled here
  * with SYSBLOCK pointing at the tree. */
 #define SYSBLOCK "tests/unit/fake-sysblock"
-#include "../../src/lib/devices.c"
+#include "../../src/lib/target/devices.c"
 
 #include "tap.h"
 

@@ -2,7 +2,7 @@
  * with logical partitions, GPT (512 and 4096-byte sectors, names, GUIDs,
  * backup copy), hybrid MBR and hostile tables that must not crash. */
 #include "qflash.h"
-#include "ptable.h"
+#include "image/ptable.h"
 #include "bytes.h"
 #include "tap.h"
 

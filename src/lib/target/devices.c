@@ -5,7 +5,7 @@
  * read-only, or that hold the running system or the source image.
  * Devices are only ever opened read-only. */
 #include "internal.h"
-#include "ptable.h"
+#include "image/ptable.h"
 
 #include <blkid.h>
 #include <ctype.h>

@@ -8,9 +8,9 @@
  * chunk's stream.  An op is refcounted across targets; its buffer returns
  * to the pool when the last target is done with it.  Memory is bounded by
  * the pool, not by the size of the disk. */
-#include "engine.h"
-#include "ptable.h"
-#include "sink.h"
+#include "engine/engine.h"
+#include "image/ptable.h"
+#include "target/sink.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
  * chosen L1 refers to, so a malformed image is refused before the engine
  * writes anything.  qcow2_map then answers "what is at this virtual offset"
  * in runs, never in per-cluster arrays for the whole disk. */
-#include "qcow2.h"
+#include "image/qcow2.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,8 +1,8 @@
 /* image.c - an opened image: the chain of layers (qcow2 or raw, each with
  * its source and optional external data file), the merged allocation map
  * over the chain, and reading/decompressing the extents of that map. */
-#include "qcow2.h"
-#include "stream.h"
+#include "image/qcow2.h"
+#include "codec/stream.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * them.  Every structure is read through a callback, so tables built in
  * memory decode exactly like images do. */
 #include "internal.h"
-#include "ptable.h"
+#include "image/ptable.h"
 
 #include <blkid.h>
 #include <errno.h>

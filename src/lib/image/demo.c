@@ -3,8 +3,8 @@
  * assembled in memory and stored as a qcow2 v3 file whose all-zero clusters
  * stay unallocated. */
 #include "internal.h"
-#include "demo.h"
-#include "sink.h"
+#include "image/demo.h"
+#include "target/sink.h"
 
 #include <errno.h>
 #include <fcntl.h>

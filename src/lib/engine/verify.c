@@ -1,6 +1,6 @@
 /* verify.c - chunk hashes, the stream checksum written to the flash log,
  * and reading targets back to check them (after a flash or on their own). */
-#include "engine.h"
+#include "engine/engine.h"
 
 #include <errno.h>
 #include <fcntl.h>

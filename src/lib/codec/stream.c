@@ -11,7 +11,7 @@
  * needs no special path for streams.  Memory is the head, the ring, one
  * input buffer and the decoder's window (zstd's default limit, 128 MiB at
  * most), whatever the size of the image. */
-#include "stream.h"
+#include "codec/stream.h"
 
 #include <errno.h>
 #include <limits.h>

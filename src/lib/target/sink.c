@@ -1,7 +1,7 @@
 /* sink.c - opening, writing, zeroing and syncing the targets of a job:
  * block devices (exclusive open, BLKZEROOUT, partition re-read) and
  * regular files (created and sized, zero runs punched as holes). */
-#include "sink.h"
+#include "target/sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
