@@ -1,0 +1,277 @@
+/* qcow2_l2.c - the L1 and L2 tables of a qcow2 layer: loading and
+ * checking them at open, a small LRU cache of L2 tables, and qcow2_map,
+ * which answers "what is at this virtual offset" in runs, never in
+ * per-cluster arrays for the whole disk. */
+#include "image/qcow2_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool std_allocated(const struct qcow2 *q, uint64_t l2e)
+{
+	return (l2e & L2E_OFFSET_MASK) ||
+	       (qcow2_has_data_file(q) && (l2e & L2E_COPIED));
+}
+
+/* Host offset and length of the compressed data of a compressed entry. */
+static void compressed_at(const struct qcow2 *q, uint64_t l2e, uint64_t *coff,
+			  uint64_t *clen)
+{
+	uint64_t nsect = ((l2e >> q->csize_shift) & q->csize_mask) + 1;
+
+	*coff = l2e & q->coff_mask;
+	*clen = nsect * 512 - (*coff & 511);
+}
+
+/* Check one (extended) L2 entry; @vcluster names it in errors. */
+static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
+			  uint64_t vcluster)
+{
+	uint64_t fsize = q->file->size;
+	unsigned long long voff = (unsigned long long)(vcluster << q->cluster_bits);
+
+	if (l2e & L2E_COMPRESSED) {
+		uint64_t coff, clen, end;
+
+		compressed_at(q, l2e, &coff, &clen);
+
+		if (qcow2_has_data_file(q))
+			return qcow2_bad(q, _("compressed cluster at virtual offset %llu in an image with an external data file"), voff);
+		if (coff & ~L2E_OFFSET_MASK & ~511ull)
+			return qcow2_bad(q, _("compressed cluster at virtual offset %llu has reserved offset bits set"), voff);
+		if (q->ext_l2 && bitmap)
+			return qcow2_bad(q, _("compressed cluster at virtual offset %llu has a subcluster bitmap"), voff);
+		if (coff >= fsize || add_overflows(coff, clen, &end) ||
+		    end > ((fsize + 511) & ~511ull))
+			return qcow2_bad(q, _("compressed cluster at virtual offset %llu lies past the end of the file"), voff);
+		return 0;
+	}
+	if (l2e & L2E_STD_RESERVED)
+		return qcow2_bad(q, _("L2 entry for virtual offset %llu has reserved bits set"), voff);
+	{
+		uint64_t off = l2e & L2E_OFFSET_MASK;
+
+		if (off & (q->cluster_size - 1))
+			return qcow2_bad(q, _("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
+		if (off && !qcow2_has_data_file(q) && off >= fsize)
+			return qcow2_bad(q, _("data cluster for virtual offset %llu is past the end of the file"), voff);
+		if (q->ext_l2) {
+			uint32_t a = (uint32_t)bitmap, z = (uint32_t)(bitmap >> 32);
+			if (a & z)
+				return qcow2_bad(q, _("subclusters at virtual offset %llu are both allocated and zero"), voff);
+			if (a && !std_allocated(q, l2e))
+				return qcow2_bad(q, _("subclusters at virtual offset %llu are allocated without a host cluster"), voff);
+		}
+	}
+	return 0;
+}
+
+int qcow2_load_l1(struct qcow2 *q, uint64_t l1_off, uint32_t l1_size)
+{
+	uint64_t fsize = q->file->size;
+	uint8_t *raw;
+	int ret;
+
+	q->l1_size = l1_size;
+	q->l1 = qf_xcalloc(l1_size ? l1_size : 1, sizeof(uint64_t));
+	if (!l1_size)
+		return 0;
+	raw = qf_xmalloc((size_t)l1_size * 8);
+	ret = qcow2_read(q, raw, (size_t)l1_size * 8, l1_off, q->open_err);
+	if (ret < 0)
+		goto out;
+	for (uint32_t i = 0; i < l1_size; i++) {
+		uint64_t v = get_be64(raw + (size_t)i * 8);
+		uint64_t l2 = v & L1E_OFFSET_MASK;
+		if (v & L1E_RESERVED) {
+			ret = qcow2_bad(q, _("L1 entry %u has reserved bits set"), i);
+			goto out;
+		}
+		if (l2 & (q->cluster_size - 1)) {
+			ret = qcow2_bad(q, _("L2 table at %llu (L1 entry %u) is not aligned to a cluster"),
+				  (unsigned long long)l2, i);
+			goto out;
+		}
+		if (l2 && !range_inside(l2, q->cluster_size, fsize)) {
+			ret = qcow2_bad(q, _("L2 table at %llu (L1 entry %u) is past the end of the file"),
+				  (unsigned long long)l2, i);
+			goto out;
+		}
+		q->l1[i] = l2;
+	}
+out:
+	free(raw);
+	return ret;
+}
+
+/* Read (through the cache) the L2 table at @off; returns a pointer valid
+ * while q->lock is held. */
+static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
+		  struct qf_err *e)
+{
+	struct l2_slot *victim = &q->cache[0];
+	size_t n = (size_t)q->l2_entries * q->entry_words;   /* a cluster */
+	int ret;
+
+	for (unsigned i = 0; i < q->ncache; i++) {
+		if (q->cache[i].off == off) {
+			q->cache[i].used = ++q->stamp;
+			*tab = q->cache[i].tab;
+			return 0;
+		}
+		if (q->cache[i].used < victim->used)
+			victim = &q->cache[i];
+	}
+	/* Emptied first: a failed read leaves a table of neither offset. */
+	victim->off = 0;
+	if (!victim->tab)
+		victim->tab = qf_xmalloc(n * sizeof(uint64_t));
+	ret = qcow2_read(q, victim->tab, n * sizeof(uint64_t), off, e);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		victim->tab[i] = get_be64(&victim->tab[i]);
+	victim->off = off;
+	victim->used = ++q->stamp;
+	*tab = victim->tab;
+	return 0;
+}
+
+int qcow2_validate_tables(struct qcow2 *q)
+{
+	uint64_t nclusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
+	int ret = 0;
+
+	for (uint32_t i = 0; i < q->l1_size; i++) {
+		const uint64_t *tab;
+		uint64_t first = (uint64_t)i * q->l2_entries;
+
+		if (!q->l1[i])
+			continue;
+		if ((ret = l2_get(q, q->l1[i], &tab, q->open_err)) < 0)
+			return ret;
+		for (uint32_t j = 0; j < q->l2_entries; j++) {
+			uint64_t l2e = tab[(size_t)j * q->entry_words];
+			uint64_t bm = q->ext_l2 ? tab[(size_t)j * 2 + 1] : 0;
+			/* Entries past the virtual size are never read. */
+			if (first + j >= nclusters)
+				break;
+			if ((ret = check_l2_entry(q, l2e, bm, first + j)) < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+void qcow2_cache_init(struct qcow2 *q)
+{
+	uint64_t per_table = (uint64_t)q->l2_entries * q->entry_words * 8;
+
+	q->ncache = L2_CACHE_BYTES / per_table;
+	if (q->ncache < L2_CACHE_MIN)
+		q->ncache = L2_CACHE_MIN;
+	q->cache = qf_xcalloc(q->ncache, sizeof(*q->cache));
+}
+
+static enum qcow2_kind sc_kind(const struct qcow2 *q, uint64_t l2e,
+			       uint64_t bm, unsigned sc)
+{
+	if (!q->ext_l2) {
+		if (l2e & L2E_ZERO)
+			return QCOW2_ZERO;
+		return std_allocated(q, l2e) ? QCOW2_DATA : QCOW2_UNALLOCATED;
+	}
+	if (bm & (1ull << (32 + sc)))
+		return QCOW2_ZERO;
+	if (bm & (1ull << sc))
+		return QCOW2_DATA;
+	return QCOW2_UNALLOCATED;
+}
+
+int qcow2_map(struct qcow2 *q, uint64_t off, uint64_t maxlen,
+	      struct qcow2_run *run, struct qf_err *e)
+{
+	uint64_t cmask = q->cluster_size - 1;
+	uint64_t l2_span = (uint64_t)q->l2_entries << q->cluster_bits;
+	uint64_t end, pos = off;
+	bool first = true;
+	int ret = 0;
+
+	if (off >= q->size)
+		return qf_err_set(e, EINVAL, "%s: map past the end (%llu)",
+				  q->file->name, (unsigned long long)off);
+	if (maxlen > q->size - off)
+		maxlen = q->size - off;
+	end = off + maxlen;
+	memset(run, 0, sizeof(*run));
+
+	pthread_mutex_lock(&q->lock);
+	while (pos < end) {
+		uint64_t l1i = pos / l2_span;
+		const uint64_t *tab;
+
+		if (l1i >= q->l1_size || !q->l1[l1i]) {
+			/* A whole L2 range unallocated. */
+			uint64_t stop = (l1i + 1) * l2_span;
+			if (first)
+				run->kind = QCOW2_UNALLOCATED;
+			else if (run->kind != QCOW2_UNALLOCATED)
+				break;
+			first = false;
+			pos = stop < end ? stop : end;
+			continue;
+		}
+		if ((ret = l2_get(q, q->l1[l1i], &tab, e)) < 0)
+			break;
+		/* Walk entries of this table while the kind stays the same. */
+		while (pos < end && pos / l2_span == l1i) {
+			uint64_t ci = (pos >> q->cluster_bits) % q->l2_entries;
+			uint64_t l2e = tab[ci * q->entry_words];
+			uint64_t bm = q->ext_l2 ? tab[ci * 2 + 1] : 0;
+			uint64_t cstart = pos & ~cmask;
+			enum qcow2_kind k;
+			uint64_t stop, host = 0;
+
+			if (l2e & L2E_COMPRESSED) {
+				uint64_t clen;
+
+				if (!first)
+					goto done;
+				run->kind = QCOW2_COMPRESSED;
+				compressed_at(q, l2e, &run->coff, &clen);
+				run->clen = (uint32_t)clen;
+				run->skip = (uint32_t)(pos - cstart);
+				stop = cstart + q->cluster_size;
+				pos = stop < end ? stop : end;
+				goto done;
+			}
+			/* Standard cluster: walk its subclusters (one step
+			 * covering the whole cluster without extended L2). */
+			{
+				uint64_t scsize = 1ull << q->sc_bits;
+				unsigned sc = (unsigned)((pos - cstart) >> q->sc_bits);
+				k = sc_kind(q, l2e, bm, sc);
+				stop = (pos & ~(scsize - 1)) + scsize;
+				host = (l2e & L2E_OFFSET_MASK) + (pos - cstart);
+				if (first) {
+					run->kind = k;
+					if (k == QCOW2_DATA)
+						run->host_off = host;
+				} else if (k != run->kind ||
+					   (k == QCOW2_DATA &&
+					    run->host_off + (pos - off) != host)) {
+					goto done;
+				}
+				first = false;
+				pos = stop < end ? stop : end;
+			}
+		}
+	}
+done:
+	pthread_mutex_unlock(&q->lock);
+	if (ret < 0)
+		return ret;
+	run->len = pos - off;
+	return 0;
+}
