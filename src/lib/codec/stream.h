@@ -3,7 +3,7 @@
 #ifndef QF_STREAM_H
 #define QF_STREAM_H
 
-#include "internal.h"
+#include "source/source.h"
 
 /* Bytes of the decompressed stream that stay readable at any time: the
  * partition tables and the first filesystem superblocks live there. */

@@ -4,7 +4,8 @@
 #ifndef QF_ENGINE_H
 #define QF_ENGINE_H
 
-#include "internal.h"
+#include "image/extent.h"
+#include "target/devices.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

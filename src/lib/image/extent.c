@@ -1,7 +1,7 @@
 /* extent.c - reading the extents of the map: data read from its source,
  * compressed clusters inflated (libdeflate, zlib) or decompressed (zstd)
  * into exactly one cluster, as qemu does. */
-#include "internal.h"
+#include "image/extent.h"
 
 #include <errno.h>
 #include <stdio.h>

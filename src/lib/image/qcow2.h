@@ -3,7 +3,7 @@
 #ifndef QF_QCOW2_H
 #define QF_QCOW2_H
 
-#include "internal.h"
+#include "source/source.h"
 
 #define QCOW2_MAGIC 0x514649fbu   /* "QFI\xfb" */
 

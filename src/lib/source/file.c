@@ -1,5 +1,5 @@
 /* source_file.c - local files as byte sources (pread on one fd). */
-#include "internal.h"
+#include "source/source.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,8 @@
  * refuses those that are mounted, used as swap, held by device-mapper/md,
  * read-only, or that hold the running system or the source image.
  * Devices are only ever opened read-only. */
-#include "internal.h"
+#include "source/source.h"
+#include "target/devices.h"
 #include "image/ptable.h"
 
 #include <blkid.h>

@@ -1,0 +1,163 @@
+/* http_int.h - what the http source's files share: the source's state
+ * (validators, handle pool, chunk cache, prefetch queue), one
+ * request/response exchange, and the calls between
+ *   http.c           open, close, reads through the cache, credentials
+ *   http_response.c  what a response may be (status, Content-Range,
+ *                    validators) and where its body goes
+ *   http_xfer.c      curl handles, one request, retries with resume
+ *   http_cache.c     the bounded cache of aligned chunks
+ *   http_prefetch.c  background threads filling the cache ahead */
+#ifndef QF_HTTP_INT_H
+#define QF_HTTP_INT_H
+
+#include "source/source.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <time.h>
+
+#define CHUNK_SHIFT 20                  /* 1 MiB cache chunks */
+#define CHUNK_SIZE ((uint64_t)1 << CHUNK_SHIFT)
+#define CACHE_SLOTS 32                  /* at most 32 MiB cached */
+#define DIRECT_MIN (4 * CHUNK_SIZE)     /* reads this long bypass the cache */
+#define POOL_MAX 8                      /* idle easy handles kept */
+
+#define PF_THREADS 2
+#define PF_QUEUE 64                     /* announced ranges waiting */
+#define PF_RUN 4                        /* chunks per prefetch request */
+#define PF_MAX_UNUSED (CACHE_SLOTS / 2) /* prefetched but not yet read */
+#define PF_STALE 10.0                   /* seconds before such a chunk may go */
+
+#define MAX_TRIES 8
+#define OPEN_TRIES 3
+#define RETRY_BUDGET 60.0               /* seconds without progress */
+#define FIRST_DELAY 0.2
+
+enum slot_state { SLOT_EMPTY = 0, SLOT_FILLING, SLOT_READY, SLOT_FAILED };
+
+/* A cache slot.  While refs > 0 it is neither evicted nor reused, so a
+ * READY slot's data may be copied without the lock. */
+struct slot {
+	enum slot_state state;
+	uint64_t idx;              /* chunk number */
+	size_t len;                /* bytes of the chunk (the last is short) */
+	unsigned char *data;       /* CHUNK_SIZE bytes of the arena */
+	int refs;
+	uint64_t last_use;         /* LRU tick */
+	bool prefetched;           /* filled by prefetch, not read yet */
+	double filled_at;
+};
+
+struct handle {
+	CURL *h;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct pf_range {
+	uint64_t off, end;
+};
+
+struct http_source {
+	struct qf_source s;        /* first: qf_source_close frees it whole */
+	char *url;                 /* with credentials: requests only */
+	char *cacert;
+	bool insecure;
+	struct curl_slist *headers;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	/* Validators from the first response. */
+	char etag[256];
+	char lastmod[128];
+	atomic_bool changed;
+	atomic_bool stopping;      /* mirrors stop, read without the lock */
+
+	pthread_mutex_t pool_lock;
+	struct handle *pool[POOL_MAX];
+	int npool;
+
+	/* Cache and prefetch state, under lock; cond signals any change of
+	 * slot state, queue or stop. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct slot slots[CACHE_SLOTS];
+	unsigned char *arena;      /* the slots' data, on first use */
+	uint64_t tick;
+	int pf_unused;
+	struct pf_range queue[PF_QUEUE];
+	int qhead, qlen;
+	bool pf_started;
+	int pf_nthreads;
+	pthread_t pf_threads[PF_THREADS];
+	bool stop;
+};
+
+/* A piece of the destination of one fetch. */
+struct seg {
+	unsigned char *p;
+	size_t n;
+};
+
+struct cursor {
+	int i;
+	size_t off;
+};
+
+/* One request/response exchange. */
+struct xfer {
+	struct http_source *hs;
+	struct handle *hd;
+	bool probe;
+	uint64_t req_off, req_len;
+	struct seg *segs;
+	struct cursor *cur;
+	bool checked;
+	uint64_t accept;           /* body bytes the Content-Range promises */
+	uint64_t received;
+	int err;                   /* set when the response was rejected */
+	bool transient;
+	struct qf_err qe;
+	char crange[128];
+	char etag[256];
+	char lastmod[128];
+};
+
+/* http_response.c */
+/* The image changed on the server: every later read fails too. */
+int http_err_changed(struct http_source *hs, struct qf_err *e);
+/* Decide whether the response may be used, once its headers are in. */
+void http_check_response(struct xfer *x);
+size_t http_on_header(char *line, size_t size, size_t nitems, void *arg);
+size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg);
+int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,
+		     curl_off_t ult, curl_off_t ul);
+
+/* http_xfer.c */
+/* Read [off, off+len) into @segs (whose sizes add up to len), retrying
+ * transient failures and resuming at the first byte not yet received. */
+int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
+	       struct seg *segs, struct qf_err *e);
+/* The first request: size, validators and whether ranges work. */
+int http_probe(struct http_source *hs, struct qf_err *e);
+/* The absolute time @seconds from now, for pthread_cond_timedwait. */
+struct timespec http_deadline_in(double seconds);
+/* Close the idle handles of the pool. */
+void http_handles_free(struct http_source *hs);
+
+/* http_cache.c: callers hold hs->lock */
+uint64_t http_chunk_start(uint64_t idx);
+size_t http_chunk_len(struct http_source *hs, uint64_t idx);
+struct slot *http_cache_find(struct http_source *hs, uint64_t idx);
+void http_slot_use(struct http_source *hs, struct slot *sl);
+void http_slot_drop(struct http_source *hs, struct slot *sl);
+/* Take a slot for chunk @idx, to be filled by the caller (who holds one
+ * reference); NULL when every slot is busy. */
+struct slot *http_cache_claim(struct http_source *hs, uint64_t idx,
+			      bool prefetch);
+void http_slot_filled(struct http_source *hs, struct slot *sl, bool ok);
+void http_slot_release(struct http_source *hs, struct slot *sl);
+
+/* http_prefetch.c */
+void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len);
+
+#endif

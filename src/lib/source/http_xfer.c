@@ -1,0 +1,312 @@
+/* http_xfer.c - requests: a pool of curl easy handles sharing DNS and TLS
+ * sessions, one range request at a time per handle, and the retry loop
+ * that resumes at the first missing byte with exponential backoff. */
+#include "source/http_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool curl_is_tls(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_USE_SSL_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Failures worth another try.  A host that cannot be resolved or reached
+ * when the image is opened is most likely a typo, so those are retried
+ * only briefly there (OPEN_TRIES). */
+static bool curl_is_transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_AGAIN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void curl_failure(struct xfer *x, CURLcode rc)
+{
+	const char *why = x->hd->errbuf[0] ? x->hd->errbuf
+					   : curl_easy_strerror(rc);
+
+	x->transient = curl_is_transient(rc);
+	if (curl_is_tls(rc))
+		x->err = qf_err_set(&x->qe, EPROTO, _("%s: TLS error: %s"),
+				    x->hs->s.name, why);
+	else
+		x->err = qf_err_set(&x->qe, EIO, "%s: %s", x->hs->s.name, why);
+}
+
+static struct handle *handle_new(struct http_source *hs)
+{
+	struct handle *hd = qf_xcalloc(1, sizeof(*hd));
+	CURL *h = curl_easy_init();
+	CURLcode rc = CURLE_OK;
+
+	if (!h) {
+		free(hd);
+		return NULL;
+	}
+	hd->h = h;
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val); } while (0)
+	SET(CURLOPT_URL, hs->url);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_SHARE, hs->share);
+	SET(CURLOPT_ERRORBUFFER, hd->errbuf);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, 8L);
+	SET(CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	SET(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	SET(CURLOPT_CONNECTTIMEOUT, 30L);
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	SET(CURLOPT_LOW_SPEED_TIME, 30L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Fewer, larger socket reads: the receive side costs CPU that the
+	 * decompression workers need. */
+	SET(CURLOPT_BUFFERSIZE, 512L * 1024);
+	SET(CURLOPT_HEADERFUNCTION, http_on_header);
+	SET(CURLOPT_WRITEFUNCTION, http_on_body);
+	SET(CURLOPT_XFERINFOFUNCTION, http_on_progress);
+	SET(CURLOPT_XFERINFODATA, hs);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	if (hs->headers)
+		SET(CURLOPT_HTTPHEADER, hs->headers);
+	if (hs->cacert)
+		SET(CURLOPT_CAINFO, hs->cacert);
+	if (hs->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	/* Optional features: a libcurl without HTTP/2 just speaks 1.1. */
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+#undef SET
+	if (rc != CURLE_OK) {
+		curl_easy_cleanup(h);
+		free(hd);
+		return NULL;
+	}
+	return hd;
+}
+
+static struct handle *handle_get(struct http_source *hs, struct qf_err *e)
+{
+	struct handle *hd = NULL;
+
+	pthread_mutex_lock(&hs->pool_lock);
+	if (hs->npool)
+		hd = hs->pool[--hs->npool];
+	pthread_mutex_unlock(&hs->pool_lock);
+	if (!hd)
+		hd = handle_new(hs);
+	if (!hd)
+		qf_err_set(e, ENOMEM, _("%s: cannot set up an HTTP request"),
+			   hs->s.name);
+	return hd;
+}
+
+static void handle_put(struct http_source *hs, struct handle *hd)
+{
+	pthread_mutex_lock(&hs->pool_lock);
+	if (hs->npool < POOL_MAX) {
+		hs->pool[hs->npool++] = hd;
+		hd = NULL;
+	}
+	pthread_mutex_unlock(&hs->pool_lock);
+	if (hd) {
+		curl_easy_cleanup(hd->h);
+		free(hd);
+	}
+}
+
+static void perform(struct xfer *x)
+{
+	char range[64];
+	CURLcode rc;
+	CURL *h = x->hd->h;
+
+	snprintf(range, sizeof(range), "%llu-%llu",
+		 (unsigned long long)x->req_off,
+		 (unsigned long long)(x->req_off + x->req_len - 1));
+	x->hd->errbuf[0] = 0;
+	curl_easy_setopt(h, CURLOPT_RANGE, range);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	rc = curl_easy_perform(h);
+	if (x->err)
+		return;
+	if (rc != CURLE_OK) {
+		curl_failure(x, rc);
+		return;
+	}
+	if (!x->checked)
+		http_check_response(x);
+	if (!x->err && x->received < x->accept) {
+		x->transient = true;
+		x->err = qf_err_set(&x->qe, EIO, _("%s: connection closed early"),
+				    x->hs->s.name);
+	}
+}
+
+struct timespec http_deadline_in(double seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)seconds;
+	ts.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* Sleep before another try; false if the source is being closed. */
+static bool backoff(struct http_source *hs, double delay)
+{
+	struct timespec ts = http_deadline_in(delay);
+	bool stop;
+
+	pthread_mutex_lock(&hs->lock);
+	while (!hs->stop &&
+	       pthread_cond_timedwait(&hs->cond, &hs->lock, &ts) != ETIMEDOUT)
+		;
+	stop = hs->stop;
+	pthread_mutex_unlock(&hs->lock);
+	return !stop;
+}
+
+int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
+		 struct seg *segs, struct qf_err *e)
+{
+	struct cursor cur = { 0, 0 };
+	struct handle *hd;
+	uint64_t got = 0;
+	double delay = FIRST_DELAY, t0 = qf_now();
+	int tries = 0, ret = 0;
+
+	hd = handle_get(hs, e);
+	if (!hd)
+		return -ENOMEM;
+	while (got < len) {
+		struct xfer x = {
+			.hs = hs, .hd = hd, .req_off = off + got,
+			.req_len = len - got, .segs = segs, .cur = &cur,
+		};
+
+		if (atomic_load(&hs->changed)) {
+			ret = http_err_changed(hs, e);
+			break;
+		}
+		perform(&x);
+		got += x.received;
+		if (!x.err && x.received)
+			continue;       /* done, or a short range: ask for the rest */
+		if (!x.err) {
+			x.transient = true;
+			x.err = qf_err_set(&x.qe, EIO, _("%s: empty response"),
+					   hs->s.name);
+		}
+		if (x.received) {
+			/* Progress was made: the budget starts over. */
+			tries = 0;
+			delay = FIRST_DELAY;
+			t0 = qf_now();
+		}
+		if (!x.transient) {
+			ret = qf_err_set(e, x.err, "%s", x.qe.msg);
+			break;
+		}
+		if (++tries >= MAX_TRIES || qf_now() - t0 + delay > RETRY_BUDGET) {
+			ret = qf_err_set(e, x.err, _("%s (gave up after %d tries)"),
+					 x.qe.msg, tries);
+			break;
+		}
+		atomic_fetch_add(&hs->s.retries, 1);
+		if (!backoff(hs, delay)) {
+			ret = qf_err_set(e, ECANCELED, _("%s: cancelled"),
+					 hs->s.name);
+			break;
+		}
+		delay *= 2;
+	}
+	handle_put(hs, hd);
+	return ret;
+}
+
+int http_probe(struct http_source *hs, struct qf_err *e)
+{
+	struct handle *hd = handle_get(hs, e);
+	double delay = FIRST_DELAY;
+	int tries = 0, ret;
+
+	if (!hd)
+		return -ENOMEM;
+	for (;;) {
+		struct xfer x = {
+			.hs = hs, .hd = hd, .probe = true, .req_off = 0,
+			.req_len = 1,
+		};
+
+		perform(&x);
+		if (!x.err) {
+			ret = 0;
+			break;
+		}
+		if (!x.transient || ++tries >= OPEN_TRIES) {
+			ret = qf_err_set(e, x.err, "%s", x.qe.msg);
+			break;
+		}
+		atomic_fetch_add(&hs->s.retries, 1);
+		backoff(hs, delay);
+		delay *= 2;
+	}
+	handle_put(hs, hd);
+	return ret;
+}
+
+void http_handles_free(struct http_source *hs)
+{
+	while (hs->npool) {
+		struct handle *hd = hs->pool[--hs->npool];
+		curl_easy_cleanup(hd->h);
+		free(hd);
+	}
+}
