@@ -2,15 +2,13 @@
  * its source and optional external data file, or a compressed raw stream),
  * format detection, and what the chain tells about itself. */
 #include "image/image_int.h"
+#include "codec/codec.h"
 #include "codec/stream.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
-
-static const uint8_t gzip_magic[2] = { 0x1f, 0x8b };
 
 static bool same_file(const struct qf_source *a, const struct qf_source *b)
 {
@@ -42,11 +40,11 @@ static int wrap_err(struct qf_err *e, int ret, const char *fmt,
 }
 
 /* The first bytes of @s, up to 4 (*n of them). */
-static int read_magic(struct qf_source *s, uint8_t magic[4], size_t *n,
-		      struct qf_err *e)
+static int read_magic(struct qf_source *s, uint8_t magic[QF_CODEC_PROBE_LEN],
+		      size_t *n, struct qf_err *e)
 {
-	*n = s->size < 4 ? (size_t)s->size : 4;
-	memset(magic, 0, 4);
+	*n = s->size < QF_CODEC_PROBE_LEN ? (size_t)s->size : QF_CODEC_PROBE_LEN;
+	memset(magic, 0, QF_CODEC_PROBE_LEN);
 	return *n ? qf_source_pread(s, magic, *n, 0, 0, e) : 0;
 }
 
@@ -76,7 +74,8 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 static int detect_format(struct qf_source *s, enum qf_format asked,
 			 enum qf_format *fmt, struct qf_err *e)
 {
-	uint8_t magic[4];
+	uint8_t magic[QF_CODEC_PROBE_LEN];
+	const struct qf_codec_ops *codec;
 	size_t n;
 	int ret;
 
@@ -88,13 +87,8 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 		return ret;
 	if (qcow2_probe(magic, n)) {
 		*fmt = QF_FORMAT_QCOW2;
-	} else if (n >= 2 && memcmp(magic, gzip_magic, 2) == 0) {
-		*fmt = QF_FORMAT_GZIP;
-	} else if (n == 4 && (get_le32(magic) == ZSTD_MAGICNUMBER ||
-			      /* a skippable frame first, as pzstd writes */
-			      (get_le32(magic) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
-			      ZSTD_MAGIC_SKIPPABLE_START)) {
-		*fmt = QF_FORMAT_ZSTD;
+	} else if ((codec = qf_codec_probe(magic, n))) {
+		*fmt = codec->format;
 	} else {
 		/* Its own code: a front end may offer to open it as raw. */
 		return qf_err_set(e, EMEDIUMTYPE,
@@ -145,7 +139,7 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 					  _("%s: backing file format '%s' is not supported"),
 					  up->file->name, bfmt);
 		else {
-			uint8_t magic[4];
+			uint8_t magic[QF_CODEC_PROBE_LEN];
 			size_t n;
 			if ((ret = read_magic(l->file, magic, &n, e)) < 0)
 				return ret;

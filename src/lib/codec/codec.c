@@ -1,0 +1,109 @@
+/* codec.c - the table of decoders, finding one by a file's first bytes,
+ * and the sequential input every decoder reads through. */
+#include "codec/codec.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sequential reads of compressed data: large enough that an http source
+ * serves them from its prefetched chunks, small enough to stay in cache. */
+#define IN_BUF ((size_t)2 << 20)
+
+static const struct qf_codec_ops *const codecs[] = {
+	&qf_codec_gzip,
+	&qf_codec_zstd,
+};
+
+#define NCODECS (sizeof(codecs) / sizeof(codecs[0]))
+
+const struct qf_codec_ops *qf_codec_probe(const uint8_t *head, size_t n)
+{
+	for (size_t i = 0; i < NCODECS; i++)
+		if (codecs[i]->probe(head, n))
+			return codecs[i];
+	return NULL;
+}
+
+const struct qf_codec_ops *qf_codec_for(enum qf_format fmt)
+{
+	for (size_t i = 0; i < NCODECS; i++)
+		if (codecs[i]->format == fmt)
+			return codecs[i];
+	return NULL;
+}
+
+int qf_codec_open(const struct qf_codec_ops *ops, struct qf_source *src,
+		  struct qf_codec **out, struct qf_err *e)
+{
+	struct qf_codec *c = qf_xcalloc(1, sizeof(*c));
+	int ret;
+
+	c->ops = ops;
+	c->in.src = src;
+	c->in.cap = IN_BUF;
+	c->in.buf = qf_xmalloc(IN_BUF);
+	if ((ret = ops->open(c, e)) < 0) {
+		free(c->in.buf);
+		free(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+int qf_codec_size(struct qf_codec *c, uint64_t *size, bool *known,
+		  struct qf_err *e)
+{
+	*known = false;
+	return c->ops->size ? c->ops->size(c, size, known, e) : 0;
+}
+
+int qf_codec_read(struct qf_codec *c, void *out, size_t n, size_t *got,
+		  struct qf_err *e)
+{
+	*got = 0;
+	return c->ops->read(c, out, n, got, e);
+}
+
+void qf_codec_rewind(struct qf_codec *c)
+{
+	c->in.pos = c->in.len = 0;
+	c->in.next = 0;
+	c->ops->rewind(c);
+}
+
+void qf_codec_close(struct qf_codec *c)
+{
+	if (!c)
+		return;
+	c->ops->close(c);
+	free(c->in.buf);
+	free(c);
+}
+
+int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
+{
+	struct qf_codec_in *in = &c->in;
+	uint64_t left = in->src->size - in->next;
+	size_t n = left < in->cap ? (size_t)left : in->cap;
+	int ret;
+
+	*eof = n == 0;
+	if (!n)
+		return 0;
+	if ((ret = qf_source_pread(in->src, in->buf, n, in->next, 0, e)) < 0)
+		return ret;
+	in->pos = 0;
+	in->len = n;
+	in->next += n;
+	/* Lets an http source fetch the next blocks while we decompress. */
+	if (in->src->ops->prefetch && in->next < in->src->size)
+		in->src->ops->prefetch(in->src, in->next, 2 * in->cap);
+	return 0;
+}
+
+uint64_t qf_codec_consumed(const struct qf_codec *c)
+{
+	return c->in.next - (c->in.len - c->in.pos);
+}

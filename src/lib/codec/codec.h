@@ -1,0 +1,84 @@
+/* codec.h - sequential decoders for compressed raw images, one file per
+ * format behind one small interface.
+ *
+ * A format claims a file by its first bytes (probe).  An open codec is
+ * asked once, before anything is decoded, for the decompressed size when
+ * the format records it (size), then read front to back (read), rewound at
+ * most once after a sizing pass (rewind) and closed.  Decoders read their
+ * input through struct qf_codec_in, which reads the compressed file in
+ * large sequential blocks and announces the next ones to the source, so an
+ * http source fetches ahead while the decoder works.  codec/stream.c turns
+ * an open codec into a source of the decompressed bytes. */
+#ifndef QF_CODEC_H
+#define QF_CODEC_H
+
+#include "source/source.h"
+
+/* Bytes of a file that probes may look at. */
+#define QF_CODEC_PROBE_LEN 16
+
+struct qf_codec;
+
+struct qf_codec_in {
+	struct qf_source *src;
+	uint8_t *buf;
+	size_t cap;
+	size_t pos, len;             /* unconsumed input: buf[pos, len) */
+	uint64_t next;               /* file offset of the next read */
+};
+
+struct qf_codec_ops {
+	const char *name;            /* "gzip": in messages and -info */
+	enum qf_format format;
+	/* Whether the file starting with @head (@n bytes, at most
+	 * QF_CODEC_PROBE_LEN) is of this format. */
+	bool (*probe)(const uint8_t *head, size_t n);
+	/* Set up c->priv to decode from the start of c->in.src. */
+	int (*open)(struct qf_codec *c, struct qf_err *e);
+	/* Optional: the decompressed size when the format records it, with
+	 * *known false when it does not; called before the first read. */
+	int (*size)(struct qf_codec *c, uint64_t *size, bool *known,
+		    struct qf_err *e);
+	/* Decompress up to @n bytes into @out; *got < n only at a clean end
+	 * of the data (never inside a member, frame or block). */
+	int (*read)(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
+		    struct qf_err *e);
+	/* Start over from the first byte of the file. */
+	void (*rewind)(struct qf_codec *c);
+	void (*close)(struct qf_codec *c);
+};
+
+struct qf_codec {
+	const struct qf_codec_ops *ops;
+	struct qf_codec_in in;
+	/* Set by size() when the size is only that of the first frame of a
+	 * file that may hold more (a remote file cannot be walked cheaply):
+	 * the end of the data then has to prove it right. */
+	bool size_of_first_frame;
+	void *priv;
+};
+
+/* The decoder for a file that starts with @head, or NULL. */
+const struct qf_codec_ops *qf_codec_probe(const uint8_t *head, size_t n);
+/* The decoder of @fmt, or NULL when @fmt is not a compressed format. */
+const struct qf_codec_ops *qf_codec_for(enum qf_format fmt);
+
+/* Open @ops over @src (not owned; it must outlive the codec). */
+int qf_codec_open(const struct qf_codec_ops *ops, struct qf_source *src,
+		  struct qf_codec **out, struct qf_err *e);
+int qf_codec_size(struct qf_codec *c, uint64_t *size, bool *known,
+		  struct qf_err *e);
+int qf_codec_read(struct qf_codec *c, void *out, size_t n, size_t *got,
+		  struct qf_err *e);
+void qf_codec_rewind(struct qf_codec *c);
+void qf_codec_close(struct qf_codec *c);
+
+/* For decoders: the next block of input into c->in (*eof when the file
+ * has nothing left), and how much of the file has been consumed. */
+int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e);
+uint64_t qf_codec_consumed(const struct qf_codec *c);
+
+extern const struct qf_codec_ops qf_codec_gzip;
+extern const struct qf_codec_ops qf_codec_zstd;
+
+#endif
