@@ -1,9 +1,15 @@
 /* test_holders.c - the "held by device-mapper / md" and swap refusals,
  * decided from a made-up sysfs tree: kernels without dm or md (as in some
- * CI sandboxes) cannot produce real holders.  devices.c is compiled here
- * with SYSBLOCK pointing at the tree. */
+ * CI sandboxes) cannot produce real holders.  The safety policy reads
+ * sysfs through qf_sysblock, pointed at the tree here. */
+#include "target/safety.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
 #define SYSBLOCK "tests/unit/fake-sysblock"
-#include "../../src/lib/target/devices.c"
 
 #include "tap.h"
 
@@ -17,12 +23,13 @@ static void mk(const char *path)
 
 int main(void)
 {
-	struct member m[2] = { { "sdx", 0 }, { "sdx1", 0 } };
-	struct ctx c;
+	struct safety_member m[2] = { { "sdx", 0 }, { "sdx1", 0 } };
+	struct safety_ctx c;
 	struct qf_device d;
 	dev_t swapdev = makedev(8, 17);
 
 	qf_init();
+	qf_sysblock = SYSBLOCK;
 	if (system("rm -rf " SYSBLOCK) != 0)
 		return 1;
 	mk(SYSBLOCK "/sdx/holders");
@@ -30,18 +37,18 @@ int main(void)
 
 	memset(&c, 0, sizeof(c));
 	memset(&d, 0, sizeof(d));
-	check_in_use(&c, m, 2, &d);
+	safety_check_in_use(&c, m, 2, &d);
 	is_int(d.refusals, 0, "no holders, no swap: not in use");
 
 	mk(SYSBLOCK "/sdx1/holders/dm-3");
 	memset(&d, 0, sizeof(d));
-	check_in_use(&c, m, 2, &d);
+	safety_check_in_use(&c, m, 2, &d);
 	ok(d.refusals & QF_REFUSE_HELD, "a partition held by dm-3 makes the disk held");
 	ok(strstr(d.reason, "dm-3") != NULL, "the reason names the holder (%s)", d.reason);
 
 	mk(SYSBLOCK "/sdx/holders/md127");
 	memset(&d, 0, sizeof(d));
-	check_in_use(&c, m, 2, &d);
+	safety_check_in_use(&c, m, 2, &d);
 	ok(strstr(d.reason, "dm-3") && strstr(d.reason, "md127"),
 	   "every holder is named (%s)", d.reason);
 
@@ -51,7 +58,7 @@ int main(void)
 	c.swaps = &swapdev;
 	c.nswaps = 1;
 	memset(&d, 0, sizeof(d));
-	check_in_use(&c, m, 2, &d);
+	safety_check_in_use(&c, m, 2, &d);
 	ok(d.refusals & QF_REFUSE_SWAP, "a partition used as swap refuses the disk");
 	ok((d.refusals & QF_REFUSE_FORCEABLE) == d.refusals,
 	   "held and swap are refusals -force may override");
