@@ -5,7 +5,7 @@
 #include "ui.h"
 #include "keymap.h"
 #include "task.h"
-#include "lib/image/demo.h"
+#include "lib/demo/demo.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,6 +1,7 @@
 /* test_engine.c - the engine's progress maths: rate window and ETA,
  * including empty, stalled, backwards and non-finite inputs. */
 #include "engine/engine.h"
+#include "report/progress.h"
 #include "tap.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
-/* codec.c - the table of decoders, finding one by a file's first bytes,
- * and the sequential input every decoder reads through. */
+/* codec.c - an open codec: the calls every format goes through and the
+ * sequential input every decoder reads its compressed bytes from. */
 #include "codec/codec.h"
 
 #include <errno.h>
@@ -9,29 +9,6 @@
 /* Sequential reads of compressed data: large enough that an http source
  * serves them from its prefetched chunks, small enough to stay in cache. */
 #define IN_BUF ((size_t)2 << 20)
-
-static const struct qf_codec_ops *const codecs[] = {
-	&qf_codec_gzip,
-	&qf_codec_zstd,
-};
-
-#define NCODECS (sizeof(codecs) / sizeof(codecs[0]))
-
-const struct qf_codec_ops *qf_codec_probe(const uint8_t *head, size_t n)
-{
-	for (size_t i = 0; i < NCODECS; i++)
-		if (codecs[i]->probe(head, n))
-			return codecs[i];
-	return NULL;
-}
-
-const struct qf_codec_ops *qf_codec_for(enum qf_format fmt)
-{
-	for (size_t i = 0; i < NCODECS; i++)
-		if (codecs[i]->format == fmt)
-			return codecs[i];
-	return NULL;
-}
 
 int qf_codec_open(const struct qf_codec_ops *ops, struct qf_source *src,
 		  struct qf_codec **out, struct qf_err *e)

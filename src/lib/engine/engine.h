@@ -1,11 +1,11 @@
-/* engine.h - what the job engine's modules share: rate/ETA maths
- * (progress.c), chunk hashes and read-back (verify.c) and the flash log
- * (flashlog.c).  engine.c ties them together; front ends never see this. */
+/* engine.h - the engine's units of work and its read-back tools: the
+ * chunk every plan, hash and verification is aligned to, and verify.c's
+ * chunk hashes, target reader and read-back check.  job.h describes a job
+ * to the modules that run it. */
 #ifndef QF_ENGINE_H
 #define QF_ENGINE_H
 
-#include "image/extent.h"
-#include "target/devices.h"
+#include "internal.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -16,29 +16,6 @@
 #define QF_CHUNK ((uint64_t)4 << 20)
 /* Buffers handed to O_DIRECT I/O are aligned to this. */
 #define QF_IO_ALIGN 4096u
-
-/* ------------------------------------------------------------ progress.c
- * Rate over a sliding window of (time, bytes done) samples. */
-
-#define QF_RATE_SAMPLES 64
-
-struct qf_rate {
-	double window;               /* seconds */
-	double min_gap;              /* samples closer than this are dropped */
-	int head, count;             /* ring of samples, head = next slot */
-	double t[QF_RATE_SAMPLES];
-	uint64_t v[QF_RATE_SAMPLES];
-};
-
-void qf_rate_init(struct qf_rate *r, double window);
-/* Record that @done bytes were done at time @now (seconds, monotonic).
- * A value lower than the last sample restarts the window. */
-void qf_rate_sample(struct qf_rate *r, double now, uint64_t done);
-/* Bytes per second between the oldest sample inside the window and
- * (@now, @done); 0 when unknown. */
-double qf_rate_get(const struct qf_rate *r, double now, uint64_t done);
-/* Seconds left at @rate, 0 when finished, -1 when unknown. */
-double qf_eta(uint64_t done, uint64_t total, double rate);
 
 /* -------------------------------------------------------------- verify.c */
 
@@ -94,30 +71,6 @@ struct qf_readback {
  * when it matches, 1 with *mismatch set to the first differing offset,
  * -ECANCELED when stopped, or a negative errno for read errors. */
 int qf_readback_verify(const struct qf_readback *v, uint64_t *mismatch,
-		       struct qf_err *e);
-
-/* ------------------------------------------------------------ flashlog.c */
-
-struct qf_flashlog_entry {
-	int64_t time;                /* wall clock, seconds since the epoch */
-	const char *image;
-	uint64_t virtual_size;
-	const char *mode;            /* "whole-disk", "partition", "verify" */
-	int partition;               /* 0 unless a partition was written */
-	bool have_checksum;
-	uint64_t checksum;
-	const char *target;
-	const char *model, *serial;
-	uint64_t bytes_written;
-	uint64_t bytes_zeroed;
-	double duration;             /* seconds */
-	const char *result;          /* "ok", "failed", "cancelled", "mismatch" */
-	const char *verify;          /* "ok", "mismatch", "skipped" */
-	const char *error;           /* "" when none */
-};
-
-/* Append one JSON line to @path, creating its directory if needed. */
-int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		       struct qf_err *e);
 
 #endif

@@ -20,8 +20,8 @@ static uint64_t round_up(uint64_t v, uint32_t to)
 }
 
 int pt_gpt_load(struct dec *d, uint32_t ss, uint64_t lba,
-		    struct gpt_hdr *h, bool *sig, char *why, size_t wlen,
-		    struct qf_err *e)
+		struct gpt_hdr *h, bool *sig, char *why, size_t wlen,
+		struct qf_err *e)
 {
 	uint8_t *buf = NULL;
 	uint64_t off, aoff;
@@ -114,8 +114,8 @@ out:
 }
 
 int pt_gpt_find(struct dec *d, uint32_t ss, struct gpt_hdr *h,
-		    bool *backup, bool *seen, char *why, size_t wlen,
-		    struct qf_err *e)
+		bool *backup, bool *seen, char *why, size_t wlen,
+		struct qf_err *e)
 {
 	char pwhy[192], bwhy[192];
 	uint64_t cand[2];
@@ -188,7 +188,7 @@ static uint64_t gpt_tail(struct dec *d, uint32_t ss, const struct gpt_hdr *h,
 }
 
 int pt_gpt_decode(struct dec *d, uint32_t ss, const struct gpt_hdr *h,
-		      bool backup, const char *why)
+		  bool backup, const char *why)
 {
 	struct qf_ptable *pt = d->pt;
 	uint64_t head = UINT64_MAX, table_end, usable_off, aoff;

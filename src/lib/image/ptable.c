@@ -172,7 +172,7 @@ static size_t utf8_put(uint32_t c, char *out)
 /* Names are UTF-16LE, NUL-terminated unless they fill the field; a
  * surrogate without its partner becomes U+FFFD. */
 void pt_utf16le_to_utf8(const uint8_t *in, size_t units, char *out,
-			    size_t outlen)
+			size_t outlen)
 {
 	size_t i, o = 0;
 	char tmp[4];
@@ -220,7 +220,7 @@ struct qf_partition *pt_add_part(struct dec *d)
 }
 
 bool pt_sectors_inside(const struct dec *d, uint64_t lba, uint64_t sectors,
-			   uint32_t ss, uint64_t *start, uint64_t *size)
+		       uint32_t ss, uint64_t *start, uint64_t *size)
 {
 	return !mul_overflows(lba, ss, start) &&
 	       !mul_overflows(sectors, ss, size) &&

@@ -1,6 +1,6 @@
 /* flashlog.c - the flash log: one JSON object per line and per target,
  * appended after every job, so what was written where can be found later. */
-#include "engine/engine.h"
+#include "report/flashlog.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* progress.c - transfer rate over a sliding window and time left.  Pure
  * maths on (time, bytes) samples: no locking, no formatting. */
-#include "engine/engine.h"
+#include "report/progress.h"
 
 #include <math.h>
 #include <string.h>

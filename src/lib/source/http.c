@@ -326,7 +326,10 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	return 0;
 
 fail:
-	qf_source_close(&hs->s);
+	/* What qf_source_close would do, without calling back up. */
+	http_close(&hs->s);
+	free(hs->s.name);
+	free(hs);
 	return ret;
 }
 

@@ -48,7 +48,7 @@ void http_slot_drop(struct http_source *hs, struct slot *sl)
 }
 
 struct slot *http_cache_claim(struct http_source *hs, uint64_t idx,
-				bool prefetch)
+			      bool prefetch)
 {
 	struct slot *victim = NULL;
 

@@ -265,7 +265,7 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,
-		       curl_off_t ult, curl_off_t ul)
+		     curl_off_t ult, curl_off_t ul)
 {
 	struct http_source *hs = arg;
 

@@ -214,7 +214,7 @@ static bool backoff(struct http_source *hs, double delay)
 }
 
 int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
-		 struct seg *segs, struct qf_err *e)
+	       struct seg *segs, struct qf_err *e)
 {
 	struct cursor cur = { 0, 0 };
 	struct handle *hd;

@@ -3,7 +3,7 @@
  * assembled in memory and stored as a qcow2 v3 file whose all-zero clusters
  * stay unallocated. */
 #include "internal.h"
-#include "image/demo.h"
+#include "demo/demo.h"
 #include "target/sink.h"
 
 #include <errno.h>

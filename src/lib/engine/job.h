@@ -1,0 +1,260 @@
+/* job.h - a flash job as the engine's modules see it.
+ *
+ * Data flow: workers (worker.c) take the next task from the planner
+ * (plan.c, under plan_mu), fill a buffer from the bounded pool (pool.c) and
+ * hand an op to every target of the task's feed.  An op is refcounted
+ * across targets; its buffer returns to the pool when the last target is
+ * done with it.  Each target's writer thread (writer.c) writes, zeroes or,
+ * for verify-only, compares (compare.c) its ops in order, writes the
+ * partition-table region last and reads the target back.  Targets are
+ * checked and opened before any of that (targets.c); every state change
+ * goes through status.c, which keeps the progress snapshot; job.c ties
+ * the lifecycle together and record.c writes the flash log.  Memory is
+ * bounded by the pool, not by the size of the disk. */
+#ifndef QF_JOB_H
+#define QF_JOB_H
+
+#include "engine/engine.h"
+#include "image/extent.h"
+#include "report/progress.h"
+#include "target/devices.h"
+#include "target/sink.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Adjacent compressed clusters closer than this are read together. */
+#define SPAN_GAP 4096
+/* Zero runs are zeroed and checked in slices so progress and cancel stay
+ * live on huge empty disks. */
+#define ZERO_SLICE ((uint64_t)256 << 20)
+/* Verify-only compares targets in reads of this size. */
+#define CMP_LEN ((size_t)1 << 20)
+/* Image files whose network counters progress reports. */
+#define MAX_SRCS 16
+
+struct buf {
+	struct buf *next;
+	unsigned char *data;             /* QF_CHUNK bytes, aligned */
+};
+
+struct feed;
+
+struct op {
+	struct feed *fe;
+	uint64_t off, len;               /* target offsets */
+	struct buf *buf;                 /* NULL: the range is zeros */
+	atomic_int refs;
+};
+
+struct qnode {
+	struct qnode *next;
+	struct op *op;
+};
+
+/* The bytes one group of targets receives: the whole virtual disk, or one
+ * partition's range of it. */
+struct feed {
+	uint64_t vbase;                  /* virtual offset of target byte 0 */
+	uint64_t len;
+	int partition;
+	struct target **t;
+	int nt;
+	/* Partition-table region, written after everything else:
+	 * [0, head_end) and [tail_start, len).  Without deferral head_end is
+	 * 0 and tail_start is len. */
+	uint64_t head_end, tail_start;
+	unsigned char *head_buf, *tail_buf;
+	/* Hashes of data chunks (under job->hash_mu until production ends). */
+	struct qf_chunk_hash *h;
+	size_t nh, caph;
+	bool complete;                   /* every chunk was produced */
+	uint64_t checksum;
+};
+
+struct target {
+	struct qf_job *job;
+	char *path;
+	int partition;
+	struct feed *fe;
+	struct qf_sink sink;
+	bool opened;
+	struct qf_reader rd;             /* verify-only */
+	bool rd_open;
+	unsigned char *cmpbuf;
+	struct qf_device dev;
+	bool exists;
+	dev_t id_dev;
+	ino_t id_ino;
+	pthread_t thread;
+	bool thread_started;
+	/* queue of ops, under qmu */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	struct qnode *qhead, *qtail;
+	bool qeof;
+	atomic_bool failed;
+	/* writer thread only */
+	bool mismatch_found;
+	uint64_t mismatch;
+	/* progress, under job->pmu */
+	enum qf_target_state state;
+	uint64_t done, total, written, zeroed;
+	int err;
+	char message[QF_ERR_MSG_MAX];
+	uint64_t mismatch_off;
+	bool table_written;
+	bool verified;
+	double t_end;
+};
+
+struct qf_job {
+	struct qf_image *img;
+	struct qf_job_opts opts;
+	char *log_path;
+	struct qf_ptable *pt;            /* partition mode */
+	struct target **t;
+	int nt;
+	struct feed **fe;
+	int nfe;
+	bool started, dead, joined;
+	bool hashing;
+	bool in_order;                   /* the image must be read in order */
+	int nworkers;
+	pthread_t *workers;
+	int workers_started;
+
+	/* planner, under plan_mu */
+	pthread_mutex_t plan_mu;
+	int plan_idx;
+	uint64_t plan_pos;
+	uint64_t pf_pos;                 /* announced to sources up to here */
+	int workers_left;
+	_Atomic(struct qf_source *) srcs[MAX_SRCS];
+	atomic_int nsrcs;
+
+	pthread_mutex_t hash_mu;
+
+	/* buffer pool and in-flight ops, under pool_mu */
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv;
+	struct buf *free_bufs;
+	struct buf **all_bufs;
+	int nbufs, maxbufs;
+	int inflight, max_inflight;
+
+	atomic_bool stop;                /* stop producing and writing */
+	atomic_bool cancelled;
+	atomic_uint_fast64_t bytes_read, bytes_decomp, bytes_written,
+			     bytes_zeroed;
+
+	/* progress and lifecycle, under pmu */
+	pthread_mutex_t pmu;
+	pthread_cond_t pcv;
+	int gate;                        /* 0 wait, 1 go, -1 start failed */
+	enum qf_phase phase;
+	struct qf_rate rate, net_rate;
+	double t_start, t_end, last_wake;
+	int64_t wall_start;
+	struct qf_err fatal;             /* image error: fails every target */
+	int writers_left;
+	bool finished;
+	int efd;
+};
+
+struct worker {
+	struct qf_job *job;
+	struct qf_decomp *d;
+	struct qf_extent *ext;
+	size_t next, cap;
+	unsigned char *span;
+};
+
+struct task {
+	struct feed *fe;
+	uint64_t off, len;
+	bool zero;
+};
+
+/* ------------------------------------------------------------ status.c
+ * Every change of a target's state or progress, under job->pmu. */
+
+void job_wake_locked(struct qf_job *job, bool force);
+/* Recompute the job phase from the targets; a new phase restarts the rate
+ * window since its bytes are counted from zero. */
+void job_update_locked(struct qf_job *job, bool force);
+void target_set_state(struct target *t, enum qf_target_state s);
+void target_add_done(struct target *t, uint64_t done, uint64_t written,
+		     uint64_t zeroed);
+void target_set_done(struct target *t, uint64_t done);
+void target_set_final(struct target *t, enum qf_target_state s, int err,
+		      const char *msg);
+/* A target failed: drop it, keep the others going.  When none is left
+ * there is nothing to produce for. */
+void target_fail(struct target *t, int err, const char *msg);
+/* The image cannot be read: every target is incomplete. */
+void job_fail(struct qf_job *job, const struct qf_err *e);
+/* Settle a target whose job stopped (cancel, image error) or that failed
+ * already; returns false when it is to be finished normally. */
+bool target_stopped_early(struct target *t);
+/* Threads start before the job is checked and wait here: true once it
+ * may run, false when starting failed. */
+bool job_wait_gate(struct qf_job *job);
+/* The last writer out closes the job. */
+void job_finalize(struct qf_job *job);
+
+/* -------------------------------------------------------------- pool.c */
+
+/* Chunk buffers, in huge pages when large. */
+void *buf_memalign(size_t len);
+void pool_kick(struct qf_job *job);
+/* Take an in-flight slot and, when @want_buf, a buffer.  Returns false
+ * when the job is stopping. */
+bool pool_take(struct qf_job *job, bool want_buf, struct buf **out);
+/* A buffer for a writer's read-back; waits for one to come back. */
+struct buf *pool_get_buf(struct qf_job *job);
+void pool_put(struct qf_job *job, struct buf *b, bool slot);
+void op_release(struct qf_job *job, struct op *op);
+/* Hand the task's bytes (@b, or NULL for zeros) to every target of its
+ * feed. */
+void op_emit(struct qf_job *job, const struct task *tk, struct buf *b);
+void queue_close(struct target *t);
+/* Next op, or NULL once the queue is closed and empty. */
+struct op *queue_pop(struct target *t);
+
+/* -------------------------------------------------------------- plan.c */
+
+/* Next task, under plan_mu: 1, 0 when done, or an error. */
+int plan_next(struct worker *w, struct task *tk, struct qf_err *e);
+/* Whole-disk jobs: which bytes are held back and written last. */
+void plan_table_region(struct qf_job *job);
+
+/* ------------------------------------------------ worker.c, writer.c */
+
+void *worker_main(void *arg);
+void *writer_main(void *arg);
+
+/* ----------------------------------------------------------- compare.c */
+
+/* Verify-only: compare one op's range of the target with the image. */
+int compare_op(struct target *t, const struct op *op, struct qf_err *e);
+void finish_compare(struct target *t);
+/* Read the target back after the flash.  Returns true if the target's
+ * final state was set here. */
+bool verify_written(struct target *t);
+
+/* ----------------------------------------------------------- targets.c */
+
+/* Safety checks on one target before anything is opened for writing. */
+int target_check(struct qf_job *job, struct target *t, struct qf_err *e);
+int targets_check_duplicates(struct qf_job *job, struct qf_err *e);
+/* Open every target; only once all are open does any of them change. */
+int targets_open(struct qf_job *job, struct qf_err *e);
+void targets_discard(struct qf_job *job);
+
+/* ------------------------------------------------------------ record.c */
+
+/* One flash-log line per target; errors go into @errs (one per target). */
+void record_results(struct qf_job *job, struct qf_err *errs);
+
+#endif

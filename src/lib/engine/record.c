@@ -1,0 +1,56 @@
+/* record.c - the flash-log records of a job: one line per target once
+ * the last writer is done, without the progress lock. */
+#include "engine/job.h"
+#include "report/flashlog.h"
+
+#include <string.h>
+
+static const char *result_word(enum qf_target_state s)
+{
+	switch (s) {
+	case QF_TARGET_OK: return "ok";
+	case QF_TARGET_CANCELLED: return "cancelled";
+	case QF_TARGET_MISMATCH: return "mismatch";
+	default: return "failed";
+	}
+}
+
+/* Runs after the last writer, so the targets no longer change, and
+ * without pmu: a slow log file must not stall progress snapshots.  A log
+ * that cannot be written is reported in the targets' messages but does
+ * not change their result. */
+void record_results(struct qf_job *job, struct qf_err *errs)
+{
+	static const char *const modes[] = {
+		[QF_MODE_WHOLE_DISK] = "whole-disk",
+		[QF_MODE_PARTITIONS] = "partition",
+		[QF_MODE_VERIFY_ONLY] = "verify",
+	};
+	bool verifying = job->opts.verify ||
+			 job->opts.mode == QF_MODE_VERIFY_ONLY;
+	int i;
+
+	for (i = 0; i < job->nt; i++) {
+		struct target *t = job->t[i];
+		struct qf_flashlog_entry en = { 0 };
+
+		en.time = job->wall_start;
+		en.image = qf_image_name(job->img);
+		en.virtual_size = qf_image_size(job->img);
+		en.mode = modes[job->opts.mode];
+		en.partition = t->partition;
+		en.have_checksum = t->fe->complete && job->hashing;
+		en.checksum = t->fe->checksum;
+		en.target = t->path;
+		en.model = t->dev.model;
+		en.serial = t->dev.serial;
+		en.bytes_written = t->written;
+		en.bytes_zeroed = t->zeroed;
+		en.duration = t->t_end - job->t_start;
+		en.result = result_word(t->state);
+		en.verify = t->state == QF_TARGET_MISMATCH ? "mismatch"
+			    : verifying && t->verified ? "ok" : "skipped";
+		en.error = t->state == QF_TARGET_OK ? "" : t->message;
+		qf_flashlog_append(job->log_path, &en, &errs[i]);
+	}
+}

@@ -1,0 +1,422 @@
+/* status.c - the job's state: target states and the job phase derived
+ * from them, the start gate the threads wait at, targets settled when the
+ * job stops early, the job closed when the last writer is done, and what
+ * front ends see of it (bytes done, rate, ETA, the progress snapshot and
+ * the wake-up fd that tells them to take one). */
+#include "engine/job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WAKE_GAP 0.05
+
+static const char *const phase_names[] = {
+	[QF_PHASE_PREPARING] = N_("preparing"),
+	[QF_PHASE_WRITING] = N_("writing"),
+	[QF_PHASE_SYNCING] = N_("syncing"),
+	[QF_PHASE_VERIFYING] = N_("verifying"),
+	[QF_PHASE_DONE] = N_("done"),
+	[QF_PHASE_FAILED] = N_("failed"),
+	[QF_PHASE_CANCELLED] = N_("cancelled"),
+};
+
+static const char *const state_names[] = {
+	[QF_TARGET_PENDING] = N_("pending"),
+	[QF_TARGET_WRITING] = N_("writing"),
+	[QF_TARGET_SYNCING] = N_("syncing"),
+	[QF_TARGET_VERIFYING] = N_("verifying"),
+	[QF_TARGET_OK] = N_("ok"),
+	[QF_TARGET_FAILED] = N_("failed"),
+	[QF_TARGET_CANCELLED] = N_("cancelled"),
+	[QF_TARGET_MISMATCH] = N_("mismatch"),
+};
+
+const char *qf_phase_id(enum qf_phase p)
+{
+	if ((unsigned)p >= sizeof(phase_names) / sizeof(phase_names[0]))
+		return "?";
+	return phase_names[p];
+}
+
+const char *qf_phase_name(enum qf_phase p)
+{
+	return _(qf_phase_id(p));
+}
+
+const char *qf_target_state_id(enum qf_target_state s)
+{
+	if ((unsigned)s >= sizeof(state_names) / sizeof(state_names[0]))
+		return "?";
+	return state_names[s];
+}
+
+const char *qf_target_state_name(enum qf_target_state s)
+{
+	return _(qf_target_state_id(s));
+}
+
+
+static bool state_final(enum qf_target_state s)
+{
+	return s == QF_TARGET_OK || s == QF_TARGET_FAILED ||
+	       s == QF_TARGET_CANCELLED || s == QF_TARGET_MISMATCH;
+}
+
+/* Where in the flash a target is, comparable with the job phase. */
+static int state_rank(enum qf_target_state s)
+{
+	switch (s) {
+	case QF_TARGET_PENDING:
+	case QF_TARGET_WRITING: return QF_PHASE_WRITING;
+	case QF_TARGET_SYNCING: return QF_PHASE_SYNCING;
+	case QF_TARGET_VERIFYING: return QF_PHASE_VERIFYING;
+	default: return QF_PHASE_DONE;
+	}
+}
+
+/* Bytes done in the current phase: the slowest target of a whole-disk job,
+ * the sum over targets of a partition job.  Under pmu. */
+static bool per_partition(const struct qf_job *job)
+{
+	return job->opts.mode == QF_MODE_PARTITIONS ||
+	       (job->nfe && job->fe[0]->partition > 0);
+}
+
+static uint64_t job_done_locked(const struct qf_job *job)
+{
+	bool sum = per_partition(job);
+	uint64_t done = sum ? 0 : UINT64_MAX;
+	/* Once the job has ended every target is compared as finished. */
+	int phase = job->phase > QF_PHASE_DONE ? QF_PHASE_DONE : (int)job->phase;
+	int i;
+
+	for (i = 0; i < job->nt; i++) {
+		const struct target *t = job->t[i];
+		int rank = state_rank(t->state);
+		uint64_t c;
+
+		if (!sum && (t->state == QF_TARGET_FAILED ||
+			     t->state == QF_TARGET_CANCELLED))
+			continue;
+		if (rank == phase)
+			c = t->done;
+		else
+			c = rank < phase ? 0 : t->total;
+		if (sum)
+			done += c;
+		else if (c < done)
+			done = c;
+	}
+	return done == UINT64_MAX ? 0 : done;
+}
+
+static uint64_t job_total_locked(const struct qf_job *job)
+{
+	uint64_t total = 0;
+	int i;
+
+	if (!per_partition(job))
+		return job->nfe ? job->fe[0]->len : 0;
+	for (i = 0; i < job->nt; i++)
+		total += job->t[i]->total;
+	return total;
+}
+
+void job_wake_locked(struct qf_job *job, bool force)
+{
+	double now = qf_now();
+	uint64_t one = 1;
+
+	if (!force && now - job->last_wake < WAKE_GAP)
+		return;
+	job->last_wake = now;
+	if (write(job->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, the reader is awake anyway. */
+	}
+}
+
+/* Recompute the job phase from the targets; a new phase restarts the rate
+ * window since its bytes are counted from zero.  Under pmu. */
+void job_update_locked(struct qf_job *job, bool force)
+{
+	enum qf_phase ph = job->phase;
+	int i, lowest = QF_PHASE_DONE;
+
+	if (!job->finished && job->started) {
+		for (i = 0; i < job->nt; i++) {
+			int r = state_rank(job->t[i]->state);
+			if (r < lowest)
+				lowest = r;
+		}
+		if (lowest < QF_PHASE_DONE)
+			ph = (enum qf_phase)lowest;
+	}
+	if (ph != job->phase) {
+		job->phase = ph;
+		qf_rate_init(&job->rate, 3.0);
+		force = true;
+	}
+	qf_rate_sample(&job->rate, qf_now(), job_done_locked(job));
+	job_wake_locked(job, force);
+}
+
+void target_set_state(struct target *t, enum qf_target_state s)
+{
+	struct qf_job *job = t->job;
+
+	pthread_mutex_lock(&job->pmu);
+	t->state = s;
+	if (s == QF_TARGET_VERIFYING)
+		t->done = 0;
+	if (state_final(s))
+		t->t_end = qf_now();
+	job_update_locked(job, true);
+	pthread_mutex_unlock(&job->pmu);
+}
+
+void target_add_done(struct target *t, uint64_t done, uint64_t written,
+		     uint64_t zeroed)
+{
+	struct qf_job *job = t->job;
+
+	if (written)
+		atomic_fetch_add(&job->bytes_written, written);
+	if (zeroed)
+		atomic_fetch_add(&job->bytes_zeroed, zeroed);
+	pthread_mutex_lock(&job->pmu);
+	t->done += done;
+	t->written += written;
+	t->zeroed += zeroed;
+	job_update_locked(job, false);
+	pthread_mutex_unlock(&job->pmu);
+}
+
+void target_set_done(struct target *t, uint64_t done)
+{
+	pthread_mutex_lock(&t->job->pmu);
+	t->done = done;
+	job_update_locked(t->job, false);
+	pthread_mutex_unlock(&t->job->pmu);
+}
+
+void target_set_final(struct target *t, enum qf_target_state s, int err,
+		      const char *msg)
+{
+	struct qf_job *job = t->job;
+
+	pthread_mutex_lock(&job->pmu);
+	t->state = s;
+	t->err = err;
+	snprintf(t->message, sizeof(t->message), "%s", msg ? msg : "");
+	t->t_end = qf_now();
+	job_update_locked(job, true);
+	pthread_mutex_unlock(&job->pmu);
+}
+
+static bool all_failed_locked(const struct qf_job *job)
+{
+	int i;
+
+	for (i = 0; i < job->nt; i++)
+		if (!atomic_load(&job->t[i]->failed))
+			return false;
+	return true;
+}
+
+/* A target failed: drop it, keep the others going.  When none is left
+ * there is nothing to produce for. */
+void target_fail(struct target *t, int err, const char *msg)
+{
+	struct qf_job *job = t->job;
+	size_t pl = strlen(t->path);
+	bool none_left;
+
+	/* The snapshot names the target already: drop a leading "path: ". */
+	if (strncmp(msg, t->path, pl) == 0 && msg[pl] == ':' && msg[pl + 1] == ' ')
+		msg += pl + 2;
+	pthread_mutex_lock(&job->pmu);
+	atomic_store(&t->failed, true);
+	t->state = QF_TARGET_FAILED;
+	t->err = err < 0 ? err : -EIO;
+	snprintf(t->message, sizeof(t->message), "%s", msg);
+	t->t_end = qf_now();
+	none_left = all_failed_locked(job);
+	job_update_locked(job, true);
+	pthread_mutex_unlock(&job->pmu);
+	if (none_left) {
+		atomic_store(&job->stop, true);
+		pool_kick(job);
+	}
+}
+
+/* The image cannot be read: every target is incomplete. */
+void job_fail(struct qf_job *job, const struct qf_err *e)
+{
+	pthread_mutex_lock(&job->pmu);
+	if (!job->fatal.code)
+		job->fatal = *e;
+	pthread_mutex_unlock(&job->pmu);
+	atomic_store(&job->stop, true);
+	pool_kick(job);
+}
+
+/* Settle a target whose job stopped (cancel, image error) or that failed
+ * already; returns false when it is to be finished normally. */
+bool target_stopped_early(struct target *t)
+{
+	struct qf_job *job = t->job;
+	char msg[QF_ERR_MSG_MAX];
+	int fatal;
+
+	if (atomic_load(&t->failed))
+		return true;
+	if (atomic_load(&job->cancelled)) {
+		target_set_final(t, QF_TARGET_CANCELLED, -ECANCELED,
+			  job->opts.mode == QF_MODE_VERIFY_ONLY
+			  ? _("cancelled")
+			  : _("cancelled: the target is incomplete"));
+		return true;
+	}
+	pthread_mutex_lock(&job->pmu);
+	fatal = job->fatal.code;
+	snprintf(msg, sizeof(msg), "%s",
+		 fatal ? job->fatal.msg : _("the job stopped early"));
+	pthread_mutex_unlock(&job->pmu);
+	if (!fatal && t->fe->complete)
+		return false;
+	if (job->opts.mode != QF_MODE_VERIFY_ONLY)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (%s)",
+			 _("the target is incomplete"));
+	target_fail(t, fatal ? fatal : -EIO, msg);
+	return true;
+}
+
+/* Threads start before the job is checked and wait here: true once it
+ * may run, false when starting failed. */
+bool job_wait_gate(struct qf_job *job)
+{
+	int gate;
+
+	pthread_mutex_lock(&job->pmu);
+	while (job->gate == 0)
+		pthread_cond_wait(&job->pcv, &job->pmu);
+	gate = job->gate;
+	pthread_mutex_unlock(&job->pmu);
+	return gate > 0;
+}
+
+/* The last writer out closes the job. */
+void job_finalize(struct qf_job *job)
+{
+	struct qf_err *errs = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*errs));
+	int i, ok = 0;
+
+	if (job->log_path)
+		record_results(job, errs);
+	pthread_mutex_lock(&job->pmu);
+	for (i = 0; i < job->nt; i++) {
+		struct target *t = job->t[i];
+		size_t l = strlen(t->message);
+
+		ok += t->state == QF_TARGET_OK;
+		if (errs[i].code)
+			snprintf(t->message + l, sizeof(t->message) - l, "%s%s",
+				 l ? "; " : "", errs[i].msg);
+	}
+	free(errs);
+	if (ok == job->nt)
+		job->phase = QF_PHASE_DONE;
+	else if (atomic_load(&job->cancelled))
+		job->phase = QF_PHASE_CANCELLED;
+	else
+		job->phase = ok ? QF_PHASE_DONE : QF_PHASE_FAILED;
+	job->t_end = qf_now();
+	job->finished = true;
+	pthread_cond_broadcast(&job->pcv);
+	job_wake_locked(job, true);
+	pthread_mutex_unlock(&job->pmu);
+}
+
+int qf_job_wakeup_fd(const struct qf_job *job)
+{
+	return job->efd;
+}
+
+void qf_job_ack_wakeup(struct qf_job *job)
+{
+	uint64_t v;
+
+	if (read(job->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing pending. */
+	}
+}
+
+int qf_job_progress(struct qf_job *job, struct qf_progress *p)
+{
+	double now = qf_now();
+	int i, n;
+
+	memset(p, 0, sizeof(*p));
+	p->bytes_read = atomic_load(&job->bytes_read);
+	p->bytes_decompressed = atomic_load(&job->bytes_decomp);
+	p->bytes_written = atomic_load(&job->bytes_written);
+	p->bytes_zeroed = atomic_load(&job->bytes_zeroed);
+	n = atomic_load(&job->nsrcs);
+	for (i = 0; i < n; i++) {
+		struct qf_source *s = atomic_load(&job->srcs[i]);
+		if (s && s->remote) {
+			p->net_bytes += atomic_load(&s->bytes_read);
+			p->net_retries += atomic_load(&s->retries);
+		}
+	}
+	p->targets = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*p->targets));
+	p->ntargets = job->nt;
+
+	pthread_mutex_lock(&job->pmu);
+	p->phase = job->phase;
+	if (job->started)
+		p->elapsed = (job->finished ? job->t_end : now) - job->t_start;
+	p->total = job_total_locked(job);
+	p->done = job_done_locked(job);
+	if (job->finished) {
+		p->rate = p->elapsed > 0 ? (double)p->total / p->elapsed : 0;
+		p->eta = 0;
+	} else if (job->started) {
+		qf_rate_sample(&job->rate, now, p->done);
+		p->rate = qf_rate_get(&job->rate, now, p->done);
+		p->eta = qf_eta(p->done, p->total, p->rate);
+		qf_rate_sample(&job->net_rate, now, p->net_bytes);
+		p->net_rate = qf_rate_get(&job->net_rate, now, p->net_bytes);
+	} else {
+		p->eta = -1;
+	}
+	for (i = 0; i < job->nt; i++) {
+		const struct target *t = job->t[i];
+		struct qf_target_progress *tp = &p->targets[i];
+		tp->path = t->path;
+		tp->partition = t->partition;
+		tp->state = t->state;
+		tp->done = t->done;
+		tp->total = t->total;
+		tp->err = t->err;
+		memcpy(tp->message, t->message, sizeof(tp->message));
+		tp->mismatch_off = t->mismatch_off;
+		tp->table_written = t->table_written;
+		memcpy(tp->model, t->dev.model, sizeof(tp->model));
+		memcpy(tp->serial, t->dev.serial, sizeof(tp->serial));
+	}
+	pthread_mutex_unlock(&job->pmu);
+	return 0;
+}
+
+void qf_progress_free(struct qf_progress *p)
+{
+	if (!p)
+		return;
+	free(p->targets);
+	p->targets = NULL;
+	p->ntargets = 0;
+}

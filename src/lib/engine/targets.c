@@ -1,0 +1,137 @@
+/* targets.c - a job's targets before anything is written: every safety
+ * refusal the policy gives (minus what the job's mode and -force allow),
+ * the size check, duplicates, and opening them all before any changes. */
+#include "engine/job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Sizes in messages: whole MiB when exact (disks almost always are),
+ * bytes otherwise, so two different sizes never print alike. */
+static void size_text(char *buf, size_t len, uint64_t n)
+{
+	if (n % (1 << 20) == 0)
+		snprintf(buf, len, "%llu MiB", (unsigned long long)(n >> 20));
+	else
+		snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+}
+
+static int err_too_small(const struct target *t, uint64_t have,
+			 struct qf_err *e)
+{
+	char need_s[32], have_s[32];
+
+	size_text(need_s, sizeof(need_s), t->total);
+	size_text(have_s, sizeof(have_s), have);
+	return qf_err_set(e, ENOSPC, _("%s: too small: %s needed, %s available"),
+			  t->path, need_s, have_s);
+}
+
+/* Safety checks on one target before anything is opened for writing. */
+int target_check(struct qf_job *job, struct target *t,
+		 struct qf_err *e)
+{
+	bool verify_only = job->opts.mode == QF_MODE_VERIFY_ONLY;
+	char why[256];
+	struct stat sb;
+	unsigned bad;
+	int ret;
+
+	if (stat(t->path, &sb) < 0) {
+		/* A missing file is a new target file. */
+		if (errno == ENOENT && !verify_only) {
+			t->dev.kind = QF_DEV_FILE;
+			snprintf(t->dev.path, sizeof(t->dev.path), "%s", t->path);
+			return 0;
+		}
+		return qf_err_set(e, errno, "%s: %s", t->path, strerror(errno));
+	}
+	t->exists = true;
+	t->id_dev = S_ISBLK(sb.st_mode) ? sb.st_rdev : sb.st_dev;
+	t->id_ino = S_ISBLK(sb.st_mode) ? 0 : sb.st_ino;
+	if ((ret = qf_device_check(t->path, qf_image_name(job->img), &t->dev,
+				   e)) < 0)
+		return ret;
+	bad = t->dev.refusals & ~(unsigned)QF_REFUSE_TOO_SMALL;
+	if (verify_only)
+		/* Reading does no harm to a mounted or busy device. */
+		bad &= QF_REFUSE_NOT_FOUND | QF_REFUSE_NOT_BLOCK;
+	else if (job->opts.force)
+		bad &= ~(unsigned)QF_REFUSE_FORCEABLE;
+	if (bad) {
+		if (bad == t->dev.refusals && t->dev.reason[0])
+			snprintf(why, sizeof(why), "%s", t->dev.reason);
+		else
+			qf_refusal_text(bad, why, sizeof(why));
+		return qf_err_set(e, EPERM, "%s: %s", t->path, why);
+	}
+	if (!verify_only && t->dev.kind != QF_DEV_FILE && t->dev.size < t->total)
+		return err_too_small(t, t->dev.size, e);
+	return 0;
+}
+
+int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
+{
+	int i, j;
+
+	for (i = 0; i < job->nt; i++) {
+		for (j = 0; j < i; j++) {
+			struct target *a = job->t[i], *b = job->t[j];
+			if (a->exists && b->exists && a->id_dev == b->id_dev &&
+			    a->id_ino == b->id_ino)
+				return qf_err_set(e, EINVAL,
+						  _("%s: same target as %s"),
+						  a->path, b->path);
+		}
+	}
+	return 0;
+}
+
+void targets_discard(struct qf_job *job)
+{
+	int i;
+
+	for (i = 0; i < job->nt; i++) {
+		struct target *t = job->t[i];
+		if (t->opened)
+			qf_sink_discard(&t->sink);
+		if (t->rd_open)
+			qf_reader_close(&t->rd);
+		t->opened = t->rd_open = false;
+	}
+}
+
+int targets_open(struct qf_job *job, struct qf_err *e)
+{
+	int i, ret;
+
+	for (i = 0; i < job->nt; i++) {
+		struct target *t = job->t[i];
+		if (job->opts.mode == QF_MODE_VERIFY_ONLY) {
+			if ((ret = qf_reader_open(&t->rd, t->path, e)) < 0)
+				return ret;
+			t->rd_open = true;
+			t->cmpbuf = buf_memalign(CMP_LEN);
+			continue;
+		}
+		if ((ret = qf_sink_open(&t->sink, t->path, job->opts.direct,
+					job->opts.force, e)) < 0)
+			return ret;
+		t->opened = true;
+		/* Checked again on the device actually opened. */
+		if (t->sink.blockdev && t->sink.size < t->total)
+			return err_too_small(t, t->sink.size, e);
+	}
+	/* Only once every target is open does any of them change. */
+	for (i = 0; i < job->nt && job->opts.mode != QF_MODE_VERIFY_ONLY; i++) {
+		struct qf_sink *s = &job->t[i]->sink;
+		if ((ret = qf_sink_set_size(s, job->t[i]->total, e)) < 0)
+			return ret;
+		/* The user vouches that it is blank: zeroing is a no-op. */
+		if (job->opts.assume_zeroed)
+			s->fresh = true;
+	}
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* flashlog.h - the flash log (flashlog.c): one JSON line per target and
+ * flash, appended to a file that survives the program. */
+#ifndef QF_FLASHLOG_H
+#define QF_FLASHLOG_H
+
+#include "internal.h"
+
+struct qf_flashlog_entry {
+	int64_t time;                /* wall clock, seconds since the epoch */
+	const char *image;
+	uint64_t virtual_size;
+	const char *mode;            /* "whole-disk", "partition", "verify" */
+	int partition;               /* 0 unless a partition was written */
+	bool have_checksum;
+	uint64_t checksum;
+	const char *target;
+	const char *model, *serial;
+	uint64_t bytes_written;
+	uint64_t bytes_zeroed;
+	double duration;             /* seconds */
+	const char *result;          /* "ok", "failed", "cancelled", "mismatch" */
+	const char *verify;          /* "ok", "mismatch", "skipped" */
+	const char *error;           /* "" when none */
+};
+
+/* Append one JSON line to @path, creating its directory if needed. */
+int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
+		       struct qf_err *e);
+
+#endif
