@@ -495,3 +495,149 @@ extract_part() {
 	dd if="$1" of="$3" bs=64K skip="$s" count="$z" \
 		iflag=skip_bytes,count_bytes status=none || fail "dd $1 part $2"
 }
+
+# ------------------------------------------------------ fault devices
+
+# A fault device is a loop device over MNT/disk of a qfaultfs mount
+# (tests/helpers/qfaultfs.c; see qfaultfs --help): a block device that
+# can claim more than it holds, drop writes, fail with EIO, ENOSPC or
+# EROFS at chosen offsets, shorten writes or be slow.  Instance NAME
+# keeps its files in $T: NAME.mnt (mount point), NAME.backing (the bytes;
+# create it beforehand to give the device old content), NAME.pid,
+# NAME.loop, NAME.err (qfaultfs's errors).
+: "${QFAULTFS:=$top_builddir/tests/helpers/qfaultfs}"
+
+# have_fault_dev: succeeds when fault devices work here (root, loop
+# devices, /dev/fuse, the helper built and able to mount); otherwise
+# fails with the reason in $FAULT_WHY.
+have_fault_dev() {
+	local m=$T/.fuseprobe.mnt
+	FAULT_WHY="needs root for FUSE mounts and loop devices"
+	[ "$(id -u)" = 0 ] || return 1
+	FAULT_WHY="no /dev/fuse"
+	[ -c /dev/fuse ] || return 1
+	FAULT_WHY="qfaultfs not built (configure found no fuse3): $QFAULTFS"
+	[ -x "$QFAULTFS" ] || return 1
+	FAULT_WHY="umount or mountpoint not found"
+	command -v umount >/dev/null 2>&1 &&
+		command -v mountpoint >/dev/null 2>&1 || return 1
+	have_root_loop || { FAULT_WHY=$LOOP_WHY; return 1; }
+	mkdir -p "$m"
+	if ! "$QFAULTFS" --size 1M --backing "$T/.fuseprobe.backing" \
+		--pidfile "$T/.fuseprobe.pid" "$m" 2>"$T/.fuseprobe.err"; then
+		FAULT_WHY="qfaultfs cannot mount here: $(head -n 1 "$T/.fuseprobe.err")"
+		rmdir "$m" 2>/dev/null
+		return 1
+	fi
+	fault_dev_down .fuseprobe ||
+		{ FAULT_WHY="a qfaultfs mount did not go away cleanly"; return 1; }
+	rm -f "$T"/.fuseprobe.*
+}
+
+# need_fault_dev: skip the test unless have_fault_dev.
+need_fault_dev() {
+	have_fault_dev || skip "$FAULT_WHY"
+}
+
+# fault_dev NAME SIZE [QFAULTFS OPTIONS...]: mount a qfaultfs instance
+# whose disk claims SIZE bytes (K/M/G suffixes) at $T/NAME.mnt, backed by
+# $T/NAME.backing, and attach a loop device to it.  Sets $FAULT_DEV (the
+# loop device), $FAULT_CTL (its ctl file) and $FAULT_MNT.  Loop device
+# and mount go at exit, in that order, also when the test fails.  Call it
+# in the main shell, like loop_attach.
+fault_dev() {
+	local name=$1 size=$2 mnt=$T/$1.mnt
+	shift 2
+	[ -e "$mnt" ] && fail "fault_dev $name: $mnt exists already"
+	mkdir "$mnt" || fail "fault_dev $name: mkdir $mnt failed"
+	on_exit "fault_dev_down '$name'"
+	if ! "$QFAULTFS" --size "$size" --backing "$T/$name.backing" \
+		--pidfile "$T/$name.pid" "$@" "$mnt" 2>"$T/$name.err"; then
+		sed 's/^/#   qfaultfs: /' "$T/$name.err" >&2
+		fail "qfaultfs --size $size${*:+ $*} $mnt failed"
+	fi
+	FAULT_MNT=$mnt
+	FAULT_CTL=$mnt/ctl
+	FAULT_DEV=$(losetup -f --show "$mnt/disk") ||
+		fail "fault_dev $name: losetup $mnt/disk failed"
+	# The device and the file as the kernel names it (no symlinks).
+	printf '%s\n%s\n' "$FAULT_DEV" "$(realpath "$mnt")/disk" >"$T/$name.loop"
+	# udev's probe of the new device would move the counters later.
+	if command -v udevadm >/dev/null 2>&1; then
+		udevadm settle --timeout=10 >/dev/null 2>&1
+	fi
+	return 0
+}
+
+# fault_ctl LINE...: write one line to $FAULT_CTL (the newest fault
+# device's, unless the caller sets FAULT_CTL); fail if qfaultfs refuses it.
+fault_ctl() {
+	printf '%s\n' "$*" >"$FAULT_CTL" 2>"$T/fault_ctl.err" ||
+		fail "fault_ctl '$*' refused: $(cat "$T/fault_ctl.err")"
+}
+
+# fault_get KEY: one value (counter or setting) read from $FAULT_CTL.
+fault_get() {
+	local v
+	v=$(awk -v k="$1" '$1 == k { print $2; n++ } END { exit n != 1 }' \
+		"$FAULT_CTL") || fail "fault_get $1: no such key in $FAULT_CTL"
+	echo "$v"
+}
+
+# pid_alive PID: PID runs (a zombie nobody reaps does not count).
+pid_alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+
+# fault_dev_down NAME: detach NAME's loop device, unmount it and wait for
+# its daemon to end.  Idempotent (the exit hook calls it again); fails if
+# anything had to be forced or is left over.
+fault_dev_down() {
+	local name=$1 mnt=$T/$1.mnt dev file pid= i left=0
+	if [ -f "$T/$name.loop" ]; then
+		{ read -r dev; read -r file; } <"$T/$name.loop"
+		# Only while it is ours: the number may since have been reused.
+		[ "$(losetup -nO BACK-FILE "$dev" 2>/dev/null)" = "$file" ] &&
+			losetup -d "$dev"
+		# The detach completes when the last opener closes the device.
+		for ((i = 0; i < 50; i++)); do
+			[ "$(losetup -nO BACK-FILE "$dev" 2>/dev/null)" = "$file" ] ||
+				break
+			sleep 0.1
+		done
+		[ "$i" = 50 ] && left=1
+		rm -f "$T/$name.loop"
+	fi
+	[ -f "$T/$name.pid" ] && pid=$(cat "$T/$name.pid")
+	if mountpoint -q "$mnt"; then
+		# EBUSY until the kernel has let go of the file; no use waiting
+		# while the loop device is still open.
+		for ((i = 0; i < 30 && left == 0; i++)); do
+			umount "$mnt" 2>/dev/null && break
+			sleep 0.1
+		done
+		# Ending the daemon unmounts lazily and fails what still uses
+		# the file (the loop device then detaches on its last close).
+		if mountpoint -q "$mnt"; then
+			left=1
+			[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+			umount -l "$mnt" 2>/dev/null
+		fi
+	fi
+	# The daemon ends once the kernel has closed its session.
+	if [ -n "$pid" ]; then
+		for ((i = 0; i < 100; i++)); do
+			pid_alive "$pid" || break
+			sleep 0.1
+		done
+		if pid_alive "$pid"; then
+			left=1
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		rm -f "$T/$name.pid"
+	fi
+	[ -d "$mnt" ] && ! mountpoint -q "$mnt" && rmdir "$mnt" 2>/dev/null
+	return $left
+}
