@@ -59,6 +59,19 @@ bool pt_mbr_has_signature(const uint8_t *sec);
  * a table must not be read as one. */
 bool pt_looks_like_boot_sector(const uint8_t *sec);
 int pt_mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e);
+/* The slots of an EBR's logical partition and of its link to the next EBR
+ * (-1 when absent): the first used entry of each kind, as Linux reads them. */
+void pt_ebr_slots(const uint8_t *sec, int *data, int *link);
+/* Called for each EBR of a chain with its sector and the number its logical
+ * partition gets (0 when it holds none); returns 0 to go on, 1 to stop
+ * there, or a negative errno that ends the walk. */
+typedef int (*pt_ebr_fn)(void *arg, uint64_t ebr_lba, const uint8_t *sec,
+			 int number);
+/* Walk the EBR chain of the extended partition at @ext_lba, numbering
+ * logical partitions from *@next; a damaged chain ends with a warning.
+ * Returns 0, or a negative errno from a read or from @fn. */
+int pt_mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
+		     pt_ebr_fn fn, void *arg, struct qf_err *e);
 
 /* gpt.c */
 struct gpt_hdr {
