@@ -38,6 +38,9 @@ bool pt_guid_is_zero(const uint8_t *g);
 void pt_utf16le_to_utf8(const uint8_t *in, size_t units, char *out,
 			size_t len);
 struct qf_partition *pt_add_part(struct dec *d);
+/* An MBR's extended partition, which only holds EBRs and logicals. */
+bool pt_part_is_extended(const struct qf_ptable *pt,
+			 const struct qf_partition *p);
 /* Byte range of @sectors sectors at @lba; false when it overflows or does
  * not fit on the disk. */
 bool pt_sectors_inside(const struct dec *d, uint64_t lba, uint64_t sectors,
