@@ -11,7 +11,7 @@ libncurses-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libblkid-dev
 libdeflate-dev libxxhash-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
-dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip
+dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip gdisk
 fuse3 libfuse3-dev"
 fi
 missing=

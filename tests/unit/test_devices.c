@@ -4,12 +4,11 @@
 #include "config.h"
 #include "qflash.h"
 #include "tap.h"
+#include "scratch.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,27 +20,12 @@
 #define MIB (1024 * 1024)
 #define MAX_UNDO 16
 
-static char tmpdir[512];
 static char loops[MAX_UNDO][64], mounts[MAX_UNDO][PATH_MAX],
 	    dmnames[MAX_UNDO][64];
 static int nloops, nmounts, ndm;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2 * PATH_MAX + 256];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	return r == -1 ? -1 : WIFEXITED(r) ? WEXITSTATUS(r) : 128;
-}
-
 /* Undo in reverse order: mounts, then device-mapper, then loops. */
-static void cleanup(void)
+static void undo(void)
 {
 	while (nmounts > 0) {
 		const char *m = mounts[--nmounts];
@@ -52,17 +36,6 @@ static void cleanup(void)
 		sh("dmsetup remove --noudevsync '%s' >/dev/null 2>&1", dmnames[--ndm]);
 	while (nloops > 0)
 		sh("losetup -d '%s' >/dev/null 2>&1", loops[--nloops]);
-	if (tmpdir[0]) {
-		sh("rm -rf '%s'", tmpdir);
-		tmpdir[0] = '\0';
-	}
-}
-
-static void on_signal(int sig)
-{
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 /* Attach @file with losetup (@opts e.g. "-r"); the /dev path goes to @dev. */
@@ -148,11 +121,6 @@ static void probe(const char *path, const char *source, struct qf_device *d)
 	if (qf_device_probe(path, source, d, &e) != 0)
 		printf("# qf_device_probe %s: %s\n", path, e.msg);
 	printf("# %s: refusals %#x \"%s\"\n", path, d->refusals, d->reason);
-}
-
-static bool have(const char *tool)
-{
-	return sh("command -v %s >/dev/null 2>&1", tool) == 0;
 }
 
 /* Whole-disk kernel name holding "/", or false when "/" is not on a block
@@ -439,7 +407,6 @@ int main(void)
 {
 	char img1[PATH_MAX], img2[PATH_MAX], dev1[64];
 	uint64_t g0, a, b;
-	const char *t = getenv("TMPDIR");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	qf_init();
@@ -451,17 +418,8 @@ int main(void)
 		printf("1..0 # SKIP losetup missing\n");
 		return 0;
 	}
-	snprintf(tmpdir, sizeof(tmpdir), "%s/qf-devices.XXXXXX",
-		 t && *t ? t : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		printf("1..0 # SKIP mkdtemp: %s\n", strerror(errno));
+	if (!scratch_init("devices", undo))
 		return 0;
-	}
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGSEGV, on_signal);
-	signal(SIGABRT, on_signal);
 
 	snprintf(img1, sizeof(img1), "%s/disk1.img", tmpdir);
 	snprintf(img2, sizeof(img2), "%s/disk2.img", tmpdir);

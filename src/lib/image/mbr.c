@@ -68,12 +68,31 @@ static bool mbr_add(struct dec *d, int number, uint64_t lba,
 	return true;
 }
 
+void pt_ebr_slots(const uint8_t *sec, int *data, int *link)
+{
+	struct mbr_entry m;
+	int i;
+
+	*data = *link = -1;
+	for (i = 0; i < 4; i++) {
+		pt_mbr_entry(sec, i, &m);
+		if (!pt_mbr_used(&m))
+			continue;
+		if (pt_mbr_extended(m.type)) {
+			if (*link < 0)
+				*link = i;
+		} else if (*data < 0) {
+			*data = i;
+		}
+	}
+}
+
 /* Each EBR holds one logical partition (start relative to that EBR) and a
  * link to the next EBR (relative to the start of the extended partition).
  * The chain comes from the disk, so it is bounded, loop-checked and every
  * EBR must lie on the disk; a bad link ends the chain with a warning. */
-static int mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
-			 struct qf_err *e)
+int pt_mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
+		     pt_ebr_fn fn, void *arg, struct qf_err *e)
 {
 	uint64_t seen[MBR_MAX_LOGICAL];
 	uint8_t sec[MBR_SIZE];
@@ -82,9 +101,8 @@ static int mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
 
 	for (;;) {
 		struct mbr_entry m;
-		uint64_t off, link = 0;
-		bool have_link = false, have_data = false;
-		int i, r;
+		uint64_t off;
+		int i, r, data, link;
 
 		for (i = 0; i < n; i++) {
 			if (seen[i] == ebr) {
@@ -113,26 +131,29 @@ static int mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
 				(unsigned long long)ebr);
 			return 0;
 		}
-		for (i = 0; i < 4; i++) {
-			pt_mbr_entry(sec, i, &m);
-			if (!pt_mbr_used(&m))
-				continue;
-			if (pt_mbr_extended(m.type)) {
-				if (!have_link) {
-					link = m.start;
-					have_link = true;
-				}
-				continue;
-			}
-			if (have_data)
-				continue;
-			have_data = true;
-			mbr_add(d, (*next)++, ebr + m.start, &m, true);
-		}
-		if (!have_link)
+		pt_ebr_slots(sec, &data, &link);
+		r = fn(arg, ebr, sec, data >= 0 ? (*next)++ : 0);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if (link < 0)
 			return 0;
-		ebr = ext_lba + link;
+		pt_mbr_entry(sec, link, &m);
+		ebr = ext_lba + m.start;
 	}
+}
+
+static int add_logical(void *arg, uint64_t ebr, const uint8_t *sec,
+		       int number)
+{
+	struct mbr_entry m;
+	int data, link;
+
+	if (number == 0)
+		return 0;
+	pt_ebr_slots(sec, &data, &link);
+	pt_mbr_entry(sec, data, &m);
+	mbr_add(arg, number, ebr + m.start, &m, true);
+	return 0;
 }
 
 int pt_mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e)
@@ -153,7 +174,8 @@ int pt_mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e)
 		if (!mbr_add(d, i + 1, m.start, &m, false))
 			continue;
 		if (pt_mbr_extended(m.type)) {
-			r = mbr_walk_ebrs(d, m.start, &next, e);
+			r = pt_mbr_walk_ebrs(d, m.start, &next, add_logical, d,
+					      e);
 			if (r < 0)
 				return r;
 		}

@@ -227,6 +227,13 @@ bool pt_sectors_inside(const struct dec *d, uint64_t lba, uint64_t sectors,
 	       range_inside(*start, *size, d->size);
 }
 
+bool pt_part_is_extended(const struct qf_ptable *pt,
+			 const struct qf_partition *p)
+{
+	return !p->logical && strcmp(pt->kind, "dos") == 0 &&
+	       pt_mbr_extended((uint8_t)strtoul(p->type, NULL, 16));
+}
+
 static int cmp_number(const void *a, const void *b)
 {
 	const struct qf_partition *x = a, *y = b;
@@ -243,8 +250,7 @@ static void probe_all(struct dec *d)
 		struct qf_fs_info fs;
 
 		/* An extended partition only holds EBRs and logicals. */
-		if (!p->logical && strcmp(d->pt->kind, "dos") == 0 &&
-		    pt_mbr_extended((uint8_t)strtoul(p->type, NULL, 16)))
+		if (pt_part_is_extended(d->pt, p))
 			continue;
 		if (qf_fs_probe(d->read, d->ctx, p->start, p->size, &fs) < 0)
 			continue;

@@ -38,6 +38,9 @@ bool pt_guid_is_zero(const uint8_t *g);
 void pt_utf16le_to_utf8(const uint8_t *in, size_t units, char *out,
 			size_t len);
 struct qf_partition *pt_add_part(struct dec *d);
+/* An MBR's extended partition, which only holds EBRs and logicals. */
+bool pt_part_is_extended(const struct qf_ptable *pt,
+			 const struct qf_partition *p);
 /* Byte range of @sectors sectors at @lba; false when it overflows or does
  * not fit on the disk. */
 bool pt_sectors_inside(const struct dec *d, uint64_t lba, uint64_t sectors,
@@ -59,6 +62,19 @@ bool pt_mbr_has_signature(const uint8_t *sec);
  * a table must not be read as one. */
 bool pt_looks_like_boot_sector(const uint8_t *sec);
 int pt_mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e);
+/* The slots of an EBR's logical partition and of its link to the next EBR
+ * (-1 when absent): the first used entry of each kind, as Linux reads them. */
+void pt_ebr_slots(const uint8_t *sec, int *data, int *link);
+/* Called for each EBR of a chain with its sector and the number its logical
+ * partition gets (0 when it holds none); returns 0 to go on, 1 to stop
+ * there, or a negative errno that ends the walk. */
+typedef int (*pt_ebr_fn)(void *arg, uint64_t ebr_lba, const uint8_t *sec,
+			 int number);
+/* Walk the EBR chain of the extended partition at @ext_lba, numbering
+ * logical partitions from *@next; a damaged chain ends with a warning.
+ * Returns 0, or a negative errno from a read or from @fn. */
+int pt_mbr_walk_ebrs(struct dec *d, uint64_t ext_lba, int *next,
+		     pt_ebr_fn fn, void *arg, struct qf_err *e);
 
 /* gpt.c */
 struct gpt_hdr {
