@@ -3,6 +3,7 @@
 #include "image/ptable_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pt_mbr_entry(const uint8_t *sec, int i, struct mbr_entry *m)
@@ -187,3 +188,9 @@ int pt_mbr_decode(struct dec *d, const uint8_t *sec, struct qf_err *e)
 	return 0;
 }
 
+bool pt_part_is_extended(const struct qf_ptable *pt,
+			 const struct qf_partition *p)
+{
+	return !p->logical && strcmp(pt->kind, "dos") == 0 &&
+	       pt_mbr_extended((uint8_t)strtoul(p->type, NULL, 16));
+}
