@@ -293,6 +293,7 @@ enum qf_phase {
 	QF_PHASE_WRITING,
 	QF_PHASE_SYNCING,
 	QF_PHASE_VERIFYING,
+	QF_PHASE_GROWING,            /* filesystems grown on larger targets */
 	QF_PHASE_DONE,
 	QF_PHASE_FAILED,
 	QF_PHASE_CANCELLED,
@@ -305,6 +306,7 @@ enum qf_target_state {
 	QF_TARGET_WRITING,
 	QF_TARGET_SYNCING,
 	QF_TARGET_VERIFYING,
+	QF_TARGET_GROWING,
 	QF_TARGET_OK,
 	QF_TARGET_FAILED,
 	QF_TARGET_CANCELLED,
@@ -319,8 +321,48 @@ struct qf_job_opts {
 	bool verify;
 	bool direct;                 /* O_DIRECT writes */
 	bool assume_zeroed;          /* target known blank: skip zero runs */
-	bool force;                  /* override mounted / in-use refusals */
+	bool force;                  /* override mounted / in-use refusals,
+					and a sector-size mismatch that
+					cannot be fixed */
+	bool exact;                  /* write the image unchanged: no
+					partition-table fix-ups for a target
+					larger than the image */
+	bool grow;                   /* grow the last partition (and its
+					ext2/3/4 filesystem) to the end of a
+					larger target */
 	const char *log_path;        /* flash log (JSON lines), or NULL */
+};
+
+/* What a job does to a target beyond copying the image (bits). */
+enum qf_adjustment {
+	QF_ADJUST_BACKUP_MOVED = 1 << 0, /* backup GPT moved to the end */
+	QF_ADJUST_PMBR_RESIZED = 1 << 1, /* protective MBR spans the target */
+	QF_ADJUST_SECTOR_SIZE  = 1 << 2, /* GPT rewritten in the target's
+					    logical sector size */
+	QF_ADJUST_PART_GROWN   = 1 << 3, /* last partition grown */
+	QF_ADJUST_FS_GROWN     = 1 << 4, /* its filesystem grown (after the
+					    flash was verified) */
+};
+
+/* What qf_job_prepare found out about one target, to show before the
+ * flash is confirmed. */
+struct qf_target_plan {
+	uint64_t size;               /* bytes the target holds */
+	uint32_t sector_size;        /* its logical sector size */
+	unsigned adjust;             /* enum qf_adjustment bits planned */
+	int grown;                   /* partition number to grow, or 0 */
+	uint64_t grown_old_size;     /* bytes, in the image */
+	uint64_t grown_size;         /* bytes, on the target */
+	char grown_fs[32];           /* its filesystem, "" if unknown */
+	bool sector_mismatch;        /* the target's sector size differs from
+					the image's table and it cannot be
+					converted: refused unless force */
+	uint64_t unused;             /* bytes of the target past what is
+					written and not given to a partition */
+	/* Translated sentences, "; "-separated, "" when there is nothing to
+	 * say: what will be adjusted, and what is left as it is. */
+	char adjust_text[512];
+	char left_text[512];
 };
 
 struct qf_job;
@@ -330,9 +372,23 @@ struct qf_job *qf_job_new(struct qf_image *img, const struct qf_job_opts *o);
  * number whose bytes go to @path. */
 int qf_job_add_target(struct qf_job *job, const char *path, int partition,
 		      struct qf_err *e);
-/* Checks every target (safety, size) and opens them (O_EXCL for block
+/* Checks every target (safety, size, sector size) and works out what will
+ * be adjusted on each (qf_job_target_plan), without opening any for
+ * writing.  qf_job_start calls it when the front end has not. */
+int qf_job_prepare(struct qf_job *job, struct qf_err *e);
+int qf_job_target_count(const struct qf_job *job);
+/* The path of target @i, as it was added. */
+const char *qf_job_target_path(const struct qf_job *job, int i);
+/* Target @i's plan, once qf_job_prepare has succeeded; NULL otherwise. */
+const struct qf_target_plan *qf_job_target_plan(const struct qf_job *job,
+						int i);
+/* Checks every target (qf_job_prepare) and opens them (O_EXCL for block
  * devices), then starts the background threads and returns at once.
- * Nothing is written if any check fails. */
+ * Nothing is written if any check fails.  A target's old partition table
+ * and end-of-disk signatures are wiped before any data reaches it, and
+ * its new table is written only after everything else (and verified when
+ * verification is on), so at every instant it is either complete or does
+ * not look like a disk with a layout. */
 int qf_job_start(struct qf_job *job, struct qf_err *e);
 void qf_job_cancel(struct qf_job *job);
 /* Readable fd that becomes readable when progress changes; read it with
@@ -350,6 +406,9 @@ struct qf_target_progress {
 	char message[QF_ERR_MSG_MAX];
 	uint64_t mismatch_off;       /* QF_TARGET_MISMATCH */
 	bool table_written;          /* partition-table region written */
+	unsigned adjusted;           /* enum qf_adjustment bits done */
+	double wipe_seconds;         /* spent wiping its ends before the data */
+	double table_seconds;        /* writing and checking what goes last */
 	char model[64], serial[64];
 };
 

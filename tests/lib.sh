@@ -432,14 +432,25 @@ EOF
 
 # ------------------------------------------------- targets and results
 
-# same_prefix DEV REF LEN ORIG: the first LEN bytes of DEV are REF's, and
-# whatever DEV holds past LEN is still what ORIG (its old content) holds.
+# same_prefix DEV REF LEN ORIG: DEV holds REF's first LEN bytes and, past
+# them, what ORIG held - but for DEV's last MiB, which a flash wipes (a
+# previous owner's backup GPT and end-of-disk superblocks live there), so
+# it reads as zeros.
 same_prefix() {
-	local dev=$1 ref=$2 len=$3 orig=$4
+	local dev=$1 ref=$2 len=$3 orig=$4 size wipe
+	if [ -b "$dev" ]; then
+		size=$(blockdev --getsize64 "$dev")
+	else
+		size=$(file_size "$dev")
+	fi
+	wipe=$((size - (1 << 20)))
+	[ "$wipe" -ge "$len" ] || wipe=$len
 	cmp -s -n "$len" "$dev" "$ref" ||
 		fail "$dev differs from $ref: $(cmp -n "$len" "$dev" "$ref" 2>&1 | head -n 1)"
-	cmp -s -i "$len:$len" "$dev" "$orig" ||
-		fail "$dev was written past byte $len: $(cmp -i "$len:$len" "$dev" "$orig" 2>&1 | head -n 1)"
+	cmp -s -i "$len:$len" -n $((wipe - len)) "$dev" "$orig" ||
+		fail "$dev was written past byte $len: $(cmp -i "$len:$len" -n $((wipe - len)) "$dev" "$orig" 2>&1 | head -n 1)"
+	cmp -s -i "$wipe:0" -n $((size - wipe)) "$dev" /dev/zero ||
+		fail "$dev: its last MiB was not wiped: $(cmp -i "$wipe:0" -n $((size - wipe)) "$dev" /dev/zero 2>&1 | head -n 1)"
 }
 
 # json_result OUT TARGET FIELD: FIELD of the -json "result" event naming

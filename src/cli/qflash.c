@@ -33,7 +33,7 @@ static struct {
 	const char **dst;
 	int ndst;
 	bool list_parts, info, json, debug, force, verify, verify_only;
-	bool direct, assume_zeroed, insecure;
+	bool direct, assume_zeroed, insecure, exact, grow;
 	const char *write_parts;
 	const char *snapshot;
 	const char *format;
@@ -76,6 +76,8 @@ static const struct flag flags[] = {
 	{ "threads", ARG_VALUE, N_("N"), N_("decompression threads (default: online CPUs)") },
 	{ "direct", ARG_NONE, NULL, N_("write files with O_DIRECT too (block devices always are)") },
 	{ "assume-zeroed", ARG_NONE, NULL, N_("targets are known to be blank: do not zero") },
+	{ "exact", ARG_NONE, NULL, N_("write the image unchanged: no partition-table fix-ups for larger drives") },
+	{ "grow", ARG_NONE, NULL, N_("grow the last partition and its ext2/3/4 filesystem to fill a larger target") },
 	{ "log", ARG_VALUE, N_("FILE"), N_("append a JSON record per target to FILE") },
 	{ "cacert", ARG_VALUE, N_("FILE"), N_("extra CA certificates for https") },
 	{ "insecure", ARG_NONE, NULL, N_("do not verify https certificates") },
@@ -174,6 +176,8 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "threads")) opt.threads = parse_int(name, val);
 		else if (!strcmp(name, "direct")) opt.direct = true;
 		else if (!strcmp(name, "assume-zeroed")) opt.assume_zeroed = true;
+		else if (!strcmp(name, "exact")) opt.exact = true;
+		else if (!strcmp(name, "grow")) opt.grow = true;
 		else if (!strcmp(name, "log")) opt.log = val;
 		else if (!strcmp(name, "cacert")) opt.cacert = val;
 		else if (!strcmp(name, "insecure")) opt.insecure = true;
@@ -193,6 +197,8 @@ static void parse_args(int argc, char **argv)
 		die_usage(_("-dst and -write-parts cannot be combined"));
 	if (opt.verify_only && !opt.ndst && !opt.write_parts)
 		die_usage(_("-verify-only needs -dst or -write-parts"));
+	if (opt.exact && opt.grow)
+		die_usage(_("-exact and -grow cannot be combined"));
 }
 
 static enum qf_format parse_format(const char *s)
@@ -472,6 +478,38 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 	}
 }
 
+/* What the job will do to each target beyond copying the image, and
+ * what it leaves as it is: said before the first byte is written. */
+static void print_plans(const struct qf_job *job)
+{
+	for (int i = 0; i < qf_job_target_count(job); i++) {
+		const struct qf_target_plan *pl = qf_job_target_plan(job, i);
+		const char *path = qf_job_target_path(job, i);
+
+		if (!pl)
+			break;
+		if (opt.json) {
+			printf("{\"event\":\"plan\",\"target\":");
+			qf_json_string(stdout, path);
+			printf(",\"size\":%" PRIu64 ",\"sector_size\":%u"
+			       ",\"adjust\":%u,\"grown\":%d,\"unused\":%" PRIu64
+			       ",\"adjusted\":", pl->size, pl->sector_size,
+			       pl->adjust, pl->grown, pl->unused);
+			qf_json_string(stdout, pl->adjust_text);
+			printf(",\"left\":");
+			qf_json_string(stdout, pl->left_text);
+			printf("}\n");
+			continue;
+		}
+		if (pl->adjust_text[0])
+			fprintf(stderr, _("qflash: %s: will adjust: %s\n"), path,
+				pl->adjust_text);
+		if (pl->left_text[0])
+			fprintf(stderr, _("qflash: %s: note: %s\n"), path,
+				pl->left_text);
+	}
+}
+
 static int parse_write_parts(struct qf_job *job, struct qf_err *e)
 {
 	char *spec = strdup(opt.write_parts), *save = NULL;
@@ -507,6 +545,8 @@ static int run_job(struct qf_image *img)
 		.direct = opt.direct,
 		.assume_zeroed = opt.assume_zeroed,
 		.force = opt.force,
+		.exact = opt.exact,
+		.grow = opt.grow,
 		.log_path = opt.log,
 	};
 	struct qf_err e = { 0 };
@@ -524,6 +564,8 @@ static int run_job(struct qf_image *img)
 		for (int i = 0; i < opt.ndst && ret == 0; i++)
 			ret = qf_job_add_target(job, opt.dst[i], 0, &e);
 	}
+	if (ret == 0 && (ret = qf_job_prepare(job, &e)) == 0)
+		print_plans(job);
 	if (ret == 0) {
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
@@ -573,10 +615,15 @@ static int run_job(struct qf_image *img)
 		qf_job_free(job);
 		return got_signal == SIGINT ? 130 : 143;
 	}
-	if (opt.debug)
+	if (opt.debug) {
 		fprintf(stderr, "qflash: debug: %.3f s, read %" PRIu64 ", decompressed %" PRIu64
 			", written %" PRIu64 ", zeroed %" PRIu64 "\n", p.elapsed,
 			p.bytes_read, p.bytes_decompressed, p.bytes_written, p.bytes_zeroed);
+		for (int i = 0; i < p.ntargets; i++)
+			fprintf(stderr, "qflash: debug: %s: wipe %.4f s, table %.4f s\n",
+				p.targets[i].path, p.targets[i].wipe_seconds,
+				p.targets[i].table_seconds);
+	}
 	qf_progress_free(&p);
 	qf_job_free(job);
 	return ret == 0 ? 0 : 1;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # blockdev.sh - flashing to block devices (loop devices over files in $T):
-# exact bytes, nothing past the image touched, too-small targets refused
-# before any write, -write-parts to devices.
+# exact bytes with -exact, nothing past the image touched but the wiped
+# last MiB, too-small targets refused before any write, -write-parts to
+# devices.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 need_cmd qemu-img python3 sfdisk mkfs.vfat mkfs.ext4
@@ -19,14 +20,14 @@ V=$(file_size "$T/ref.raw")
 # ---------------------------------------------------------- whole disk
 loop_file big $((V + MiB)) 21; L1=$LOOP
 loop_file exact "$V" 22; L2=$LOOP
-run_ok -src "$IMG" -dst "$L1"
+run_ok -src "$IMG" -dst "$L1" -exact
 same_prefix "$L1" "$T/ref.raw" "$V" "$T/big.orig"
 note "ok: flashed $L1"
 
 rand_file "$T/tmp.bin" $((V + MiB)) 23
 dd if="$T/tmp.bin" of="$L1" bs=1M conv=fsync status=none
 cp "$T/tmp.bin" "$T/big.orig"
-run_ok -src "$IMG" -dst "$L1" -dst "$L2"
+run_ok -src "$IMG" -dst "$L1" -dst "$L2" -exact
 same_prefix "$L1" "$T/ref.raw" "$V" "$T/big.orig"
 same_prefix "$L2" "$T/ref.raw" "$V" "$T/exact.orig"
 note "ok: flashed $L1 and $L2 at once"

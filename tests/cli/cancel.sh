@@ -2,8 +2,8 @@
 # cancel.sh - SIGINT and SIGTERM in the middle of a flash: exit status
 # 130 / 143, a message that the target is incomplete and that its
 # partition table region was not written, and the GPT regions (the first
-# MiB and the backup table at the end) still as they were: zeros in a new
-# file, the old bytes in an existing one.
+# MiB and the backup table at the end) zeros: a new file never got them,
+# and an existing one had its old ones wiped before anything was written.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 need_cmd qemu-img qemu-io python3 sfdisk
@@ -93,7 +93,8 @@ note "ok: SIGINT: $(grep -F "$T/new.raw" "$T/err.txt")"
 
 # ---------------------------------------------- SIGTERM, existing file
 # Old bytes in the table regions, holes elsewhere (so the allocation
-# shows the writing).
+# shows the writing): the old table is wiped before anything is written,
+# and the new one is never written, so nothing looks partitioned.
 truncate -s "$V" "$T/old.raw"
 rand_file "$T/ohead" "$HEAD" 41
 rand_file "$T/otail" "$TAIL" 42
@@ -105,7 +106,12 @@ check_cancelled "$T/old.raw" 143 15
 grep -F "qflash: $T/old.raw: " "$T/err.txt" | grep 'incomplete' |
 	grep -q 'its partition table region was not written' ||
 	fail "SIGTERM: no message that $T/old.raw is incomplete: $(cat "$T/err.txt")"
-check_regions "$T/old.raw" "$T/ohead" "$T/otail"
+check_regions "$T/old.raw" "$T/zhead" "$T/ztail"
+if command -v blkid >/dev/null 2>&1; then
+	blkid -p "$T/old.raw" >"$T/blkid.txt" 2>&1
+	grep -q PTTYPE "$T/blkid.txt" &&
+		fail "SIGTERM: $T/old.raw still looks partitioned: $(cat "$T/blkid.txt")"
+fi
 note "ok: SIGTERM: $(grep -F "$T/old.raw" "$T/err.txt")"
 
 # ------------------------------------------------ SIGTERM with -json

@@ -67,7 +67,7 @@ if have_root_loop; then
 	loop_file l1 $((V + MiB)) 34; L1=$LOOP
 	loop_file l2 "$V" 35; L2=$LOOP
 	loop_file l3 $((V + 4096)) 36; L3=$LOOP
-	run_ok -src "$IMG" -dst "$L1" -dst "$L2" -dst "$L3"
+	run_ok -src "$IMG" -dst "$L1" -dst "$L2" -dst "$L3" -exact
 	same_prefix "$L1" "$T/ref.raw" "$V" "$T/l1.orig"
 	same_prefix "$L2" "$T/ref.raw" "$V" "$T/l2.orig"
 	same_prefix "$L3" "$T/ref.raw" "$V" "$T/l3.orig"
@@ -77,7 +77,7 @@ if have_root_loop; then
 	dd if="$T/l1.img.new" of="$L1" bs=1M conv=fsync status=none
 	mv "$T/l1.img.new" "$T/l1.orig"
 	rm -f "$T/a.raw"
-	run_ok -src "$IMG" -json -dst "$T/a.raw" -dst "$L1"
+	run_ok -src "$IMG" -json -dst "$T/a.raw" -dst "$L1" -exact
 	same "$T/ref.raw" "$T/a.raw"
 	same_prefix "$L1" "$T/ref.raw" "$V" "$T/l1.orig"
 	result_is "$T/out.txt" "$T/a.raw" ok

@@ -84,7 +84,7 @@ cp "$LB" "$T/big.before"
 run_q -src "$IMG" -dst "$LB"
 refused "read-only mounted device" "$LB" 'mounted'
 unchanged "read-only mounted device" "$LB" "$T/big.before"
-run_ok -src "$IMG" -dst "$LB" -force
+run_ok -src "$IMG" -dst "$LB" -force -exact
 same_prefix "$LB" "$T/ref.raw" "$V" "$T/big.before"
 note "ok: -force writes a mounted device, as the contract allows"
 

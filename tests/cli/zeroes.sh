@@ -121,7 +121,7 @@ if have_root_loop; then
 		dd if="$T/dev.orig" of="$L" bs=1M conv=fsync status=none ||
 			fail "cannot fill $L"
 		# A loop device and a file in one job.
-		run_ok -src "$img" -dst "$L" -dst "$T/b.raw"
+		run_ok -src "$img" -dst "$L" -dst "$T/b.raw" -exact
 		same_prefix "$L" "$T/$name.ref" "$V" "$T/dev.orig"
 		same "$T/$name.ref" "$T/b.raw"
 		note "ok: $name over a loop device of random bytes"

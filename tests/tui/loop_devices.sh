@@ -41,7 +41,8 @@ tui_keys Space
 tui_wait "$mounted cannot be selected: mounted at $T/mnt"
 
 # Hot-plug: a new loop device shows up by itself.
-truncate -s 100M "$T/hot.img"
+# the image's size, so the flash leaves exactly its bytes
+truncate -s 96M "$T/hot.img"
 loop_attach "$T/hot.img"
 hot=$LOOP
 tui_wait "$hot " 10

@@ -7,9 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Verify-only: compare one op's range of the target with the image. */
-int compare_op(struct target *t, const struct op *op,
-	       struct qf_err *e)
+/* Does target @t have fix-ups in [off, off + len)? */
+static bool patched(const struct target *t, uint64_t off, uint64_t len)
+{
+	for (int i = 0; i < t->lay.npatch; i++)
+		if (t->lay.patch[i].off < off + len &&
+		    off < t->lay.patch[i].off + t->lay.patch[i].len)
+			return true;
+	return false;
+}
+
+int compare_op(struct target *t, const struct op *op, struct qf_err *e)
 {
 	uint64_t s = op->off, end = op->off + op->len, mm;
 	int ret;
@@ -17,14 +25,29 @@ int compare_op(struct target *t, const struct op *op,
 	while (s < end) {
 		uint64_t n = op->buf ? end - s
 			     : (end - s < ZERO_SLICE ? end - s : ZERO_SLICE);
+		const unsigned char *want = op->buf ? op->buf->data + (s - op->off)
+						    : NULL;
+
 		/* Only the first difference is reported: past a known one
 		 * there is nothing left to find. */
 		if (atomic_load(&t->job->stop) ||
 		    (t->mismatch_found && s >= t->mismatch))
 			break;
-		ret = qf_reader_compare(&t->rd,
-					op->buf ? op->buf->data + (s - op->off) : NULL,
-					n, s, t->cmpbuf, CMP_LEN, &mm, e);
+		/* Where the target got fix-ups, they are what it must hold. */
+		if (patched(t, s, n)) {
+			if (n > CMP_LEN)
+				n = CMP_LEN;
+			if (!t->expbuf)
+				t->expbuf = buf_memalign(CMP_LEN);
+			if (want)
+				memcpy(t->expbuf, want, n);
+			else
+				memset(t->expbuf, 0, n);
+			table_patch(t, s, n, t->expbuf);
+			want = t->expbuf;
+		}
+		ret = qf_reader_compare(&t->rd, want, n, s, t->cmpbuf, CMP_LEN,
+					&mm, e);
 		if (ret < 0)
 			return ret;
 		if (ret == 1) {
@@ -46,12 +69,16 @@ static void readback_progress(void *ctx, uint64_t done)
 	target_set_done(ctx, done);
 }
 
+/* What the target holds before its held-back ranges are written. */
 static int readback_expected(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	struct target *t = ctx;
 	struct qf_err e = { 0 };
+	int ret = qf_image_read(t->job->img, buf, len, t->fe->vbase + off, &e);
 
-	return qf_image_read(t->job->img, buf, len, t->fe->vbase + off, &e);
+	if (ret == 0)
+		table_mask(t->fe, off, len, buf);
+	return ret;
 }
 
 /* Read the target back after the flash.  Returns true if the target's
@@ -62,7 +89,6 @@ bool verify_written(struct target *t)
 	struct feed *fe = t->fe;
 	struct qf_readback v = { 0 };
 	struct qf_err e = { 0 };
-	char msg[QF_ERR_MSG_MAX];
 	uint64_t mm = 0;
 	struct buf *b;
 	int ret;
@@ -86,13 +112,7 @@ bool verify_written(struct target *t)
 	} else if (ret < 0) {
 		target_fail(t, ret, e.msg);
 	} else if (ret == 1) {
-		snprintf(msg, sizeof(msg),
-			 _("verification failed: the target differs from the image at byte %llu"),
-			 (unsigned long long)mm);
-		pthread_mutex_lock(&job->pmu);
-		t->mismatch_off = mm;
-		pthread_mutex_unlock(&job->pmu);
-		target_set_final(t, QF_TARGET_MISMATCH, -EIO, msg);
+		target_mismatch(t, mm);
 	} else {
 		pthread_mutex_lock(&job->pmu);
 		t->verified = true;
@@ -104,10 +124,25 @@ bool verify_written(struct target *t)
 
 void finish_compare(struct target *t)
 {
+	struct qf_err e = { 0 };
 	char msg[QF_ERR_MSG_MAX];
+	uint64_t mm;
+	int ret;
 
 	if (target_stopped_early(t))
 		return;
+	/* Fix-ups past the image (a backup GPT moved to the end). */
+	if (!t->mismatch_found && t->lay.npatch) {
+		ret = table_verify(t, true, &mm, &e);
+		if (ret < 0) {
+			target_fail(t, ret, e.msg);
+			return;
+		}
+		if (ret == 1) {
+			t->mismatch_found = true;
+			t->mismatch = mm;
+		}
+	}
 	if (t->mismatch_found) {
 		snprintf(msg, sizeof(msg),
 			 _("the target differs from the image at byte %llu"),

@@ -58,7 +58,6 @@ static struct feed *feed_for(struct qf_job *job, int partition,
 	fe->partition = partition;
 	fe->vbase = vbase;
 	fe->len = len;
-	fe->tail_start = len;
 	job->fe = realloc(job->fe, (job->nfe + 1) * sizeof(*job->fe));
 	if (!job->fe)
 		abort();
@@ -176,6 +175,55 @@ static int start_threads(struct qf_job *job, struct qf_err *e)
 	return qf_err_set(e, err, _("cannot start threads: %s"), strerror(err));
 }
 
+int qf_job_prepare(struct qf_job *job, struct qf_err *e)
+{
+	int i, ret;
+
+	if (job->prepared)
+		return 0;
+	if (job->started || job->dead)
+		return qf_err_set(e, EINVAL, "%s", _("the job was already started"));
+	if (!job->nt)
+		return qf_err_set(e, EINVAL, "%s", _("no target given"));
+	if (job->opts.mode != QF_MODE_PARTITIONS && !job->pt &&
+	    (ret = qf_ptable_read_layout(job->img, &job->pt, e)) < 0) {
+		/* No table the job can trust: the disk is copied as it is. */
+		job->pt = NULL;
+		if (e)
+			memset(e, 0, sizeof(*e));
+	}
+	for (i = 0; i < job->nt; i++)
+		if ((ret = target_check(job, job->t[i], e)) < 0)
+			return ret;
+	if ((ret = targets_check_duplicates(job, e)) < 0)
+		return ret;
+	for (i = 0; i < job->nt; i++)
+		if ((ret = target_plan(job, job->t[i], e)) < 0)
+			return ret;
+	if (job->opts.mode != QF_MODE_VERIFY_ONLY)
+		table_plan(job);
+	job->prepared = true;
+	return 0;
+}
+
+int qf_job_target_count(const struct qf_job *job)
+{
+	return job->nt;
+}
+
+const char *qf_job_target_path(const struct qf_job *job, int i)
+{
+	return i >= 0 && i < job->nt ? job->t[i]->path : NULL;
+}
+
+const struct qf_target_plan *qf_job_target_plan(const struct qf_job *job,
+						int i)
+{
+	if (!job->prepared || i < 0 || i >= job->nt)
+		return NULL;
+	return &job->t[i]->plan;
+}
+
 int qf_job_start(struct qf_job *job, struct qf_err *e)
 {
 	bool verify_only = job->opts.mode == QF_MODE_VERIFY_ONLY;
@@ -184,19 +232,12 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 
 	if (job->started || job->dead)
 		return qf_err_set(e, EINVAL, "%s", _("the job was already started"));
-	if (!job->nt)
-		return qf_err_set(e, EINVAL, "%s", _("no target given"));
 	if (atomic_load(&job->cancelled))
 		return qf_err_set(e, ECANCELED, "%s", _("cancelled"));
+	if ((ret = qf_job_prepare(job, e)) < 0)
+		return ret;
 	job->dead = true;        /* until it has really started */
 
-	if (job->opts.mode == QF_MODE_WHOLE_DISK)
-		plan_table_region(job);
-	for (i = 0; i < job->nt; i++)
-		if ((ret = target_check(job, job->t[i], e)) < 0)
-			return ret;
-	if ((ret = targets_check_duplicates(job, e)) < 0)
-		return ret;
 	if ((ret = targets_open(job, e)) < 0) {
 		targets_discard(job);
 		return ret;
@@ -317,6 +358,9 @@ void qf_job_free(struct qf_job *job)
 	for (i = 0; i < job->nt; i++) {
 		struct target *t = job->t[i];
 		free(t->cmpbuf);
+		free(t->expbuf);
+		free(t->fin);
+		qf_layout_free(&t->lay);
 		free(t->path);
 		pthread_mutex_destroy(&t->qmu);
 		pthread_cond_destroy(&t->qcv);
@@ -325,8 +369,9 @@ void qf_job_free(struct qf_job *job)
 	for (i = 0; i < job->nfe; i++) {
 		struct feed *fe = job->fe[i];
 		free(fe->h);
-		free(fe->head_buf);
-		free(fe->tail_buf);
+		for (int k = 0; k < fe->ndr; k++)
+			free(fe->dr[k].img);
+		free(fe->dr);
 		free(fe->t);
 		free(fe);
 	}

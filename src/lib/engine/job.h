@@ -16,6 +16,7 @@
 
 #include "engine/engine.h"
 #include "image/extent.h"
+#include "image/layout.h"
 #include "report/progress.h"
 #include "target/devices.h"
 #include "target/sink.h"
@@ -52,6 +53,13 @@ struct qnode {
 	struct op *op;
 };
 
+/* A range of a feed held back (table.c): zeros are written there with the
+ * rest, its final content once everything else is on the target. */
+struct defer {
+	uint64_t off, len;               /* 4 KiB-aligned but at the feed's end */
+	unsigned char *img;              /* the image's bytes there */
+};
+
 /* The bytes one group of targets receives: the whole virtual disk, or one
  * partition's range of it. */
 struct feed {
@@ -60,16 +68,13 @@ struct feed {
 	int partition;
 	struct target **t;
 	int nt;
-	/* Partition-table region, written after everything else:
-	 * [0, head_end) and [tail_start, len).  Without deferral head_end is
-	 * 0 and tail_start is len. */
-	uint64_t head_end, tail_start;
-	unsigned char *head_buf, *tail_buf;
+	struct defer *dr;                /* sorted, disjoint; none for
+					    verify-only */
+	int ndr;
 	/* Hashes of data chunks (under job->hash_mu until production ends). */
 	struct qf_chunk_hash *h;
 	size_t nh, caph;
 	bool complete;                   /* every chunk was produced */
-	uint64_t checksum;
 };
 
 struct target {
@@ -82,7 +87,17 @@ struct target {
 	struct qf_reader rd;             /* verify-only */
 	bool rd_open;
 	unsigned char *cmpbuf;
+	unsigned char *expbuf;           /* verify-only: bytes with fix-ups */
 	struct qf_device dev;
+	uint64_t tsize;                  /* bytes of the opened target */
+	struct qf_layout lay;            /* fix-ups for this target */
+	struct qf_target_plan plan;
+	/* Hashes of the final bytes of chunks that hold back bytes, and the
+	 * checksum of the final bytes (under job->hash_mu until production
+	 * ends). */
+	struct qf_chunk_hash *fin;
+	size_t nfin, capfin;
+	uint64_t checksum;
 	bool exists;
 	dev_t id_dev;
 	ino_t id_ino;
@@ -104,6 +119,8 @@ struct target {
 	char message[QF_ERR_MSG_MAX];
 	uint64_t mismatch_off;
 	bool table_written;
+	unsigned adjusted;               /* enum qf_adjustment bits done */
+	double t_wipe, t_table;          /* seconds, for -debug and benchmarks */
 	bool verified;
 	double t_end;
 };
@@ -117,7 +134,7 @@ struct qf_job {
 	int nt;
 	struct feed **fe;
 	int nfe;
-	bool started, dead, joined;
+	bool prepared, started, dead, joined;
 	bool hashing;
 	bool in_order;                   /* the image must be read in order */
 	int nworkers;
@@ -168,6 +185,7 @@ struct worker {
 	struct qf_extent *ext;
 	size_t next, cap;
 	unsigned char *span;
+	unsigned char *tmp;              /* QF_CHUNK bytes: final-byte hashes */
 };
 
 struct task {
@@ -192,6 +210,8 @@ void target_set_final(struct target *t, enum qf_target_state s, int err,
 /* A target failed: drop it, keep the others going.  When none is left
  * there is nothing to produce for. */
 void target_fail(struct target *t, int err, const char *msg);
+/* Verification found the target differs from what was written at @off. */
+void target_mismatch(struct target *t, uint64_t off);
 /* The image cannot be read: every target is incomplete. */
 void job_fail(struct qf_job *job, const struct qf_err *e);
 /* Settle a target whose job stopped (cancel, image error) or that failed
@@ -226,8 +246,41 @@ struct op *queue_pop(struct target *t);
 
 /* Next task, under plan_mu: 1, 0 when done, or an error. */
 int plan_next(struct worker *w, struct task *tk, struct qf_err *e);
-/* Whole-disk jobs: which bytes are held back and written last. */
-void plan_table_region(struct qf_job *job);
+
+/* -------------------------------------------------------------- grow.c */
+
+/* Grow the filesystem of the partition the target's layout grew (or of a
+ * partition target larger than the image's partition), with e2fsprogs.
+ * 0 with what was done or left said in @note, or an error. */
+int grow_filesystem(struct target *t, char *note, size_t len,
+		    struct qf_err *e);
+
+/* ------------------------------------------------------------- table.c */
+
+/* Which ranges of each feed are held back: both ends of every feed (the
+ * table region and first superblocks of a disk) and every target's
+ * fix-ups inside the image.  After the targets' layouts are planned. */
+void table_plan(struct qf_job *job);
+bool table_overlaps(const struct feed *fe, uint64_t off, uint64_t len);
+/* Keep the image's held-back bytes of [off, off + len) from @buf. */
+void table_capture(struct feed *fe, uint64_t off, uint64_t len,
+		   const unsigned char *buf);
+/* Zeros in @buf where [off, off + len) is held back. */
+void table_mask(const struct feed *fe, uint64_t off, uint64_t len,
+		unsigned char *buf);
+/* Lay target @t's fix-ups over @buf, holding [off, off + len). */
+void table_patch(const struct target *t, uint64_t off, uint64_t len,
+		 unsigned char *buf);
+/* Zero the target's head and tail before any data reaches it. */
+int table_wipe(struct target *t, struct qf_err *e);
+/* Write the held-back ranges' final content, sector 0 last, and sync. */
+int table_write(struct target *t, struct qf_err *e);
+/* Zero them again, sector 0 first (a table that failed its check). */
+int table_unwrite(struct target *t, struct qf_err *e);
+/* Read them back: 0 when right, 1 with *mismatch, or an error; with
+ * @patches_only just the fix-ups past the feed (verify-only). */
+int table_verify(struct target *t, bool patches_only, uint64_t *mismatch,
+		 struct qf_err *e);
 
 /* ------------------------------------------------ worker.c, writer.c */
 
@@ -247,6 +300,8 @@ bool verify_written(struct target *t);
 
 /* Safety checks on one target before anything is opened for writing. */
 int target_check(struct qf_job *job, struct target *t, struct qf_err *e);
+/* What the job will adjust on target @t (its layout and plan). */
+int target_plan(struct qf_job *job, struct target *t, struct qf_err *e);
 int targets_check_duplicates(struct qf_job *job, struct qf_err *e);
 /* Open every target; only once all are open does any of them change. */
 int targets_open(struct qf_job *job, struct qf_err *e);

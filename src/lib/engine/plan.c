@@ -1,15 +1,11 @@
 /* plan.c - what to produce next: the planner walks the image's allocation
  * map feed by feed in chunk-aligned tasks (a zero run becomes one task
- * however long), tells the sources what will be read soon, and decides
- * which bytes of a whole disk are held back and written last. */
+ * however long) and tells the sources what will be read soon. */
 #include "engine/job.h"
-#include "image/ptable.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* A table region larger than this is written in place, not deferred. */
-#define TABLE_MAX ((uint64_t)16 << 20)
 /* Steps in which a zero run is followed through the map. */
 #define MAP_STEP ((uint64_t)1 << 30)
 /* How far ahead of the planner sources are told what will be read. */
@@ -155,6 +151,10 @@ int plan_next(struct worker *w, struct task *tk, struct qf_err *e)
 			all_zero = false;
 		p += x->len;
 	}
+	/* Held-back bytes are always read, so every target's final bytes
+	 * there can be hashed (a fix-up may land on zeros). */
+	if (all_zero && table_overlaps(fe, pos, cend - pos))
+		all_zero = false;
 	tk->fe = fe;
 	tk->off = pos;
 	tk->zero = all_zero;
@@ -178,41 +178,4 @@ int plan_next(struct worker *w, struct task *tk, struct qf_err *e)
 	job->plan_pos = cend;
 	prefetch_ahead(job, fe, cend);
 	return 1;
-}
-
-/* Whole-disk jobs write the partition-table region last; without a
- * readable table (or with an odd, huge one) everything goes in order. */
-void plan_table_region(struct qf_job *job)
-{
-	struct feed *fe = job->fe[0];
-	struct qf_ptable *pt = NULL;
-	struct qf_err e = { 0 };
-	uint64_t head, tail;
-
-	if (qf_ptable_read_layout(job->img, &pt, &e) < 0)
-		return;
-	if (pt->kind[0] && pt->head_end <= fe->len) {
-		/* Whole 4 KiB blocks keep O_DIRECT writes aligned. */
-		head = (pt->head_end + QF_IO_ALIGN - 1) / QF_IO_ALIGN * QF_IO_ALIGN;
-		if (head > fe->len)
-			head = fe->len;
-		tail = pt->tail_start < fe->len ? pt->tail_start : fe->len;
-		tail = tail / QF_IO_ALIGN * QF_IO_ALIGN;
-		if (tail < head)
-			tail = head;
-		if (head <= TABLE_MAX && fe->len - tail <= TABLE_MAX &&
-		    (head > 0 || tail < fe->len)) {
-			fe->head_end = head;
-			fe->tail_start = tail;
-			if (head) {
-				fe->head_buf = buf_memalign(head);
-				memset(fe->head_buf, 0, head);
-			}
-			if (tail < fe->len) {
-				fe->tail_buf = buf_memalign(fe->len - tail);
-				memset(fe->tail_buf, 0, fe->len - tail);
-			}
-		}
-	}
-	qf_ptable_free(pt);
 }

@@ -28,6 +28,7 @@ void record_results(struct qf_job *job, struct qf_err *errs)
 	};
 	bool verifying = job->opts.verify ||
 			 job->opts.mode == QF_MODE_VERIFY_ONLY;
+	int snap = qf_image_snapshot_selected(job->img);
 	int i;
 
 	for (i = 0; i < job->nt; i++) {
@@ -35,15 +36,22 @@ void record_results(struct qf_job *job, struct qf_err *errs)
 		struct qf_flashlog_entry en = { 0 };
 
 		en.time = job->wall_start;
-		en.image = qf_image_name(job->img);
+		/* The resolved name: a relative path means nothing later. */
+		en.image = qf_image_layer(job->img, 0)->name;
+		if (snap >= 0) {
+			en.snapshot_id = qf_image_snapshot(job->img, snap)->id;
+			en.snapshot_name = qf_image_snapshot(job->img, snap)->name;
+		}
 		en.virtual_size = qf_image_size(job->img);
 		en.mode = modes[job->opts.mode];
 		en.partition = t->partition;
 		en.have_checksum = t->fe->complete && job->hashing;
-		en.checksum = t->fe->checksum;
+		en.checksum = t->checksum;
 		en.target = t->path;
 		en.model = t->dev.model;
 		en.serial = t->dev.serial;
+		en.target_size = t->tsize;
+		en.adjusted = t->adjusted;
 		en.bytes_written = t->written;
 		en.bytes_zeroed = t->zeroed;
 		en.duration = t->t_end - job->t_start;

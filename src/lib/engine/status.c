@@ -18,6 +18,7 @@ static const char *const phase_names[] = {
 	[QF_PHASE_WRITING] = N_("writing"),
 	[QF_PHASE_SYNCING] = N_("syncing"),
 	[QF_PHASE_VERIFYING] = N_("verifying"),
+	[QF_PHASE_GROWING] = N_("growing"),
 	[QF_PHASE_DONE] = N_("done"),
 	[QF_PHASE_FAILED] = N_("failed"),
 	[QF_PHASE_CANCELLED] = N_("cancelled"),
@@ -28,6 +29,7 @@ static const char *const state_names[] = {
 	[QF_TARGET_WRITING] = N_("writing"),
 	[QF_TARGET_SYNCING] = N_("syncing"),
 	[QF_TARGET_VERIFYING] = N_("verifying"),
+	[QF_TARGET_GROWING] = N_("growing"),
 	[QF_TARGET_OK] = N_("ok"),
 	[QF_TARGET_FAILED] = N_("failed"),
 	[QF_TARGET_CANCELLED] = N_("cancelled"),
@@ -73,6 +75,7 @@ static int state_rank(enum qf_target_state s)
 	case QF_TARGET_WRITING: return QF_PHASE_WRITING;
 	case QF_TARGET_SYNCING: return QF_PHASE_SYNCING;
 	case QF_TARGET_VERIFYING: return QF_PHASE_VERIFYING;
+	case QF_TARGET_GROWING: return QF_PHASE_GROWING;
 	default: return QF_PHASE_DONE;
 	}
 }
@@ -252,6 +255,19 @@ void target_fail(struct target *t, int err, const char *msg)
 	}
 }
 
+void target_mismatch(struct target *t, uint64_t off)
+{
+	char msg[QF_ERR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg),
+		 _("verification failed: the target differs from the image at byte %llu"),
+		 (unsigned long long)off);
+	pthread_mutex_lock(&t->job->pmu);
+	t->mismatch_off = off;
+	pthread_mutex_unlock(&t->job->pmu);
+	target_set_final(t, QF_TARGET_MISMATCH, -EIO, msg);
+}
+
 /* The image cannot be read: every target is incomplete. */
 void job_fail(struct qf_job *job, const struct qf_err *e)
 {
@@ -405,6 +421,9 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 		memcpy(tp->message, t->message, sizeof(tp->message));
 		tp->mismatch_off = t->mismatch_off;
 		tp->table_written = t->table_written;
+		tp->adjusted = t->adjusted;
+		tp->wipe_seconds = t->t_wipe;
+		tp->table_seconds = t->t_table;
 		memcpy(tp->model, t->dev.model, sizeof(tp->model));
 		memcpy(tp->serial, t->dev.serial, sizeof(tp->serial));
 	}

@@ -1,7 +1,7 @@
 /* worker.c - decode workers: each takes a task from the planner, fills a
  * pool buffer with its bytes (reading adjacent compressed clusters with
- * one read, decompressing them here), hashes it for verification, keeps
- * the bytes of the table region and hands the buffer to the targets. */
+ * one read, decompressing them here), holds back the bytes that go last,
+ * hashes it for verification and hands the buffer to the targets. */
 #include "engine/job.h"
 
 #include <stdlib.h>
@@ -99,20 +99,61 @@ static void add_hash(struct qf_job *job, struct feed *fe, uint64_t off,
 	pthread_mutex_unlock(&job->hash_mu);
 }
 
-/* Keep the bytes of the partition-table region for the end of the job. */
-static void keep_table_bytes(struct feed *fe, const struct task *tk,
-			     const unsigned char *buf)
+/* Bytes of the feed that are held back (table.c): keep the image's bytes,
+ * hash the final bytes of every target (its fix-ups laid over them) for
+ * the flash log, and leave zeros in the buffer, which is what the writers
+ * put there until the end. */
+static void hold_back(struct worker *w, const struct task *tk,
+		      unsigned char *buf)
 {
-	uint64_t a, b = tk->off + tk->len;
+	struct qf_job *job = w->job;
+	struct feed *fe = tk->fe;
+	uint64_t plain = 0;
+	bool have_plain = false;
 
-	if (fe->head_buf && tk->off < fe->head_end)
-		memcpy(fe->head_buf + tk->off, buf,
-		       (b < fe->head_end ? b : fe->head_end) - tk->off);
-	if (fe->tail_buf && b > fe->tail_start) {
-		a = tk->off > fe->tail_start ? tk->off : fe->tail_start;
-		memcpy(fe->tail_buf + (a - fe->tail_start), buf + (a - tk->off),
-		       b - a);
+	table_capture(fe, tk->off, tk->len, buf);
+	for (int i = 0; i < fe->nt && job->hashing; i++) {
+		struct target *t = fe->t[i];
+		uint64_t h;
+
+		if (t->lay.npatch) {
+			if (!w->tmp)
+				w->tmp = qf_xmalloc(QF_CHUNK);
+			memcpy(w->tmp, buf, tk->len);
+			table_patch(t, tk->off, tk->len, w->tmp);
+			h = qf_chunk_hash(w->tmp, tk->len);
+		} else {
+			if (!have_plain)
+				plain = qf_chunk_hash(buf, tk->len);
+			have_plain = true;
+			h = plain;
+		}
+		pthread_mutex_lock(&job->hash_mu);
+		t->fin = qf_grow(t->fin, t->nfin, &t->capfin, sizeof(*t->fin));
+		t->fin[t->nfin++] = (struct qf_chunk_hash){ tk->off, tk->len, h };
+		pthread_mutex_unlock(&job->hash_mu);
 	}
+	table_mask(fe, tk->off, tk->len, buf);
+}
+
+/* The checksum of a target's final bytes: the feed's hashes, with the
+ * final ones where bytes were held back. */
+static uint64_t final_checksum(struct target *t)
+{
+	const struct feed *fe = t->fe;
+	struct qf_chunk_hash *all = qf_xcalloc(fe->nh + t->nfin + 1, sizeof(*all));
+	size_t n = 0;
+	uint64_t sum;
+
+	for (size_t i = 0; i < fe->nh; i++)
+		if (!table_overlaps(fe, fe->h[i].off, fe->h[i].len))
+			all[n++] = fe->h[i];
+	memcpy(all + n, t->fin, t->nfin * sizeof(*all));
+	n += t->nfin;
+	qf_chunk_hash_sort(all, n);
+	sum = qf_stream_checksum(all, n, fe->len);
+	free(all);
+	return sum;
 }
 
 /* The last worker out: hashes are complete, every queue can close. */
@@ -125,11 +166,13 @@ static void production_done(struct qf_job *job)
 		struct feed *fe = job->fe[i];
 		qf_chunk_hash_sort(fe->h, fe->nh);
 		fe->complete = complete;
-		if (complete && job->hashing)
-			fe->checksum = qf_stream_checksum(fe->h, fe->nh, fe->len);
 	}
-	for (i = 0; i < job->nt; i++)
-		queue_close(job->t[i]);
+	for (i = 0; i < job->nt; i++) {
+		struct target *t = job->t[i];
+		if (complete && job->hashing)
+			t->checksum = final_checksum(t);
+		queue_close(t);
+	}
 }
 
 void *worker_main(void *arg)
@@ -175,6 +218,8 @@ void *worker_main(void *arg)
 				job_fail(job, &e);
 				break;
 			}
+			if (table_overlaps(tk.fe, tk.off, tk.len))
+				hold_back(w, &tk, b->data);
 			/* Allocated zeros are still zeros: no need to write
 			 * them, and a hole on the target is cheaper. */
 			tk.zero = qf_buf_is_zero(b->data, tk.len);
@@ -186,7 +231,6 @@ void *worker_main(void *arg)
 		if (job->hashing)
 			add_hash(job, tk.fe, tk.off, tk.len,
 				 qf_chunk_hash(b->data, tk.len));
-		keep_table_bytes(tk.fe, &tk, b->data);
 		op_emit(job, &tk, b);
 		b = NULL;
 	}
@@ -195,6 +239,7 @@ void *worker_main(void *arg)
 	qf_decomp_free(w->d);
 	free(w->ext);
 	free(w->span);
+	free(w->tmp);
 	free(w);
 	pthread_mutex_lock(&job->plan_mu);
 	last = --job->workers_left == 0;

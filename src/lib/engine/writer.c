@@ -1,6 +1,7 @@
-/* writer.c - one thread per target: its queue of ops written or zeroed
- * in order, the partition-table region written last, the sync, the
- * partition re-read and the read-back. */
+/* writer.c - one thread per target: its head and tail wiped, its queue
+ * of ops written or zeroed in order, the sync, the read-back, the
+ * held-back ranges written last and checked, the partition re-read and
+ * the filesystem grown. */
 #include "engine/job.h"
 
 #include <errno.h>
@@ -45,26 +46,20 @@ static int write_sparse(struct target *t, const struct op *op, uint64_t a,
 	return 0;
 }
 
-/* Write one op, leaving out the partition-table region. */
+/* Write one op; held-back ranges were zeroed in its buffer already. */
 static int write_op(struct target *t, const struct op *op, struct qf_err *e)
 {
 	struct qf_job *job = t->job;
-	const struct feed *fe = op->fe;
 	uint64_t a = op->off, b = op->off + op->len, s;
 	int ret;
 
-	if (a < fe->head_end)
-		a = fe->head_end < b ? fe->head_end : b;
-	if (b > fe->tail_start)
-		b = fe->tail_start > a ? fe->tail_start : a;
-	if (a < b && op->buf && t->sink.fresh)
+	if (op->buf && t->sink.fresh)
 		return write_sparse(t, op, a, b, e);
-	if (a < b && op->buf) {
-		ret = qf_sink_write(&t->sink, op->buf->data + (a - op->off), b - a,
-				    a, e);
+	if (op->buf) {
+		ret = qf_sink_write(&t->sink, op->buf->data, op->len, a, e);
 		if (ret < 0)
 			return ret;
-		target_add_done(t, op->len, b - a, 0);
+		target_add_done(t, op->len, op->len, 0);
 		return 0;
 	}
 	for (s = a; s < b; ) {
@@ -76,31 +71,47 @@ static int write_op(struct target *t, const struct op *op, struct qf_err *e)
 		target_add_done(t, n, 0, n);
 		s += n;
 	}
-	target_add_done(t, op->len - (b - a), 0, 0);
 	return 0;
 }
 
-static int write_table_region(struct target *t, struct qf_err *e)
+static void table_time(struct target *t, double t0)
 {
-	struct feed *fe = t->fe;
-	int ret;
+	pthread_mutex_lock(&t->job->pmu);
+	t->t_table = qf_now() - t0;
+	pthread_mutex_unlock(&t->job->pmu);
+}
 
-	if (fe->head_end &&
-	    (ret = qf_sink_write(&t->sink, fe->head_buf, fe->head_end, 0, e)) < 0)
-		return ret;
-	if (fe->tail_start < fe->len &&
-	    (ret = qf_sink_write(&t->sink, fe->tail_buf,
-				 fe->len - fe->tail_start, fe->tail_start, e)) < 0)
-		return ret;
-	return qf_sink_sync(&t->sink, e);
+static void mark_table_written(struct target *t)
+{
+	pthread_mutex_lock(&t->job->pmu);
+	t->table_written = true;
+	t->adjusted |= t->lay.adjust;
+	pthread_mutex_unlock(&t->job->pmu);
+}
+
+/* Ask the kernel to see the new table: a note when it did not. */
+static void reread(struct target *t, char *note, size_t len)
+{
+	int err;
+
+	if (!t->sink.blockdev || t->dev.kind != QF_DEV_DISK)
+		return;
+	err = qf_sink_reread_table(&t->sink);
+	/* EINVAL: a device that cannot hold partitions (a loop device
+	 * without partition scanning) - nothing to say. */
+	if (err && err != EINVAL)
+		snprintf(note, len,
+			 _("the kernel did not re-read the partition table: %s"),
+			 strerror(err));
 }
 
 static void finish_write(struct target *t)
 {
 	struct qf_job *job = t->job;
-	struct feed *fe = t->fe;
 	struct qf_err e = { 0 };
 	char note[QF_ERR_MSG_MAX] = "";
+	uint64_t mm;
+	double t0;
 	int ret;
 
 	if (target_stopped_early(t))
@@ -108,29 +119,39 @@ static void finish_write(struct target *t)
 	target_set_state(t, QF_TARGET_SYNCING);
 	if ((ret = qf_sink_sync(&t->sink, &e)) < 0)
 		goto fail;
-	/* Only now that the rest is on the device does the disk get a
-	 * partition table: an interrupted flash leaves no half-valid disk
-	 * that the system would try to mount. */
-	if (fe->head_buf || fe->tail_buf) {
-		if ((ret = write_table_region(t, &e)) < 0)
-			goto fail;
-	}
-	if (job->opts.mode == QF_MODE_WHOLE_DISK) {
-		pthread_mutex_lock(&job->pmu);
-		t->table_written = true;
-		pthread_mutex_unlock(&job->pmu);
-		if (t->sink.blockdev && t->dev.kind == QF_DEV_DISK) {
-			int err = qf_sink_reread_table(&t->sink);
-			/* EINVAL: a device that cannot hold partitions (a loop
-			 * device without partition scanning) - nothing to say. */
-			if (err && err != EINVAL)
-				snprintf(note, sizeof(note),
-					 _("the kernel did not re-read the partition table: %s"),
-					 strerror(err));
-		}
-	}
+	/* The data is checked while the target still looks blank: a flash
+	 * that fails its check never gets a partition table. */
 	if (job->opts.verify && verify_written(t))
 		return;
+	t0 = qf_now();
+	if ((ret = table_write(t, &e)) < 0)
+		goto fail;
+	mark_table_written(t);
+	if (job->opts.verify) {
+		ret = table_verify(t, false, &mm, &e);
+		table_time(t, t0);
+		if (ret != 0) {
+			/* Take the table away again: better blank than a
+			 * layout over bytes that were not checked. */
+			struct qf_err e2 = { 0 };
+			table_unwrite(t, &e2);
+			pthread_mutex_lock(&job->pmu);
+			t->table_written = false;
+			pthread_mutex_unlock(&job->pmu);
+			if (ret < 0)
+				goto fail;
+			target_mismatch(t, mm);
+			return;
+		}
+	}
+	if (!job->opts.verify)
+		table_time(t, t0);
+	reread(t, note, sizeof(note));
+	if (t->plan.adjust & QF_ADJUST_FS_GROWN) {
+		target_set_state(t, QF_TARGET_GROWING);
+		if ((ret = grow_filesystem(t, note, sizeof(note), &e)) < 0)
+			goto fail;
+	}
 	target_set_final(t, QF_TARGET_OK, 0, note);
 	return;
 fail:
@@ -147,6 +168,17 @@ void *writer_main(void *arg)
 
 	if (!job_wait_gate(job))
 		return NULL;
+	if (!verify_only) {
+		struct qf_err e = { 0 };
+		double t0 = qf_now();
+		int ret = table_wipe(t, &e);
+
+		pthread_mutex_lock(&job->pmu);
+		t->t_wipe = qf_now() - t0;
+		pthread_mutex_unlock(&job->pmu);
+		if (ret < 0)
+			target_fail(t, ret, e.msg);
+	}
 	while ((op = queue_pop(t))) {
 		if (!atomic_load(&t->failed) && !atomic_load(&job->stop)) {
 			struct qf_err e = { 0 };

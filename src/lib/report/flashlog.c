@@ -107,6 +107,12 @@ static void make_parents(const char *path)
 	free(dir);
 }
 
+/* The words for enum qf_adjustment's bits, in bit order. */
+static const char *const adjust_words[] = {
+	"backup-gpt-moved", "pmbr-resized", "sector-size-converted",
+	"partition-grown", "filesystem-grown",
+};
+
 int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		       struct qf_err *e)
 {
@@ -128,6 +134,13 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	qf_json_string(f, when);
 	fputs(",\"image\":", f);
 	qf_json_string(f, en->image);
+	if (en->snapshot_id) {
+		fputs(",\"snapshot\":{\"id\":", f);
+		qf_json_string(f, en->snapshot_id);
+		fputs(",\"name\":", f);
+		qf_json_string(f, en->snapshot_name ? en->snapshot_name : "");
+		fputc('}', f);
+	}
 	fprintf(f, ",\"virtual_size\":%llu,\"mode\":",
 		(unsigned long long)en->virtual_size);
 	qf_json_string(f, en->mode);
@@ -144,6 +157,14 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	qf_json_string(f, en->model);
 	fputs(",\"serial\":", f);
 	qf_json_string(f, en->serial);
+	if (en->target_size)
+		fprintf(f, ",\"target_size\":%llu",
+			(unsigned long long)en->target_size);
+	fputs(",\"adjustments\":[", f);
+	for (size_t i = 0, n = 0; i < sizeof(adjust_words) / sizeof(adjust_words[0]); i++)
+		if (en->adjusted & (1u << i))
+			fprintf(f, "%s\"%s\"", n++ ? "," : "", adjust_words[i]);
+	fputc(']', f);
 	fprintf(f, ",\"bytes_written\":%llu,\"bytes_zeroed\":%llu,\"duration\":%.3f,\"result\":",
 		(unsigned long long)en->bytes_written,
 		(unsigned long long)en->bytes_zeroed,

@@ -7,7 +7,9 @@
 
 struct qf_flashlog_entry {
 	int64_t time;                /* wall clock, seconds since the epoch */
-	const char *image;
+	const char *image;           /* absolute path or URL */
+	const char *snapshot_id;     /* internal snapshot flashed, or NULL */
+	const char *snapshot_name;
 	uint64_t virtual_size;
 	const char *mode;            /* "whole-disk", "partition", "verify" */
 	int partition;               /* 0 unless a partition was written */
@@ -15,6 +17,8 @@ struct qf_flashlog_entry {
 	uint64_t checksum;
 	const char *target;
 	const char *model, *serial;
+	uint64_t target_size;
+	unsigned adjusted;           /* enum qf_adjustment bits done */
 	uint64_t bytes_written;
 	uint64_t bytes_zeroed;
 	double duration;             /* seconds */

@@ -1,0 +1,393 @@
+/* table.c - the bytes a target gets last.
+ *
+ * A drive must never look like a disk with a layout unless it is complete.
+ * So before any data reaches a target its head and tail are wiped (the
+ * MBR/GPT area and the last MiB, where a backup GPT and end-of-device
+ * superblocks live), and the ranges of the image that hold its partition
+ * table and first superblocks are held back: workers capture their bytes
+ * as they stream past and hand zeros in their place to the writers, and
+ * hash those zeros, so the first read-back checks exactly what is on the
+ * target then.  Once the rest is written (and verified), the held-back
+ * ranges are written with their final content: the image's bytes with the
+ * target's own fix-ups laid over them (qf_layout_plan), sector 0 last,
+ * then read back and compared. */
+#include "engine/job.h"
+#include "image/ptable.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Wiped at both ends of a target, and at least that much of a whole disk
+ * or partition is held back at each end. */
+#define WIPE_LEN ((uint64_t)1 << 20)
+/* A table region larger than this is held back only up to this much:
+ * the structures that make a disk look partitioned are within it. */
+#define TABLE_MAX ((uint64_t)16 << 20)
+/* Final bytes are assembled and checked in pieces of this size. */
+#define PIECE ((size_t)1 << 20)
+
+static uint64_t down4k(uint64_t v)
+{
+	return v / QF_IO_ALIGN * QF_IO_ALIGN;
+}
+
+static uint64_t up4k(uint64_t v)
+{
+	return v > UINT64_MAX - QF_IO_ALIGN ? UINT64_MAX
+					    : down4k(v + QF_IO_ALIGN - 1);
+}
+
+static int cmp_defer(const void *a, const void *b)
+{
+	const struct defer *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Add [off, off + len) (clamped to the feed, widened to whole 4 KiB
+ * blocks) to the held-back ranges; they stay sorted and disjoint. */
+static void defer_add(struct feed *fe, uint64_t off, uint64_t len)
+{
+	uint64_t a = down4k(off), b;
+	int i, j;
+
+	if (off >= fe->len || !len)
+		return;
+	b = len > fe->len - off ? fe->len : up4k(off + len);
+	if (b > fe->len)
+		b = fe->len;
+	fe->dr = realloc(fe->dr, (fe->ndr + 1) * sizeof(*fe->dr));
+	if (!fe->dr)
+		abort();
+	fe->dr[fe->ndr++] = (struct defer){ a, b - a, NULL };
+	qsort(fe->dr, fe->ndr, sizeof(*fe->dr), cmp_defer);
+	for (i = 0, j = 0; i < fe->ndr; i++) {
+		struct defer *d = &fe->dr[i];
+		if (j && d->off <= fe->dr[j - 1].off + fe->dr[j - 1].len) {
+			uint64_t end = d->off + d->len;
+			struct defer *p = &fe->dr[j - 1];
+			if (end > p->off + p->len)
+				p->len = end - p->off;
+			continue;
+		}
+		fe->dr[j++] = *d;
+	}
+	fe->ndr = j;
+}
+
+static void defer_ends(struct feed *fe, uint64_t head, uint64_t tail)
+{
+	uint64_t w = fe->len < WIPE_LEN ? fe->len : WIPE_LEN;
+
+	if (head < w)
+		head = w;
+	if (head > TABLE_MAX)
+		head = TABLE_MAX;
+	if (tail > fe->len - w)
+		tail = fe->len - w;
+	if (fe->len - tail > TABLE_MAX)
+		tail = fe->len - TABLE_MAX;
+	defer_add(fe, 0, head);
+	defer_add(fe, tail, fe->len - tail);
+}
+
+void table_plan(struct qf_job *job)
+{
+	int i, k;
+
+	for (i = 0; i < job->nfe; i++) {
+		struct feed *fe = job->fe[i];
+
+		if (!fe->len)
+			continue;
+		if (fe->partition == 0 && job->pt && job->pt->kind[0])
+			defer_ends(fe, job->pt->head_end, job->pt->tail_start);
+		else
+			defer_ends(fe, 0, fe->len);
+		/* Every target's fix-ups inside the image are held back too
+		 * (an EBR in the middle of the disk, say). */
+		for (k = 0; k < fe->nt; k++) {
+			const struct qf_layout *l = &fe->t[k]->lay;
+			for (int p = 0; p < l->npatch; p++)
+				defer_add(fe, l->patch[p].off, l->patch[p].len);
+		}
+		for (k = 0; k < fe->ndr; k++)
+			fe->dr[k].img = qf_xcalloc(1, fe->dr[k].len);
+	}
+}
+
+bool table_overlaps(const struct feed *fe, uint64_t off, uint64_t len)
+{
+	for (int i = 0; i < fe->ndr; i++)
+		if (fe->dr[i].off < off + len && off < fe->dr[i].off + fe->dr[i].len)
+			return true;
+	return false;
+}
+
+/* The part [*a, *b) of [off, off + len) that held-back range @d covers;
+ * false when they do not meet. */
+static bool overlap(const struct defer *d, uint64_t off, uint64_t len,
+		    uint64_t *a, uint64_t *b)
+{
+	*a = d->off > off ? d->off : off;
+	*b = d->off + d->len < off + len ? d->off + d->len : off + len;
+	return *a < *b;
+}
+
+void table_capture(struct feed *fe, uint64_t off, uint64_t len,
+		   const unsigned char *buf)
+{
+	uint64_t a, b;
+
+	for (int i = 0; i < fe->ndr; i++)
+		if (overlap(&fe->dr[i], off, len, &a, &b))
+			memcpy(fe->dr[i].img + (a - fe->dr[i].off),
+			       buf + (a - off), b - a);
+}
+
+void table_mask(const struct feed *fe, uint64_t off, uint64_t len,
+		unsigned char *buf)
+{
+	uint64_t a, b;
+
+	for (int i = 0; i < fe->ndr; i++)
+		if (overlap(&fe->dr[i], off, len, &a, &b))
+			memset(buf + (a - off), 0, b - a);
+}
+
+void table_patch(const struct target *t, uint64_t off, uint64_t len,
+		 unsigned char *buf)
+{
+	const struct qf_layout *l = &t->lay;
+
+	for (int i = 0; i < l->npatch; i++) {
+		const struct qf_patch *p = &l->patch[i];
+		uint64_t a = p->off > off ? p->off : off;
+		uint64_t b = p->off + p->len < off + len ? p->off + p->len
+							  : off + len;
+		if (a < b)
+			memcpy(buf + (a - off), p->data + (a - p->off), b - a);
+	}
+}
+
+/* The final bytes of [off, off + len) of target @t into @buf: the image's
+ * held-back bytes (zeros elsewhere: what the wipe left) with the target's
+ * fix-ups over them. */
+static void final_bytes(const struct target *t, uint64_t off, uint64_t len,
+			unsigned char *buf)
+{
+	const struct feed *fe = t->fe;
+	uint64_t a, b;
+
+	memset(buf, 0, len);
+	for (int i = 0; i < fe->ndr; i++)
+		if (overlap(&fe->dr[i], off, len, &a, &b))
+			memcpy(buf + (a - off), fe->dr[i].img + (a - fe->dr[i].off),
+			       b - a);
+	table_patch(t, off, len, buf);
+}
+
+/* The ranges of the target written last: the feed's held-back ranges and,
+ * past the end of the feed, the wiped tail of the target with whatever
+ * fix-ups land there (a moved backup GPT); with @patches_only, just the
+ * fix-ups past the feed (a target that qflash may not have wiped).  Calls
+ * @fn on each, in the order they are to be written: everything but
+ * sector 0 first. */
+static int each_region(struct target *t, bool sector0_last, bool patches_only,
+		       int (*fn)(struct target *t, uint64_t off, uint64_t len,
+				 void *ctx),
+		       void *ctx)
+{
+	const struct feed *fe = t->fe;
+	uint64_t tsize = t->tsize, extra;
+	int i, ret;
+
+	extra = tsize > WIPE_LEN ? tsize - WIPE_LEN : 0;
+	if (extra < fe->len || patches_only)
+		extra = patches_only ? tsize : fe->len;
+	/* Fix-ups past the wiped tail (none in practice) get a region of
+	 * their own. */
+	for (i = 0; i < t->lay.npatch; i++) {
+		const struct qf_patch *p = &t->lay.patch[i];
+		uint64_t a = p->off, b = p->off + p->len;
+		if (a < fe->len || a >= extra)
+			continue;
+		if (b > extra)
+			b = extra;
+		if ((ret = fn(t, a, b - a, ctx)) < 0)
+			return ret;
+	}
+	if (extra < tsize && (ret = fn(t, extra, tsize - extra, ctx)) < 0)
+		return ret;
+	for (i = fe->ndr - 1; i >= 0 && !patches_only; i--) {
+		uint64_t a = fe->dr[i].off, len = fe->dr[i].len;
+		/* Sector 0 is what makes a disk look partitioned: alone and
+		 * last. */
+		if (a == 0 && sector0_last && len > QF_IO_ALIGN) {
+			if ((ret = fn(t, QF_IO_ALIGN, len - QF_IO_ALIGN, ctx)) < 0)
+				return ret;
+			len = QF_IO_ALIGN;
+		}
+		if ((ret = fn(t, a, len, ctx)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+struct region_ctx {
+	unsigned char *buf;           /* PIECE bytes, aligned */
+	unsigned char *got;           /* PIECE bytes, aligned (reading) */
+	uint64_t mismatch;
+	bool zeros;                   /* write zeros: undo the table */
+	struct qf_err *e;
+};
+
+static int write_region(struct target *t, uint64_t off, uint64_t len,
+			void *arg)
+{
+	struct region_ctx *c = arg;
+
+	while (len) {
+		size_t n = len < PIECE ? (size_t)len : PIECE;
+		int ret;
+
+		if (c->zeros)
+			memset(c->buf, 0, n);
+		else
+			final_bytes(t, off, n, c->buf);
+		if ((ret = qf_sink_write(&t->sink, c->buf, n, off, c->e)) < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int check_region(struct target *t, uint64_t off, uint64_t len,
+			void *arg)
+{
+	struct region_ctx *c = arg;
+
+	while (len) {
+		size_t n = len < PIECE ? (size_t)len : PIECE;
+		uint64_t mm;
+		int ret;
+
+		final_bytes(t, off, n, c->buf);
+		ret = qf_reader_compare(&t->rd, c->buf, n, off, c->got, PIECE,
+					&mm, c->e);
+		if (ret < 0)
+			return ret;
+		if (ret == 1) {
+			if (mm < c->mismatch)
+				c->mismatch = mm;
+			return 1;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int with_buffers(struct target *t, struct region_ctx *c, bool read,
+			bool sector0_last, bool patches_only,
+			int (*fn)(struct target *, uint64_t, uint64_t, void *))
+{
+	int ret;
+
+	c->buf = buf_memalign(PIECE);
+	c->got = read ? buf_memalign(PIECE) : NULL;
+	c->mismatch = UINT64_MAX;
+	ret = each_region(t, sector0_last, patches_only, fn, c);
+	free(c->buf);
+	free(c->got);
+	return ret;
+}
+
+int table_write(struct target *t, struct qf_err *e)
+{
+	struct region_ctx c = { .e = e };
+	int ret = with_buffers(t, &c, false, true, false, write_region);
+
+	return ret < 0 ? ret : qf_sink_sync(&t->sink, e);
+}
+
+int table_unwrite(struct target *t, struct qf_err *e)
+{
+	/* Sector 0 first this time: the layout goes before anything else. */
+	struct region_ctx c = { .e = e, .zeros = true };
+	int ret = with_buffers(t, &c, false, false, false, write_region);
+
+	return ret < 0 ? ret : qf_sink_sync(&t->sink, e);
+}
+
+int table_verify(struct target *t, bool patches_only, uint64_t *mismatch,
+		 struct qf_err *e)
+{
+	struct region_ctx c = { .e = e };
+	bool opened = !t->rd_open;
+	int ret;
+
+	if (opened) {
+		if ((ret = qf_reader_open(&t->rd, t->path, e)) < 0)
+			return ret;
+		t->rd_open = true;
+	}
+	ret = with_buffers(t, &c, true, false, patches_only, check_region);
+	if (opened) {
+		qf_reader_close(&t->rd);
+		t->rd_open = false;
+	}
+	if (ret == 1)
+		*mismatch = c.mismatch;
+	return ret;
+}
+
+/* Read the wiped ends back: a card that drops writes keeps its old table
+ * there, and no later step could take it away. */
+static int wipe_check(struct target *t, uint64_t head, uint64_t tail,
+		      struct qf_err *e)
+{
+	struct qf_reader rd;
+	unsigned char *scratch = buf_memalign(PIECE);
+	uint64_t mm = 0;
+	int ret;
+
+	if ((ret = qf_reader_open(&rd, t->path, e)) < 0)
+		goto out;
+	ret = qf_reader_compare(&rd, NULL, head, 0, scratch, PIECE, &mm, e);
+	if (ret == 0 && tail < t->tsize)
+		ret = qf_reader_compare(&rd, NULL, t->tsize - tail, tail, scratch,
+					PIECE, &mm, e);
+	qf_reader_close(&rd);
+	if (ret == 1)
+		ret = qf_err_set(e, EIO,
+				 _("%s: the drive did not keep what was written: after wiping it, byte %llu still holds old data (a failing or fake card?)"),
+				 t->path, (unsigned long long)mm);
+out:
+	free(scratch);
+	return ret;
+}
+
+int table_wipe(struct target *t, struct qf_err *e)
+{
+	uint64_t tsize = t->tsize, w = tsize < WIPE_LEN ? tsize : WIPE_LEN;
+	uint64_t head = w;
+	int ret;
+
+	if (t->sink.fresh || !tsize)
+		return 0;
+	/* The whole held-back head, when it is longer than the wipe. */
+	if (t->fe->ndr && t->fe->dr[0].off == 0 && t->fe->dr[0].len > head)
+		head = t->fe->dr[0].len;
+	if ((ret = qf_sink_zero(&t->sink, 0, head, e)) < 0)
+		return ret;
+	if (tsize - w > head && (ret = qf_sink_zero(&t->sink, tsize - w, w, e)) < 0)
+		return ret;
+	/* Durable before the first data byte: a drive whose old table
+	 * survived a power cut next to new data would look valid. */
+	if ((ret = qf_sink_sync(&t->sink, e)) < 0)
+		return ret;
+	return wipe_check(t, head, tsize - w > head ? tsize - w : tsize, e);
+}
