@@ -72,6 +72,11 @@ struct qf_open_opts {
 	enum qf_format format;
 	const char *snapshot;        /* internal snapshot name or id, or NULL */
 	bool force;                  /* open images whose corrupt bit is set */
+	/* A local image may name backing or data files on a server: opening
+	 * them needs this (else -EREMOTE, naming the server).  Such files
+	 * never get the headers below, which go only to the server of the
+	 * image that was named to qf_image_open. */
+	bool allow_remote_backing;
 	/* http(s) sources */
 	const char *cacert;          /* extra CA bundle file */
 	bool insecure;               /* do not verify TLS peers */
@@ -87,6 +92,10 @@ struct qf_image;
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e);
 void qf_image_close(struct qf_image *img);
+
+/* 0 when no file of the image (any layer, any data file) has changed since
+ * it was opened; -ESTALE naming the file otherwise. */
+int qf_image_check_unchanged(struct qf_image *img, struct qf_err *e);
 
 /* Virtual disk size in bytes; gz/zst streams are sized when opened, so
  * it is always known before anything is written. */
@@ -245,9 +254,6 @@ enum qf_refusal {
 	QF_REFUSE_NOT_FOUND = 1 << 8,
 	QF_REFUSE_NOT_BLOCK = 1 << 9,   /* neither a block device nor file */
 };
-/* Refusals that -force may override (never the size check). */
-#define QF_REFUSE_FORCEABLE \
-	(QF_REFUSE_MOUNTED | QF_REFUSE_SWAP | QF_REFUSE_HELD | QF_REFUSE_BUSY)
 
 struct qf_device {
 	char path[256];              /* /dev/sdb, /dev/loop0p1, ./t.img */
@@ -321,9 +327,10 @@ struct qf_job_opts {
 	bool verify;
 	bool direct;                 /* O_DIRECT writes */
 	bool assume_zeroed;          /* target known blank: skip zero runs */
-	bool force;                  /* override mounted / in-use refusals,
-					and a sector-size mismatch that
-					cannot be fixed */
+	bool force;                  /* write a drive whose sector size the
+					image's table cannot be converted to
+					(nothing ever writes a mounted, in-use
+					or system disk) */
 	bool exact;                  /* write the image unchanged: no
 					partition-table fix-ups for a target
 					larger than the image */

@@ -33,7 +33,7 @@ static struct {
 	const char **dst;
 	int ndst;
 	bool list_parts, info, json, debug, force, verify, verify_only;
-	bool direct, assume_zeroed, insecure, exact, grow;
+	bool direct, assume_zeroed, insecure, exact, grow, allow_remote;
 	const char *write_parts;
 	const char *snapshot;
 	const char *format;
@@ -70,7 +70,7 @@ static const struct flag flags[] = {
 	{ "json", ARG_NONE, NULL, N_("print -info and -list-parts as JSON; progress as JSON lines") },
 	{ "snapshot", ARG_VALUE, N_("NAME|ID"), N_("read an internal snapshot instead of the active state") },
 	{ "format", ARG_VALUE, N_("FMT"), N_("source format: auto (default), qcow2, raw, gzip, zstd") },
-	{ "force", ARG_NONE, NULL, N_("read images marked corrupt; write targets that are mounted or in use") },
+	{ "force", ARG_NONE, NULL, N_("read images marked corrupt; write a drive whose sector size the image's table cannot be converted to") },
 	{ "verify", ARG_NONE, NULL, N_("read every target back and compare after writing") },
 	{ "verify-only", ARG_NONE, NULL, N_("compare existing targets with the image, write nothing") },
 	{ "threads", ARG_VALUE, N_("N"), N_("decompression threads (default: online CPUs)") },
@@ -81,6 +81,7 @@ static const struct flag flags[] = {
 	{ "log", ARG_VALUE, N_("FILE"), N_("append a JSON record per target to FILE") },
 	{ "cacert", ARG_VALUE, N_("FILE"), N_("extra CA certificates for https") },
 	{ "insecure", ARG_NONE, NULL, N_("do not verify https certificates") },
+	{ "allow-remote-backing", ARG_NONE, NULL, N_("let a local image's backing or data files be read from a server") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
@@ -181,6 +182,7 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "log")) opt.log = val;
 		else if (!strcmp(name, "cacert")) opt.cacert = val;
 		else if (!strcmp(name, "insecure")) opt.insecure = true;
+		else if (!strcmp(name, "allow-remote-backing")) opt.allow_remote = true;
 		else if (!strcmp(name, "header")) push(&opt.headers, &opt.nheaders, val);
 		else if (!strcmp(name, "debug")) opt.debug = true;
 		else if (!strcmp(name, "help")) { usage(stdout); exit(0); }
@@ -648,6 +650,7 @@ int main(int argc, char **argv)
 	oo.force = opt.force;
 	oo.cacert = opt.cacert;
 	oo.insecure = opt.insecure;
+	oo.allow_remote_backing = opt.allow_remote;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 

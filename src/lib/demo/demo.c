@@ -367,7 +367,7 @@ static int write_qcow2(const uint8_t *disk, uint64_t size, const char *path,
 	struct qf_sink sink;
 	int ret;
 
-	ret = qf_sink_open(&sink, path, false, false, e);
+	ret = qf_sink_open(&sink, path, false, e);
 	if (ret)
 		goto out;
 	for (uint64_t c = 0; c < nclusters; c++) {

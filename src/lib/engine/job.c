@@ -242,6 +242,12 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 		targets_discard(job);
 		return ret;
 	}
+	/* Every flash leaves a trace, or it does not happen. */
+	job->wall_start = (int64_t)time(NULL);
+	if (job->log_path && (ret = record_started(job, e)) < 0) {
+		targets_discard(job);
+		return ret;
+	}
 	/* Sequential sources are read front to back, partition by partition. */
 	qsort(job->fe, job->nfe, sizeof(*job->fe), cmp_feed);
 
@@ -271,7 +277,6 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 
 	pthread_mutex_lock(&job->pmu);
 	job->t_start = qf_now();
-	job->wall_start = (int64_t)time(NULL);
 	job->started = true;
 	for (i = 0; i < job->nt; i++)
 		job->t[i]->state = verify_only ? QF_TARGET_VERIFYING
@@ -334,7 +339,7 @@ int qf_job_wait(struct qf_job *job, struct qf_progress *p)
 	if (p)
 		qf_job_progress(job, p);
 	if (ok == job->nt)
-		return 0;
+		return job->log_failed ? -EIO : 0;
 	return atomic_load(&job->cancelled) ? -ECANCELED : -EIO;
 }
 

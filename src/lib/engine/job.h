@@ -135,6 +135,7 @@ struct qf_job {
 	struct feed **fe;
 	int nfe;
 	bool prepared, started, dead, joined;
+	bool log_failed;                 /* a result line could not be written */
 	bool hashing;
 	bool in_order;                   /* the image must be read in order */
 	int nworkers;
@@ -309,7 +310,9 @@ void targets_discard(struct qf_job *job);
 
 /* ------------------------------------------------------------ record.c */
 
-/* One flash-log line per target; errors go into @errs (one per target). */
+/* One "started" flash-log line per target. */
+int record_started(struct qf_job *job, struct qf_err *e);
+/* One result line per target; errors go into @errs (one per target). */
 void record_results(struct qf_job *job, struct qf_err *errs);
 
 #endif

@@ -1,5 +1,6 @@
-/* record.c - the flash-log records of a job: one line per target once
- * the last writer is done, without the progress lock. */
+/* record.c - the flash-log records of a job: a "started" line per target
+ * before anything is written, so even a killed run leaves a trace, and
+ * the result line per target once the last writer is done. */
 #include "engine/job.h"
 #include "report/flashlog.h"
 
@@ -15,42 +16,67 @@ static const char *result_word(enum qf_target_state s)
 	}
 }
 
+static const char *const modes[] = {
+	[QF_MODE_WHOLE_DISK] = "whole-disk",
+	[QF_MODE_PARTITIONS] = "partition",
+	[QF_MODE_VERIFY_ONLY] = "verify",
+};
+
+/* What every record of target @t says about the job and the target. */
+static void fill(const struct qf_job *job, const struct target *t,
+		 struct qf_flashlog_entry *en)
+{
+	int snap = qf_image_snapshot_selected(job->img);
+
+	memset(en, 0, sizeof(*en));
+	en->time = job->wall_start;
+	/* The resolved name: a relative path means nothing later. */
+	en->image = qf_image_layer(job->img, 0)->name;
+	if (snap >= 0) {
+		en->snapshot_id = qf_image_snapshot(job->img, snap)->id;
+		en->snapshot_name = qf_image_snapshot(job->img, snap)->name;
+	}
+	en->virtual_size = qf_image_size(job->img);
+	en->mode = modes[job->opts.mode];
+	en->partition = t->partition;
+	en->target = t->path;
+	en->model = t->dev.model;
+	en->serial = t->dev.serial;
+	en->target_size = t->tsize;
+}
+
+int record_started(struct qf_job *job, struct qf_err *e)
+{
+	for (int i = 0; i < job->nt; i++) {
+		struct qf_flashlog_entry en;
+		int ret;
+
+		fill(job, job->t[i], &en);
+		en.result = "started";
+		en.verify = "pending";
+		en.error = "";
+		if ((ret = qf_flashlog_append(job->log_path, &en, e)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* Runs after the last writer, so the targets no longer change, and
  * without pmu: a slow log file must not stall progress snapshots.  A log
- * that cannot be written is reported in the targets' messages but does
- * not change their result. */
+ * that cannot be written is reported in the targets' messages and fails
+ * the job, though not the targets. */
 void record_results(struct qf_job *job, struct qf_err *errs)
 {
-	static const char *const modes[] = {
-		[QF_MODE_WHOLE_DISK] = "whole-disk",
-		[QF_MODE_PARTITIONS] = "partition",
-		[QF_MODE_VERIFY_ONLY] = "verify",
-	};
 	bool verifying = job->opts.verify ||
 			 job->opts.mode == QF_MODE_VERIFY_ONLY;
-	int snap = qf_image_snapshot_selected(job->img);
-	int i;
 
-	for (i = 0; i < job->nt; i++) {
+	for (int i = 0; i < job->nt; i++) {
 		struct target *t = job->t[i];
-		struct qf_flashlog_entry en = { 0 };
+		struct qf_flashlog_entry en;
 
-		en.time = job->wall_start;
-		/* The resolved name: a relative path means nothing later. */
-		en.image = qf_image_layer(job->img, 0)->name;
-		if (snap >= 0) {
-			en.snapshot_id = qf_image_snapshot(job->img, snap)->id;
-			en.snapshot_name = qf_image_snapshot(job->img, snap)->name;
-		}
-		en.virtual_size = qf_image_size(job->img);
-		en.mode = modes[job->opts.mode];
-		en.partition = t->partition;
+		fill(job, t, &en);
 		en.have_checksum = t->fe->complete && job->hashing;
 		en.checksum = t->checksum;
-		en.target = t->path;
-		en.model = t->dev.model;
-		en.serial = t->dev.serial;
-		en.target_size = t->tsize;
 		en.adjusted = t->adjusted;
 		en.bytes_written = t->written;
 		en.bytes_zeroed = t->zeroed;

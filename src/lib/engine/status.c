@@ -339,6 +339,8 @@ void job_finalize(struct qf_job *job)
 
 		ok += t->state == QF_TARGET_OK;
 		if (errs[i].code)
+			job->log_failed = true;
+		if (errs[i].code)
 			snprintf(t->message + l, sizeof(t->message) - l, "%s%s",
 				 l ? "; " : "", errs[i].msg);
 	}

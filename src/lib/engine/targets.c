@@ -1,5 +1,5 @@
 /* targets.c - a job's targets before anything is written: every safety
- * refusal the policy gives (minus what the job's mode and -force allow),
+ * refusal the policy gives (reading, for verify-only, harms nothing),
  * the size check, duplicates, what will be adjusted on each (its layout
  * fix-ups, a partition or filesystem grown, space left over), and opening
  * them all before any changes. */
@@ -61,8 +61,6 @@ int target_check(struct qf_job *job, struct target *t,
 	if (verify_only)
 		/* Reading does no harm to a mounted or busy device. */
 		bad &= QF_REFUSE_NOT_FOUND | QF_REFUSE_NOT_BLOCK;
-	else if (job->opts.force)
-		bad &= ~(unsigned)QF_REFUSE_FORCEABLE;
 	if (bad) {
 		if (bad == t->dev.refusals && t->dev.reason[0])
 			snprintf(why, sizeof(why), "%s", t->dev.reason);
@@ -121,7 +119,7 @@ int targets_open(struct qf_job *job, struct qf_err *e)
 			continue;
 		}
 		if ((ret = qf_sink_open(&t->sink, t->path, job->opts.direct,
-					job->opts.force, e)) < 0)
+					e)) < 0)
 			return ret;
 		t->opened = true;
 		/* Checked again on the device actually opened. */

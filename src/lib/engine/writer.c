@@ -123,6 +123,10 @@ static void finish_write(struct target *t)
 	 * that fails its check never gets a partition table. */
 	if (job->opts.verify && verify_written(t))
 		return;
+	/* An image written to while it was read gave bytes of neither
+	 * version: such a target gets no table. */
+	if ((ret = qf_image_check_unchanged(job->img, &e)) < 0)
+		goto fail;
 	t0 = qf_now();
 	if ((ret = table_write(t, &e)) < 0)
 		goto fail;

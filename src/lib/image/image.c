@@ -214,6 +214,18 @@ void qf_image_close(struct qf_image *img)
 	free(img);
 }
 
+int qf_image_check_unchanged(struct qf_image *img, struct qf_err *e)
+{
+	int ret = 0;
+
+	for (int i = 0; i < img->nlayers && ret == 0; i++) {
+		ret = qf_source_unchanged(img->layers[i].file, e);
+		if (ret == 0)
+			ret = qf_source_unchanged(img->layers[i].data, e);
+	}
+	return ret;
+}
+
 uint64_t qf_image_size(const struct qf_image *img)
 {
 	return img->layers[0].info.virtual_size;

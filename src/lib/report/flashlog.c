@@ -119,7 +119,8 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	char when[32] = "";
 	time_t t = (time_t)en->time;
 	struct tm tm;
-	char *line = NULL;
+	char *line = NULL, last = '\n';
+	struct stat st = { 0 };
 	size_t len = 0;
 	FILE *f;
 	int fd, ret = 0;
@@ -181,19 +182,40 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	}
 
 	make_parents(path);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = qf_err_set(e, errno, _("%s: cannot open the flash log: %s"),
 				 path, strerror(errno));
 		goto out;
 	}
+	/* A record cut short before (a full disk) must not swallow this one:
+	 * start on a line of our own. */
+	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+		char *l2 = qf_xasprintf("\n%s", line);
+		free(line);
+		line = l2;
+		len++;
+	}
 	/* One write per line: with O_APPEND, concurrent jobs never interleave
-	 * inside a line. */
+	 * inside a line, and a killed process leaves a line or none. */
 	n = write(fd, line, len);
 	if (n < 0 || (size_t)n != len) {
-		int err = n < 0 ? errno : EIO;
+		int err = n < 0 ? errno : ENOSPC;
+		struct stat now;
+
+		/* Take a cut record back, unless someone appended since. */
+		if (n > 0 && fstat(fd, &now) == 0 &&
+		    now.st_size == st.st_size + n)
+			if (ftruncate(fd, st.st_size) < 0) {
+				/* left as it is: the next record starts a line */
+			}
 		ret = qf_err_set(e, err, _("%s: cannot write the flash log: %s"),
 				 path, strerror(err));
+	} else if (fdatasync(fd) < 0) {
+		/* A record is a certificate: it must survive a power cut. */
+		ret = qf_err_set(e, errno, _("%s: cannot write the flash log: %s"),
+				 path, strerror(errno));
 	}
 	if (close(fd) < 0 && ret == 0)
 		ret = qf_err_set(e, errno, _("%s: cannot write the flash log: %s"),

@@ -39,6 +39,34 @@ static void file_prefetch(struct qf_source *s, uint64_t off, uint64_t len)
 	posix_fadvise(s->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
 }
 
+/* What says a file was written since it was opened: its size, its
+ * modification time (which a writer may set back) and its change time
+ * (which it cannot). */
+struct file_source {
+	struct qf_source s;          /* first: qf_source_close frees it whole */
+	struct stat st;
+};
+
+static int file_unchanged(struct qf_source *s, struct qf_err *e)
+{
+	const struct stat *a = &((struct file_source *)s)->st;
+	struct stat b;
+
+	if (fstat(s->fd, &b) < 0)
+		return qf_err_set(e, errno, "%s: %s", s->name, strerror(errno));
+	if (!S_ISREG(a->st_mode))
+		return 0;
+	if (a->st_size != b.st_size || a->st_mtim.tv_sec != b.st_mtim.tv_sec ||
+	    a->st_mtim.tv_nsec != b.st_mtim.tv_nsec ||
+	    a->st_ctim.tv_sec != b.st_ctim.tv_sec ||
+	    a->st_ctim.tv_nsec != b.st_ctim.tv_nsec)
+		return qf_err_set(e, ESTALE,
+				  _("%s: the file changed while it was being read (size %llu, now %llu): what was written cannot be trusted"),
+				  s->name, (unsigned long long)a->st_size,
+				  (unsigned long long)b.st_size);
+	return 0;
+}
+
 static void file_close(struct qf_source *s)
 {
 	if (s->fd >= 0)
@@ -48,12 +76,14 @@ static void file_close(struct qf_source *s)
 static const struct qf_source_ops file_ops = {
 	.pread = file_pread,
 	.prefetch = file_prefetch,
+	.unchanged = file_unchanged,
 	.close = file_close,
 };
 
 int qf_source_file_open(const char *path, struct qf_source **out,
 			struct qf_err *e)
 {
+	struct file_source *fs;
 	struct qf_source *s;
 	struct stat st;
 	uint64_t size;
@@ -77,7 +107,9 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 		return qf_err_set(e, ret, _("%s: cannot get the device size: %s"),
 				  path, strerror(-ret));
 	}
-	s = qf_xcalloc(1, sizeof(*s));
+	fs = qf_xcalloc(1, sizeof(*fs));
+	fs->st = st;
+	s = &fs->s;
 	s->ops = &file_ops;
 	abs = realpath(path, NULL);
 	s->name = abs ? abs : qf_xstrdup(path);

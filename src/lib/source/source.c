@@ -20,6 +20,25 @@ int qf_source_open(const char *name, const char *base,
 		free(full);
 		return ret;
 	}
+	if (qf_name_is_url(full) && base && !qf_name_is_url(base)) {
+		/* A local file choosing a host to talk to: only when the
+		 * user said so, and without the user's headers, which were
+		 * meant for the server the user named. */
+		struct qf_open_opts o = opts ? *opts : (struct qf_open_opts){ 0 };
+		char *fo = qf_url_origin(full);
+
+		if (!o.allow_remote_backing) {
+			ret = qf_err_set(e, EREMOTE,
+					 _("%s: refers to a file on the server %s; opening it needs -allow-remote-backing"),
+					 base, fo);
+		} else {
+			o.headers = NULL;
+			ret = qf_source_http_open(full, &o, out, e);
+		}
+		free(fo);
+		free(full);
+		return ret;
+	}
 	if (qf_name_is_url(full)) {
 		if (base && qf_name_is_url(base)) {
 			/* Same scheme, host and port only; credentials in
@@ -65,6 +84,11 @@ int qf_source_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
 				  s->name, len, (unsigned long long)off);
 	}
 	return s->ops->pread(s, buf, avail, off, e);
+}
+
+int qf_source_unchanged(struct qf_source *s, struct qf_err *e)
+{
+	return s && s->ops->unchanged ? s->ops->unchanged(s, e) : 0;
 }
 
 void qf_source_close(struct qf_source *s)

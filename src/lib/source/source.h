@@ -22,6 +22,9 @@ struct qf_source_ops {
 		     struct qf_err *e);
 	/* Optional: the engine announces a range it will read soon. */
 	void (*prefetch)(struct qf_source *s, uint64_t off, uint64_t len);
+	/* Optional: 0 when the source is still what was opened, else
+	 * -ESTALE with a message (a local file written meanwhile). */
+	int (*unchanged)(struct qf_source *s, struct qf_err *e);
 	void (*close)(struct qf_source *s);
 };
 
@@ -46,6 +49,8 @@ int qf_source_open(const char *name, const char *base,
 int qf_source_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
 		    unsigned flags, struct qf_err *e);
 void qf_source_close(struct qf_source *s);
+/* See qf_source_ops.unchanged; 0 for sources that cannot tell. */
+int qf_source_unchanged(struct qf_source *s, struct qf_err *e);
 
 int qf_source_file_open(const char *path, struct qf_source **out,
 			struct qf_err *e);

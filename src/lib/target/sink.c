@@ -17,20 +17,15 @@
  * written, so it costs no memory beyond the kernel's zero page. */
 static unsigned char zero_buf[1 << 20] __attribute__((aligned(4096)));
 
-static int open_blockdev(struct qf_sink *s, bool direct, bool force,
-			 struct qf_err *e)
+static int open_blockdev(struct qf_sink *s, bool direct, struct qf_err *e)
 {
 	int flags = O_WRONLY | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0);
 	uint64_t size = 0;
 	int lbs = 0;
 
+	/* Exclusive, always: a device another program holds (a mounted
+	 * file system, a second flash) is never written. */
 	s->fd = open(s->path, flags);
-	if (s->fd < 0 && errno == EBUSY && force) {
-		/* -force overrides the in-use refusal; an exclusive open would
-		 * still fail, so share the device. */
-		flags &= ~O_EXCL;
-		s->fd = open(s->path, flags);
-	}
 	if (s->fd < 0 && errno == EINVAL && direct) {
 		flags &= ~O_DIRECT;
 		s->fd = open(s->path, flags);
@@ -82,7 +77,7 @@ static int open_file(struct qf_sink *s, bool direct, struct qf_err *e)
 }
 
 int qf_sink_open(struct qf_sink *s, const char *path, bool direct,
-		 bool force, struct qf_err *e)
+		 struct qf_err *e)
 {
 	struct stat st;
 	bool exists;
@@ -98,7 +93,7 @@ int qf_sink_open(struct qf_sink *s, const char *path, bool direct,
 		 * would only add a copy and dirty-page throttling (badly so
 		 * with several targets), so block devices always get O_DIRECT
 		 * where the device takes it. */
-		ret = open_blockdev(s, true, force, e);
+		ret = open_blockdev(s, true, e);
 	} else if (exists && !S_ISREG(st.st_mode)) {
 		ret = qf_err_set(e, EINVAL,
 				 _("%s: neither a block device nor a regular file"),
@@ -192,8 +187,8 @@ static bool unsupported(int err)
 }
 
 /* Punch a hole that reads back as zeros: 0 done, 1 the kernel will not
- * (no_punch is set and the caller falls back), or an error.  A device
- * shared with a mounted file system (-force) answers EBUSY: fall back. */
+ * (no_punch is set and the caller falls back), or an error.  EBUSY (a
+ * device whose page cache cannot be dropped) falls back too. */
 static int punch(struct qf_sink *s, uint64_t off, uint64_t len,
 		 struct qf_err *e)
 {
@@ -231,8 +226,8 @@ static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 	range[1] = b - a;
 	if (ioctl(s->fd, BLKZEROOUT, range) < 0) {
 		int err = errno;
-		/* A device shared with a mounted file system (-force) cannot
-		 * drop its page cache for BLKZEROOUT: write zeros instead. */
+		/* A device whose page cache cannot be dropped refuses
+		 * BLKZEROOUT with EBUSY: write zeros instead. */
 		if (!unsupported(err) && err != EBUSY)
 			return qf_err_set(e, err, _("%s: cannot zero %llu bytes at %llu: %s"),
 					  s->path, (unsigned long long)(b - a),

@@ -21,11 +21,10 @@ struct qf_sink {
 	unsigned lbs;        /* logical block size (512 for files) */
 };
 
-/* Open @path for writing: block devices O_EXCL (without it when @force and
- * the device is busy), regular files created if missing.  Nothing is
- * written or truncated yet. */
+/* Open @path for writing: block devices O_EXCL, regular files created if
+ * missing.  Nothing is written or truncated yet. */
 int qf_sink_open(struct qf_sink *s, const char *path, bool direct,
-		 bool force, struct qf_err *e);
+		 struct qf_err *e);
 /* Files: make the file exactly @size bytes.  A file this job created is
  * then all holes, which lets zero runs be skipped. */
 int qf_sink_set_size(struct qf_sink *s, uint64_t size, struct qf_err *e);
