@@ -12,6 +12,9 @@ Sections (BENCH_SECTIONS, comma-separated, default all):
            fast the screen answers a key during a flash
   http     the images served by a private nginx on 127.0.0.1: qflash from
            the URL against the local file and against qemu's curl driver
+  drive    what making a drive correct costs: the wipe before the data and
+           the table written last (and read back) on a larger drive, with
+           the GPT fix-up and with -exact
 
 Runs alternate between the tools compared; the tables show medians of
 BENCH_ROUNDS runs (3).  Images live in BENCH_DIR (/var/tmp/qflash-bench),
@@ -39,7 +42,8 @@ QFLASH_TUI = os.environ.get("QFLASH_TUI", "src/qflash-tui")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WORK = os.environ.get("BENCH_DIR", "/var/tmp/qflash-bench")
 SHM = os.environ.get("BENCH_SHM", "/dev/shm")
-SECTIONS = os.environ.get("BENCH_SECTIONS", "convert,tui,http").split(",")
+SECTIONS = os.environ.get("BENCH_SECTIONS",
+                          "convert,drive,tui,http").split(",")
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
 ROOT = os.geteuid() == 0
@@ -881,12 +885,63 @@ def on_signal(sig, frame):
     raise SystemExit(128 + sig)
 
 
+# ------------------------------------------------------------- drive
+
+def debug_run(cmd):
+    """Wall time of one qflash -debug run and the wipe and table seconds
+    it reports for its (one) target."""
+    t0 = time.monotonic()
+    p = subprocess.run(cmd + ["-debug"], capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), p.stderr[-500:]))
+    wipe = table = None
+    for ln in p.stderr.splitlines():
+        if ": wipe " in ln and ", table " in ln:
+            w = ln.split(": wipe ")[1]
+            wipe = float(w.split(" s")[0])
+            table = float(w.split(", table ")[1].split(" s")[0])
+    if wipe is None:
+        raise RuntimeError("no wipe/table figures in -debug output")
+    return wall, wipe, table
+
+
+def section_drive(imgs):
+    log("drive: the wipe and the table written last ...")
+    rows = []
+    big = Target("drive", 2 * GiB + 256 * MiB)
+    try:
+        warm_up(imgs["zstd"], big.path)
+        for k in ("plain", "zstd"):
+            for opts, label in (([], "GPT fix-up"), (["-exact"], "-exact")):
+                for verify in ([], ["-verify"]):
+                    runs = [debug_run([QFLASH, "-src", imgs[k], "-dst",
+                                       big.path] + opts + verify)
+                            for _ in range(ROUNDS)]
+                    wall = median([r[0] for r in runs])
+                    wipe = median([r[1] for r in runs])
+                    table = median([r[2] for r in runs])
+                    rows.append(("2 GiB %s -> 2.25 GiB %s, %s%s" %
+                                 (k, "loop" if ROOT else "file", label,
+                                  ", -verify" if verify else ""),
+                                 "%.3f" % wall, "%.4f" % wipe, "%.4f" % table,
+                                 "%.2f%%" % (100 * (wipe + table) / wall)))
+    finally:
+        big.close()
+    print_table(["case", "flash s", "wipe s", "table last s",
+                 "wipe + table / flash"], rows,
+                "(median of %d runs; wipe: zeroing the drive's first and last "
+                "MiB, sync, read back; table last: the held-back ranges "
+                "written, synced%s; target: < 1%%)" %
+                (ROUNDS, " and, with -verify, read back"))
+
+
 def main():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     if not shutil.which("qemu-img"):
         raise SystemExit("qemu-img is needed (package qemu-utils)")
-    unknown = set(SECTIONS) - {"convert", "tui", "http"}
+    unknown = set(SECTIONS) - {"convert", "drive", "tui", "http"}
     if unknown:
         raise SystemExit("unknown BENCH_SECTIONS: %s" %
                          ", ".join(sorted(unknown)))
@@ -899,7 +954,8 @@ def main():
           (os.cpu_count(), os.getloadavg()[0], qemu_version), flush=True)
     failed = []
     try:
-        for name, fn in (("convert", section_convert), ("tui", section_tui),
+        for name, fn in (("convert", section_convert),
+                         ("drive", section_drive), ("tui", section_tui),
                          ("http", section_http)):
             if name not in SECTIONS:
                 continue
