@@ -38,6 +38,23 @@ check)
 	# aborts qflash (or the unit test), and the test fails on the exit
 	# status.  Reports go to build-tsan/tsan-report.PID and are shown.
 	cd ..
+	# The whole suite once more under AddressSanitizer and
+	# UndefinedBehaviorSanitizer: any report aborts the program and fails
+	# its test.  Reports go to build-asan/asan-report.PID and are shown.
+	mkdir -p build-asan
+	cd build-asan
+	[ -f Makefile ] || ../configure --enable-asan
+	make -j"$(nproc)"
+	rm -f asan-report.*
+	ASAN_OPTIONS="abort_on_error=1 detect_leaks=1 log_path=$PWD/asan-report"
+	UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 log_path=$PWD/asan-report"
+	export ASAN_OPTIONS UBSAN_OPTIONS
+	make -j"$(nproc)" check || {
+		cat asan-report.* 2>/dev/null || :
+		exit 1
+	}
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	cd ..
 	mkdir -p build-tsan
 	cd build-tsan
 	[ -f Makefile ] || ../configure --enable-tsan
