@@ -64,6 +64,10 @@ enum qf_format {
 	QF_FORMAT_RAW,        /* only when the user asks for it */
 	QF_FORMAT_GZIP,       /* raw image compressed with gzip */
 	QF_FORMAT_ZSTD,       /* raw image compressed with zstd */
+	QF_FORMAT_XZ,         /* raw image compressed with xz */
+	QF_FORMAT_BZIP2,      /* raw image compressed with bzip2 */
+	QF_FORMAT_LZ4,        /* raw image in an lz4 frame */
+	QF_FORMAT_ZIP,        /* raw image as a member of a zip archive */
 };
 
 const char *qf_format_name(enum qf_format f);

@@ -69,7 +69,7 @@ static const struct flag flags[] = {
 	{ "info", ARG_NONE, NULL, N_("print the image header, backing chain and snapshots") },
 	{ "json", ARG_NONE, NULL, N_("print -info and -list-parts as JSON; progress as JSON lines") },
 	{ "snapshot", ARG_VALUE, N_("NAME|ID"), N_("read an internal snapshot instead of the active state") },
-	{ "format", ARG_VALUE, N_("FMT"), N_("source format: auto (default), qcow2, raw, gzip, zstd") },
+	{ "format", ARG_VALUE, N_("FMT"), N_("source format: auto (default), qcow2, raw, gzip, zstd, xz, bzip2, lz4, zip") },
 	{ "force", ARG_NONE, NULL, N_("read images marked corrupt; write a drive whose sector size the image's table cannot be converted to") },
 	{ "verify", ARG_NONE, NULL, N_("read every target back and compare after writing") },
 	{ "verify-only", ARG_NONE, NULL, N_("compare existing targets with the image, write nothing") },
@@ -211,6 +211,14 @@ static enum qf_format parse_format(const char *s)
 		return QF_FORMAT_QCOW2;
 	if (!strcmp(s, "raw"))
 		return QF_FORMAT_RAW;
+	if (!strcmp(s, "xz"))
+		return QF_FORMAT_XZ;
+	if (!strcmp(s, "bzip2") || !strcmp(s, "bz2"))
+		return QF_FORMAT_BZIP2;
+	if (!strcmp(s, "lz4"))
+		return QF_FORMAT_LZ4;
+	if (!strcmp(s, "zip"))
+		return QF_FORMAT_ZIP;
 	if (!strcmp(s, "gzip") || !strcmp(s, "gz"))
 		return QF_FORMAT_GZIP;
 	if (!strcmp(s, "zstd") || !strcmp(s, "zst"))

@@ -206,6 +206,10 @@ const char *qf_format_name(enum qf_format f)
 	case QF_FORMAT_RAW: return "raw";
 	case QF_FORMAT_GZIP: return "gzip";
 	case QF_FORMAT_ZSTD: return "zstd";
+	case QF_FORMAT_XZ: return "xz";
+	case QF_FORMAT_BZIP2: return "bzip2";
+	case QF_FORMAT_LZ4: return "lz4";
+	case QF_FORMAT_ZIP: return "zip";
 	default: return "auto";
 	}
 }

@@ -180,7 +180,7 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 	}
 	if (fmt == QF_FORMAT_RAW) {
 		layer_raw(top);
-	} else if (fmt == QF_FORMAT_GZIP || fmt == QF_FORMAT_ZSTD) {
+	} else if (qf_codec_for(fmt)) {
 		/* A raw layer whose file is the decompressed stream. */
 		if ((ret = qf_stream_open(top->file, fmt, &top->stream, e)) < 0)
 			goto fail;
