@@ -85,6 +85,7 @@ note "ok: SIGKILL leaves one whole \"started\" record"
 
 # ---------------------------------------- a second qflash, same drive
 fault_ctl clear
+fault_ctl reset-counters
 fault_ctl write-rate 16000000
 start_bg -src "$IMG" -dst "$FAULT_DEV"
 wait_written $((4 * MiB))
@@ -101,6 +102,7 @@ QPID=
 # ------------------------------------- an image changed during the flash
 # Bytes already read are overwritten: the target holds neither version.
 cp "$IMG" "$T/moving.qcow2"
+fault_ctl reset-counters
 fault_ctl write-rate 16000000
 start_bg -src "$T/moving.qcow2" -dst "$FAULT_DEV" -verify
 wait_written $((4 * MiB))
@@ -116,6 +118,7 @@ note "ok: overwritten image: $(grep -o 'the file changed.*' "$T/err.txt" | head 
 
 # ... and truncated, then extended again.
 cp "$IMG" "$T/moving.qcow2"
+fault_ctl reset-counters
 start_bg -src "$T/moving.qcow2" -dst "$FAULT_DEV"
 wait_written $((4 * MiB))
 sz=$(file_size "$T/moving.qcow2")

@@ -1062,11 +1062,13 @@ static void detach(void)
 	close(p[1]);
 	while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
 		;
+	/* _exit: the child owns everything else (atexit handlers, leak
+	 * checks) from here. */
 	if (n == 1 && c == 'R')
-		exit(0);
+		_exit(0);
 	/* The child said why on stderr. */
 	waitpid(pid, NULL, 0);
-	exit(1);
+	_exit(1);
 }
 
 static char *pidfile_abs;
@@ -1160,15 +1162,19 @@ int main(int argc, char **argv)
 	mnt = realpath(argv[optind], NULL);
 	if (!mnt || stat(mnt, &st) < 0) {
 		fprintf(stderr, "qfaultfs: %s: %s\n", argv[optind], strerror(errno));
+		free(mnt);
 		return 1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "qfaultfs: %s: not a directory\n", argv[optind]);
+		free(mnt);
 		return 1;
 	}
 	fs.fd = open_backing(backing);
-	if (fs.fd < 0)
+	if (fs.fd < 0) {
+		free(mnt);
 		return 1;
+	}
 	fs.started = time(NULL);
 
 	/* argv[0] first: libfuse parses the list like a command line. */
@@ -1206,5 +1212,6 @@ int main(int argc, char **argv)
 	return ret < 0 ? 1 : 0;
 fail:
 	remove_pidfile();
+	free(mnt);
 	return 1;
 }

@@ -148,7 +148,8 @@ static uint64_t final_checksum(struct target *t)
 	for (size_t i = 0; i < fe->nh; i++)
 		if (!table_overlaps(fe, fe->h[i].off, fe->h[i].len))
 			all[n++] = fe->h[i];
-	memcpy(all + n, t->fin, t->nfin * sizeof(*all));
+	if (t->nfin)
+		memcpy(all + n, t->fin, t->nfin * sizeof(*all));
 	n += t->nfin;
 	qf_chunk_hash_sort(all, n);
 	sum = qf_stream_checksum(all, n, fe->len);
