@@ -35,8 +35,11 @@ static struct {
 	bool list_parts, info, json, debug, force, verify, verify_only;
 	bool direct, assume_zeroed, insecure;
 	const char *write_parts;
+	struct wpart *parts;         /* -write-parts, parsed: */
+	int nparts;
+	char *parts_spec;            /*   the paths point into this copy */
 	const char *snapshot;
-	const char *format;
+	enum qf_format format;
 	const char *log;
 	const char *cacert;
 	const char **headers;
@@ -129,6 +132,58 @@ static int parse_int(const char *name, const char *v)
 	return (int)n;
 }
 
+static enum qf_format parse_format(const char *s)
+{
+	if (!s || !strcmp(s, "auto"))
+		return QF_FORMAT_AUTO;
+	if (!strcmp(s, "qcow2"))
+		return QF_FORMAT_QCOW2;
+	if (!strcmp(s, "raw"))
+		return QF_FORMAT_RAW;
+	if (!strcmp(s, "gzip") || !strcmp(s, "gz"))
+		return QF_FORMAT_GZIP;
+	if (!strcmp(s, "zstd") || !strcmp(s, "zst"))
+		return QF_FORMAT_ZSTD;
+	die_usage(_("-format: unknown format '%s'"), s);
+	return QF_FORMAT_AUTO;
+}
+
+/* "N=TARGET,..." into opt.parts. */
+static void parse_write_parts(const char *value)
+{
+	char *spec = strdup(value), *save = NULL;
+
+	if (!spec)
+		abort();
+	opt.parts_spec = spec;
+	for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *end;
+		long n;
+
+		if (!eq || eq == tok || !eq[1])
+			die_usage(_("-write-parts: '%s' is not N=TARGET"), tok);
+		*eq = 0;
+		n = strtol(tok, &end, 10);
+		if (*end || n < 1 || n > 256)
+			die_usage(_("-write-parts: '%s' is not a partition number"), tok);
+		opt.parts = realloc(opt.parts, sizeof(*opt.parts) * (opt.nparts + 1));
+		if (!opt.parts)
+			abort();
+		opt.parts[opt.nparts].number = (int)n;
+		opt.parts[opt.nparts].path = eq + 1;
+		opt.nparts++;
+	}
+	if (!opt.nparts)
+		die_usage(_("-write-parts: '%s' names no partition"), value);
+}
+
+/* Only the form: whether the server takes it is for the request to tell. */
+static void check_header(const char *h)
+{
+	if (!strchr(h, ':') || strpbrk(h, "\r\n"))
+		die_usage(_("-header: '%s' is not 'NAME: VALUE'"), h);
+}
+
 static void parse_args(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -167,7 +222,7 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "info")) opt.info = true;
 		else if (!strcmp(name, "json")) opt.json = true;
 		else if (!strcmp(name, "snapshot")) opt.snapshot = val;
-		else if (!strcmp(name, "format")) opt.format = val;
+		else if (!strcmp(name, "format")) opt.format = parse_format(val);
 		else if (!strcmp(name, "force")) opt.force = true;
 		else if (!strcmp(name, "verify")) opt.verify = true;
 		else if (!strcmp(name, "verify-only")) opt.verify_only = true;
@@ -177,7 +232,10 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "log")) opt.log = val;
 		else if (!strcmp(name, "cacert")) opt.cacert = val;
 		else if (!strcmp(name, "insecure")) opt.insecure = true;
-		else if (!strcmp(name, "header")) push(&opt.headers, &opt.nheaders, val);
+		else if (!strcmp(name, "header")) {
+			check_header(val);
+			push(&opt.headers, &opt.nheaders, val);
+		}
 		else if (!strcmp(name, "debug")) opt.debug = true;
 		else if (!strcmp(name, "help")) { usage(stdout); exit(0); }
 		else if (!strcmp(name, "version")) {
@@ -193,22 +251,10 @@ static void parse_args(int argc, char **argv)
 		die_usage(_("-dst and -write-parts cannot be combined"));
 	if (opt.verify_only && !opt.ndst && !opt.write_parts)
 		die_usage(_("-verify-only needs -dst or -write-parts"));
-}
-
-static enum qf_format parse_format(const char *s)
-{
-	if (!s || !strcmp(s, "auto"))
-		return QF_FORMAT_AUTO;
-	if (!strcmp(s, "qcow2"))
-		return QF_FORMAT_QCOW2;
-	if (!strcmp(s, "raw"))
-		return QF_FORMAT_RAW;
-	if (!strcmp(s, "gzip") || !strcmp(s, "gz"))
-		return QF_FORMAT_GZIP;
-	if (!strcmp(s, "zstd") || !strcmp(s, "zst"))
-		return QF_FORMAT_ZSTD;
-	die_usage(_("-format: unknown format '%s'"), s);
-	return QF_FORMAT_AUTO;
+	/* After the loop: a repeated -write-parts counts with its last
+	 * value, like every other flag. */
+	if (opt.write_parts)
+		parse_write_parts(opt.write_parts);
 }
 
 static void warn_cb(void *ctx, const char *msg)
@@ -472,31 +518,6 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 	}
 }
 
-static int parse_write_parts(struct qf_job *job, struct qf_err *e)
-{
-	char *spec = strdup(opt.write_parts), *save = NULL;
-	int ret = 0;
-
-	for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '='), *end;
-		long n;
-		if (!eq || eq == tok || !eq[1]) {
-			free(spec);
-			die_usage(_("-write-parts: '%s' is not N=TARGET"), tok);
-		}
-		*eq = 0;
-		n = strtol(tok, &end, 10);
-		if (*end || n < 1 || n > 256) {
-			free(spec);
-			die_usage(_("-write-parts: '%s' is not a partition number"), tok);
-		}
-		if ((ret = qf_job_add_target(job, eq + 1, (int)n, e)) < 0)
-			break;
-	}
-	free(spec);
-	return ret;
-}
-
 static int run_job(struct qf_image *img)
 {
 	struct qf_job_opts jo = {
@@ -517,13 +538,11 @@ static int run_job(struct qf_image *img)
 	int ret, fd;
 
 	job = qf_job_new(img, &jo);
-	if (opt.write_parts)
-		ret = parse_write_parts(job, &e);
-	else {
-		ret = 0;
-		for (int i = 0; i < opt.ndst && ret == 0; i++)
-			ret = qf_job_add_target(job, opt.dst[i], 0, &e);
-	}
+	ret = 0;
+	for (int i = 0; i < opt.nparts && ret == 0; i++)
+		ret = qf_job_add_target(job, opt.parts[i].path, opt.parts[i].number, &e);
+	for (int i = 0; i < opt.ndst && ret == 0; i++)
+		ret = qf_job_add_target(job, opt.dst[i], 0, &e);
 	if (ret == 0) {
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
@@ -596,7 +615,7 @@ int main(int argc, char **argv)
 #endif
 	parse_args(argc, argv);
 
-	oo.format = parse_format(opt.format);
+	oo.format = opt.format;
 	oo.snapshot = opt.snapshot;
 	oo.force = opt.force;
 	oo.cacert = opt.cacert;
@@ -634,5 +653,7 @@ int main(int argc, char **argv)
 	qf_image_close(img);
 	free(opt.dst);
 	free(opt.headers);
+	free(opt.parts);
+	free(opt.parts_spec);
 	return status;
 }
