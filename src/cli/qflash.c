@@ -494,8 +494,9 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 		case QF_TARGET_OK:
 			if (opt.debug || p->ntargets > 1 || opt.verify || opt.verify_only)
 				fprintf(stderr, _("qflash: %s: %s\n"), t->path,
-					opt.verify_only || opt.verify ? _("written and verified")
-						: _("written"));
+					opt.verify_only ? _("matches the image")
+					: opt.verify ? _("written and verified")
+					: _("written"));
 			if (t->message[0])
 				fprintf(stderr, _("qflash: %s: note: %s\n"), t->path, t->message);
 			break;
