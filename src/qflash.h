@@ -112,7 +112,9 @@ struct qf_layer_info {
 	uint32_t version;
 	uint32_t cluster_size;
 	uint32_t refcount_bits;
-	const char *compression;     /* "deflate" or "zstd" */
+	const char *compression;     /* "deflate" or "zstd"; NULL when no
+					cluster is compressed and the header
+					names no compression type */
 	uint64_t incompatible, compatible, autoclear;
 	bool dirty, corrupt, extended_l2, lazy_refcounts;
 	const char *backing_name;    /* as written in the header, or NULL */

@@ -282,13 +282,15 @@ static void print_info_json(struct qf_image *img)
 		       l->virtual_size, l->file_size);
 		if (!strcmp(l->format, "qcow2")) {
 			printf(",\"version\":%u,\"cluster_size\":%u,\"refcount_bits\":%u"
-			       ",\"compression\":\"%s\",\"incompatible_features\":%" PRIu64
+			       ",\"compression\":",
+			       l->version, l->cluster_size, l->refcount_bits);
+			if (l->compression) qf_json_string(stdout, l->compression); else fputs("null", stdout);
+			printf(",\"incompatible_features\":%" PRIu64
 			       ",\"compatible_features\":%" PRIu64
 			       ",\"autoclear_features\":%" PRIu64
 			       ",\"dirty\":%s,\"corrupt\":%s,\"extended_l2\":%s"
 			       ",\"lazy_refcounts\":%s,\"snapshots\":%u",
-			       l->version, l->cluster_size, l->refcount_bits,
-			       l->compression, l->incompatible, l->compatible,
+			       l->incompatible, l->compatible,
 			       l->autoclear, l->dirty ? "true" : "false",
 			       l->corrupt ? "true" : "false",
 			       l->extended_l2 ? "true" : "false",
@@ -349,7 +351,8 @@ static void print_info_text(struct qf_image *img)
 			continue;
 		printf(_("%sversion:        %u\n"), i ? "  " : "", l->version);
 		printf(_("%scluster size:   %u\n"), i ? "  " : "", l->cluster_size);
-		printf(_("%scompression:    %s\n"), i ? "  " : "", l->compression);
+		printf(_("%scompression:    %s\n"), i ? "  " : "",
+		       l->compression ? l->compression : _("none"));
 		printf(_("%srefcount bits:  %u\n"), i ? "  " : "", l->refcount_bits);
 		printf(_("%sfeatures:       %s%s%s%s%s\n"), i ? "  " : "",
 		       l->extended_l2 ? "extended_l2 " : "",

@@ -55,10 +55,11 @@ static int header_lines(char lines[][2][160], int max)
 		qf_size_str(L->cluster_size, a, sizeof(a));
 		LINE(_("Cluster size:"), "%s", a);
 	}
-	if (L->compression)
-		LINE(_("Compression:"), "%s", L->compression);
 	if (!strcmp(L->format, "qcow2")) {
 		char f[160] = "";
+
+		LINE(_("Compression:"), "%s", L->compression ? L->compression
+							: _("none"));
 		if (L->lazy_refcounts)
 			snprintf(f + strlen(f), sizeof(f) - strlen(f), "%s%s",
 				 *f ? ", " : "", _("lazy refcounts"));

@@ -399,7 +399,10 @@ void qcow2_info(const struct qcow2 *q, struct qf_layer_info *info)
 	info->version = q->version;
 	info->cluster_size = q->cluster_size;
 	info->refcount_bits = 1u << q->refcount_order;
-	info->compression = q->ctype == QF_COMPRESSION_ZSTD ? "zstd" : "deflate";
+	/* The header's type means something only for clusters that use it
+	 * (the feature bit says a writer chose one on purpose). */
+	if (q->ncompressed || (q->incompat & INCOMPAT_COMPRESS))
+		info->compression = q->ctype == QF_COMPRESSION_ZSTD ? "zstd" : "deflate";
 	info->incompatible = q->incompat;
 	info->compatible = q->compat;
 	info->autoclear = q->autoclear;
