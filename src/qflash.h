@@ -50,6 +50,11 @@ double qf_now(void);
 
 /* "1.5 GiB"-style size for people; returns @buf. */
 const char *qf_size_str(uint64_t bytes, char *buf, size_t len);
+/* Two sizes for one message ("needs A, has B"), in the same unit: the
+ * largest in which two different sizes still print differently (bytes
+ * at worst).  @abuf and @bbuf hold @len bytes each. */
+void qf_size_pair_str(uint64_t a, uint64_t b, char *abuf, char *bbuf,
+		      size_t len);
 
 /* Must be called once by a program before anything else: sets up gettext
  * for the library's messages (catalogs from $QFLASH_LOCALEDIR when set,

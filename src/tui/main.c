@@ -345,14 +345,18 @@ void app_classify_targets(void)
 			/* Every refusal comes with its reason. */
 			t->selectable = false;
 			snprintf(t->why, sizeof(t->why), "%s", t->dev.reason);
-		} else if (t->dev.kind != QF_DEV_FILE && need &&
-			   t->dev.size < need) {
-			char have[32], want[32];
-			qf_size_str(t->dev.size, have, sizeof(have));
-			qf_size_str(need, want, sizeof(want));
+		}
+		/* Too small as well: all reasons are shown at once. */
+		if (t->dev.kind != QF_DEV_FILE && need && t->dev.size < need) {
+			char have[32], want[32], small[128];
+			size_t n = strlen(t->why);
+
+			qf_size_pair_str(t->dev.size, need, have, want, sizeof(have));
+			snprintf(small, sizeof(small), _("too small: %s, needs %s"),
+				 have, want);
+			snprintf(t->why + n, sizeof(t->why) - n, "%s%s",
+				 n ? "; " : "", small);
 			t->selectable = false;
-			snprintf(t->why, sizeof(t->why),
-				 _("too small: %s, needs %s"), have, want);
 		}
 		if (t->dev.kind == QF_DEV_PARTITION && !parts) {
 			t->selected = false;

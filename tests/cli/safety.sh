@@ -34,6 +34,17 @@ refused_forced() {
 	refused "$1 with -force" "$2" "$3"
 }
 
+# one_unit WHAT: the last run's "too small" message gives both sizes in
+# the same unit, and two different numbers.
+one_unit() {
+	local re='too small: ([0-9.]+) ([KMGT]?i?B) needed, ([0-9.]+) ([KMGT]?i?B) available'
+	[[ $(cat "$T/err.txt") =~ $re ]] ||
+		fail "$1: no sizes in: $(cat "$T/err.txt")"
+	[ "${BASH_REMATCH[2]}" = "${BASH_REMATCH[4]}" ] &&
+		[ "${BASH_REMATCH[1]}" != "${BASH_REMATCH[3]}" ] ||
+		fail "$1: sizes in two units or alike: ${BASH_REMATCH[0]}"
+}
+
 # unchanged WHAT DEV COPY: DEV still holds exactly the bytes of COPY.
 unchanged() {
 	cmp -s "$2" "$3" || fail "$1: $2 was written: $(cmp "$2" "$3" 2>&1 | head -n 1)"
@@ -68,6 +79,9 @@ sync
 cp "$LM" "$T/small.before"
 run_q -src "$IMG" -dst "$LM"
 refused "mounted device" "$LM" 'mounted'
+# ... and too small: both reasons in the one message.
+refused "mounted and too small device" "$LM" 'mounted at .*; too small'
+one_unit "mounted and too small device"
 unchanged "mounted device" "$LM" "$T/small.before"
 # -force overrides "mounted" (QF_REFUSE_FORCEABLE), never "too small".
 run_q -src "$IMG" -dst "$LM" -force
@@ -101,6 +115,8 @@ rand_file "$T/good.raw" "$V" 53
 cp "$T/good.raw" "$T/good.orig"
 run_q -src "$IMG" -dst "$LT" -force
 refused "too small device with -force" "$LT" 'too small'
+# 512 bytes short of 24 MiB: not "24 MiB needed, 25165312 bytes".
+one_unit "too small device"
 unchanged "too small device" "$LT" "$T/tiny.orig"
 # Nothing at all is written when one target is refused.
 run_q -src "$IMG" -dst "$T/good.raw" -dst "$T/new.raw" -dst "$LT"
