@@ -1,11 +1,12 @@
 #!/bin/bash
 # safety.sh - targets the engine must refuse before writing a byte: a
 # mounted device (forceable), a read-only device, a device too small for
-# the image (never forceable), a loop device backed by the source image
-# and the source image itself.  Every refused target is left unchanged.
+# the image (never forceable), a loop device backed by the source image,
+# the source image itself, and a disk next to one of its own partitions.
+# Every refused target is left unchanged.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
-need_cmd qemu-img qemu-io mkfs.ext4 mount umount
+need_cmd qemu-img qemu-io mkfs.ext4 mount umount sfdisk
 need_root_loop
 
 MiB=$((1 << 20))
@@ -124,6 +125,33 @@ refused "too small device next to good targets" "$LT" 'too small'
 unchanged "too small device" "$LT" "$T/tiny.orig"
 unchanged "good target next to a refused one" "$T/good.raw" "$T/good.orig"
 [ ! -e "$T/new.raw" ] || fail "a new target file was created for a refused job"
+
+# ------------------------------------ a disk and its own partition
+# Both opened exclusively, the second would be "busy", held by qflash
+# itself: refused up front with the real reason, in either order.
+loop_file pdisk $((2 * V)) 54
+LP=$LOOP
+sfdisk -q "$LP" >/dev/null <<EOT || fail "sfdisk on $LP failed"
+label: gpt
+start=2048, size=$((V / 512 + 8192)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+EOT
+cp "$LP" "$T/pdisk.before"
+# partx adds the partitions also where the kernel cannot read GPT.
+partx -u "$LP" >/dev/null 2>&1 || blockdev --rereadpt "$LP" 2>/dev/null
+for _ in $(seq 50); do
+	[ -b "${LP}p1" ] && break
+	sleep 0.1
+done
+[ -b "${LP}p1" ] || skip "no partition node ${LP}p1 appeared"
+for order in "$LP ${LP}p1" "${LP}p1 $LP"; do
+	set -- $order
+	run_q -src "$IMG" -dst "$1" -dst "$2" -force
+	[ "$RC" = 1 ] || fail "disk and partition ($order): exit $RC: $(cat "$T/err.txt")"
+	grep -qxF "qflash: ${LP}p1 is a partition of $LP, which is also a target" \
+		"$T/err.txt" || fail "disk and partition ($order): $(cat "$T/err.txt")"
+	unchanged "disk and partition ($order)" "$LP" "$T/pdisk.before"
+done
+note "ok: a disk and its own partition: $(cat "$T/err.txt")"
 
 # ------------------------------------------------ the source image itself
 refused_forced "the source image as target" "$IMG" 'source'

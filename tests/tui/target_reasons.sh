@@ -2,7 +2,8 @@
 # target_reasons.sh - (root) the targets screen gives every reason a
 # device cannot be selected, not just the first: a mounted device that is
 # also too small says both; sizes in one reason share a unit fine enough
-# to tell them apart.
+# to tell them apart.  A disk and its own partition cannot both be
+# selected (the flash would find the second busy, held by itself).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -20,6 +21,21 @@ on_exit "umount '$T/mnt'"
 truncate -s $((96 * 1024 * 1024 - 512)) "$T/short.img"
 loop_attach "$T/short.img"
 short=$LOOP
+truncate -s 64M "$T/pdisk.img"
+sfdisk -q "$T/pdisk.img" >/dev/null <<'EOT' || fail "sfdisk failed"
+label: gpt
+start=2048, size=49152, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+start=51200, size=49152, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+EOT
+loop_attach "$T/pdisk.img" -P
+pd=$LOOP
+# Kernels without GPT support scan nothing: partx adds them itself.
+partx -u "$pd" >/dev/null 2>&1
+for _ in $(seq 50); do
+	[ -b "${pd}p1" ] && break
+	sleep 0.1
+done
+[ -b "${pd}p1" ] || skip "no partition node ${pd}p1 appeared"
 
 tui_start -- --color=never --log "$T/flash.log" "$T/disk.qcow2"
 tui_wait "Partitions (GPT, 2)"
@@ -34,6 +50,34 @@ tui_wait "$mounted cannot be selected: mounted at $T/mnt; too small"
 # 512 bytes short: "96.0 MiB, needs 96.0 MiB" would say nothing.
 tui_wait "$short "
 tui_wait "too small: 98303.5 KiB, needs 98304.0 KiB"
+
+# Partition mode lists disks with their partitions.
+tui_keys Escape
+tui_wait "Map partitions to targets"
+tui_keys Down Enter
+tui_wait "${pd}p1 "
+tui_cursor_to "$pd "
+tui_keys Space
+tui_wait "Selected: 1"
+tui_cursor_to "${pd}p1 "
+tui_keys Space
+tui_wait "${pd}p1 cannot be selected: it is a partition of $pd, which is also selected"
+tui_wait "Selected: 1"
+# The other way round.
+tui_cursor_to "$pd "
+tui_keys Space
+tui_wait "Selected: 0"
+tui_cursor_to "${pd}p2 "
+tui_keys Space
+tui_wait "Selected: 1"
+tui_cursor_to "$pd "
+tui_keys Space
+tui_wait "$pd cannot be selected: its partition ${pd}p2 is also selected"
+tui_wait "Selected: 1"
+# Two partitions of one disk are fine.
+tui_cursor_to "${pd}p1 "
+tui_keys Space
+tui_wait "Selected: 2"
 tui_keys q
 tui_expect_exit 0
-note "every reason shown, in units that tell the sizes apart"
+note "every reason shown, in units that tell the sizes apart; no disk next to its partition"

@@ -83,6 +83,12 @@ int target_check(struct qf_job *job, struct target *t,
 	return 0;
 }
 
+static bool partition_of(const struct target *p, const struct target *disk)
+{
+	return p->dev.kind == QF_DEV_PARTITION && disk->dev.kind == QF_DEV_DISK &&
+	       strcmp(p->dev.parent, disk->dev.name) == 0;
+}
+
 int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
 {
 	int i, j;
@@ -94,6 +100,19 @@ int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
 			    a->id_ino == b->id_ino)
 				return qf_err_set(e, EINVAL,
 						  _("%s: same target as %s"),
+						  a->path, b->path);
+			/* Both opened exclusively, the second would fail as
+			 * busy, held by this very job.  Reading both is fine. */
+			if (job->opts.mode == QF_MODE_VERIFY_ONLY)
+				continue;
+			if (partition_of(b, a)) {
+				struct target *t = a;
+				a = b;
+				b = t;
+			}
+			if (partition_of(a, b))
+				return qf_err_set(e, EINVAL,
+						  _("%s is a partition of %s, which is also a target"),
 						  a->path, b->path);
 		}
 	}
