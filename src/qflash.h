@@ -131,6 +131,10 @@ struct qf_layer_info {
 
 int qf_image_layer_count(const struct qf_image *img);
 const struct qf_layer_info *qf_image_layer(const struct qf_image *img, int i);
+/* Every file the image reads: each layer's name, then its external data
+ * file if any, the opened image first; NULL-terminated, owned by the
+ * image.  For the safety checks (qf_device_probe_sources). */
+const char *const *qf_image_files(const struct qf_image *img);
 
 struct qf_snapshot_info {
 	const char *id;
@@ -282,6 +286,14 @@ int qf_devices_list(const char *source_path, struct qf_device **out,
 /* Describe one path given by the user (block device or regular file). */
 int qf_device_probe(const char *path, const char *source_path,
 		    struct qf_device *out, struct qf_err *e);
+/* The same for an image of several files: a device or file holding any
+ * of @sources (NULL-terminated, the image first, as qf_image_files gives
+ * them; may be NULL) is refused as QF_REFUSE_SOURCE, the reason naming
+ * the backing layer or data file it holds. */
+int qf_devices_list_sources(const char *const *sources,
+			    struct qf_device **out, struct qf_err *e);
+int qf_device_probe_sources(const char *path, const char *const *sources,
+			    struct qf_device *out, struct qf_err *e);
 /* A cheap token that changes when devices come or go (for refreshing). */
 uint64_t qf_devices_generation(void);
 /* Human text for refusal bits: "mounted at /boot", ... */

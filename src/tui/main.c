@@ -209,9 +209,18 @@ void app_refresh_devices(void)
 	t->files = xcalloc(app.ncmd_targets, sizeof(char *));
 	for (int i = 0; i < app.ncmd_targets; i++)
 		t->files[i] = xstrdup(app.cmd_targets[i]);
-	/* A URL names no local file: the probes ignore it. */
-	if (app.image_name)
-		t->source = xstrdup(app.image_name);
+	/* Copies: the image may be closed (another one opened) before the
+	 * task is done.  URLs name no local file: the probes ignore them. */
+	if (app.img) {
+		const char *const *f = qf_image_files(app.img);
+		int n = 0;
+
+		while (f[n])
+			n++;
+		t->sources = xcalloc(n + 1, sizeof(char *));
+		for (int i = 0; i < n; i++)
+			t->sources[i] = xstrdup(f[i]);
+	}
 	if (task_start(t) < 0) {
 		task_free(t);
 		return;

@@ -28,10 +28,11 @@ struct task {
 	struct qf_ptable *pt;
 	struct qf_err pterr;     /* why pt is NULL */
 	char warnings[1024];
-	/* TASK_DEVICES in: files given with --target, source; out: devices */
+	/* TASK_DEVICES in: files given with --target, the image's files
+	 * (NULL-terminated, or NULL); out: devices */
 	char **files;
 	int nfiles;
-	char *source;
+	char **sources;
 	struct task_file *fres;
 	struct qf_device *devs;
 	int ndevs;

@@ -2,8 +2,9 @@
 # safety.sh - targets the engine must refuse before writing a byte: a
 # mounted device (forceable), a read-only device, a device too small for
 # the image (never forceable), a loop device backed by the source image,
-# the source image itself, and a disk next to one of its own partitions.
-# Every refused target is left unchanged.
+# the source image itself, a device or file holding a backing layer or
+# the external data file of the image, and a disk next to one of its own
+# partitions.  Every refused target is left unchanged.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 need_cmd qemu-img qemu-io mkfs.ext4 mount umount sfdisk
@@ -165,5 +166,33 @@ loop_attach "$IMG"
 LS=$LOOP
 refused_forced "loop device over the source image" "$LS" 'source'
 image_unchanged "loop device over the source image"
+
+# ------------------------- a backing layer or data file on the target
+# The top image is elsewhere; what the target holds is read through it.
+# (qemu-img create empties the data file: the bytes come after it.)
+qemu-img create -q -f qcow2 -o data_file="$T/base.raw",data_file_raw=on \
+	"$T/ext.qcow2" "$V" || fail "qemu-img create with a data file"
+rand_file "$T/base.raw" "$V" 55
+cp "$T/base.raw" "$T/base.orig"
+loop_attach "$T/base.raw"
+LB=$LOOP
+mkq "$T/over-dev.qcow2" "$V" -b "$LB" -F raw
+mkq "$T/over-file.qcow2" "$V" -b "$T/base.raw" -F raw
+for src in over-dev over-file ext; do
+	IMG=$T/$src.qcow2
+	refused_forced "$src: loop device of the base" "$LB" \
+		"holds a layer of the image: ($LB|$T/base.raw)"
+done
+# As a file target: the backing file itself (no longer behind a loop
+# device, which is a reason of its own).
+losetup -d "$LB"
+IMG=$T/over-file.qcow2
+refused_forced "the backing file as target" "$T/base.raw" \
+	"is a layer of the image: $T/base.raw"
+IMG=$T/ext.qcow2
+refused_forced "the data file as target" "$T/base.raw" \
+	"is a layer of the image: $T/base.raw"
+unchanged "a layer of the image" "$T/base.raw" "$T/base.orig"
+IMG=$T/disk.qcow2
 
 exit 0

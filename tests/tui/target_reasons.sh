@@ -3,7 +3,8 @@
 # device cannot be selected, not just the first: a mounted device that is
 # also too small says both; sizes in one reason share a unit fine enough
 # to tell them apart.  A disk and its own partition cannot both be
-# selected (the flash would find the second busy, held by itself).
+# selected (the flash would find the second busy, held by itself).  A
+# device holding a backing layer of the image is refused, named.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -80,4 +81,22 @@ tui_keys Space
 tui_wait "Selected: 2"
 tui_keys q
 tui_expect_exit 0
-note "every reason shown, in units that tell the sizes apart; no disk next to its partition"
+
+# The image's base is a loop device, its overlay a file elsewhere.
+truncate -s 96M "$T/base.img"
+loop_attach "$T/base.img"
+base=$LOOP
+mkq "$T/over.qcow2" "" -b "$base" -F raw
+tui_start -- --color=never --log "$T/flash.log" "$T/over.qcow2"
+tui_wait "Backing chain (2)"
+tui_keys Enter
+tui_wait "Whole disk to one or more targets"
+tui_keys Enter
+tui_wait "$base "
+tui_wait "holds a layer of the image: $base"
+tui_cursor_to "$base "
+tui_keys Space
+tui_wait "$base cannot be selected: holds a layer of the image: $base"
+tui_keys q
+tui_expect_exit 0
+note "every reason shown, in units that tell the sizes apart; no disk next to its partition; no layer overwritten"

@@ -50,7 +50,7 @@ int target_check(struct qf_job *job, struct target *t,
 	t->exists = true;
 	t->id_dev = S_ISBLK(sb.st_mode) ? sb.st_rdev : sb.st_dev;
 	t->id_ino = S_ISBLK(sb.st_mode) ? 0 : sb.st_ino;
-	if ((ret = qf_device_check(t->path, qf_image_name(job->img), &t->dev,
+	if ((ret = qf_device_check(t->path, qf_image_files(job->img), &t->dev,
 				   e)) < 0)
 		return ret;
 	bad = t->dev.refusals & ~(unsigned)QF_REFUSE_TOO_SMALL;
