@@ -88,7 +88,9 @@ struct qf_open_opts {
 struct qf_image;
 
 /* -EMEDIUMTYPE: with QF_FORMAT_AUTO, the file has no magic qflash knows
- * (it may be a raw disk image, which is never guessed). */
+ * (it may be a raw disk image, which is never guessed).  -EUCLEAN: a
+ * layer is marked corrupt and opts->force is not set.  The messages name
+ * no front end's options: the caller says how to go on. */
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e);
 void qf_image_close(struct qf_image *img);

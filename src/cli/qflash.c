@@ -610,7 +610,7 @@ int main(int argc, char **argv)
 	struct qf_open_opts oo = { 0 };
 	struct qf_image *img = NULL;
 	struct qf_err e = { 0 };
-	int status = 0;
+	int status = 0, ret;
 
 	setlocale(LC_ALL, "");
 	qf_init();
@@ -627,8 +627,11 @@ int main(int argc, char **argv)
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 
-	if (qf_image_open(opt.src, &oo, &img, &e) < 0) {
-		fprintf(stderr, "qflash: %s\n", e.msg);
+	if ((ret = qf_image_open(opt.src, &oo, &img, &e)) < 0) {
+		/* The library leaves the flags that help to the front end. */
+		fprintf(stderr, "qflash: %s%s\n", e.msg,
+			ret == -EMEDIUMTYPE ? _(" (use -format raw for a raw disk image)")
+			: ret == -EUCLEAN ? _("; use -force to read it anyway") : "");
 		return 1;
 	}
 	if (opt.debug)

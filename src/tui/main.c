@@ -87,11 +87,30 @@ void app_goto(enum tui_screen s)
 
 /* ----------------------------------------------------------------- image */
 
-/* An image of no known format, waiting for the user to say it is raw. */
-static char *raw_name;
+/* An image that failed to open, waiting for the user to say how to open
+ * it after all: as raw (no known format), or despite its corrupt bit. */
+static struct {
+	char *name, *snapshot;
+	enum qf_format format;
+} pending;
+
+static void pending_clear(void)
+{
+	free(pending.name);
+	free(pending.snapshot);
+	memset(&pending, 0, sizeof(pending));
+}
+
+static void pending_set(const struct task *t)
+{
+	pending_clear();
+	pending.name = xstrdup(t->name);
+	pending.snapshot = t->snapshot ? xstrdup(t->snapshot) : NULL;
+	pending.format = t->format;
+}
 
 static void open_image(const char *name, const char *snapshot,
-		       enum qf_format format, bool forward)
+		       enum qf_format format, bool force, bool forward)
 {
 	struct task *t;
 
@@ -102,6 +121,7 @@ static void open_image(const char *name, const char *snapshot,
 	t->name = xstrdup(name);
 	t->snapshot = snapshot ? xstrdup(snapshot) : NULL;
 	t->format = format;
+	t->force = force;
 	t->forward = forward;
 	if (task_start(t) < 0) {
 		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
@@ -115,16 +135,29 @@ static void open_image(const char *name, const char *snapshot,
 
 void app_open_image(const char *name, const char *snapshot, bool forward)
 {
-	open_image(name, snapshot, QF_FORMAT_AUTO, forward);
+	/* The user said yes to this corrupt image already (now another
+	 * snapshot of it is wanted): no second question. */
+	bool force = app.img_forced && app.image_name &&
+		     strcmp(app.image_name, name) == 0;
+
+	open_image(name, snapshot, QF_FORMAT_AUTO, force, forward);
 }
 
+/* From the source screen the failed open left us on, or the image
+ * screen of another image: on to this one. */
 static void open_as_raw(void)
 {
-	if (raw_name)
-		/* From the source screen the failed open left us on. */
-		open_image(raw_name, NULL, QF_FORMAT_RAW, true);
-	free(raw_name);
-	raw_name = NULL;
+	if (pending.name)
+		open_image(pending.name, NULL, QF_FORMAT_RAW, false, true);
+	pending_clear();
+}
+
+static void open_corrupt(void)
+{
+	if (pending.name)
+		open_image(pending.name, pending.snapshot, pending.format, true,
+			   true);
+	pending_clear();
 }
 
 /* A name that promises a format the file turned out not to have: a
@@ -152,12 +185,20 @@ static void open_done(struct task *t)
 		 * meant as one. */
 		char q[512];
 
-		free(raw_name);
-		raw_name = xstrdup(t->name);
+		pending_set(t);
 		snprintf(q, sizeof(q),
 			 _("%s is not a qcow2, gzip or zstd image. Flash it as a raw disk image? (y/n)"),
 			 t->name);
 		ui_ask(q, open_as_raw);
+	} else if (t->ret == -EUCLEAN && !t->force) {
+		/* The CLI's -force: here the user decides on the spot. */
+		char q[QF_ERR_MSG_MAX + 160];
+
+		pending_set(t);
+		snprintf(q, sizeof(q),
+			 _("%s: the program that wrote it found it inconsistent, so some of what it holds may be wrong. Open it anyway? (y/n)"),
+			 t->err.msg);
+		ui_ask(q, open_corrupt);
 	} else if (t->ret < 0) {
 		ui_msg(_("Cannot open the image"), "%s", t->err.msg);
 	}
@@ -174,6 +215,7 @@ static void open_done(struct task *t)
 	if (app.img)
 		qf_image_close(app.img);
 	app.img = t->img;
+	app.img_forced = t->force;
 	app.pt = t->pt;
 	t->img = NULL;
 	t->pt = NULL;

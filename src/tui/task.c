@@ -44,6 +44,7 @@ static void run_open(struct task *t)
 	memset(&o, 0, sizeof(o));
 	o.format = t->format;
 	o.snapshot = t->snapshot;
+	o.force = t->force;
 	o.warn = collect_warning;
 	o.warn_ctx = t;
 	t->ret = qf_image_open(t->name, &o, &t->img, &t->err);

@@ -23,6 +23,7 @@ struct task {
 	char *name;
 	char *snapshot;
 	enum qf_format format;   /* QF_FORMAT_AUTO unless the user chose */
+	bool force;              /* read it even if marked corrupt */
 	bool forward;            /* go on to the next screen when done */
 	struct qf_image *img;
 	struct qf_ptable *pt;

@@ -52,6 +52,7 @@ struct app {
 	/* the image */
 	char *image_name;
 	struct qf_image *img;
+	bool img_forced;         /* opened although marked corrupt */
 	struct qf_ptable *pt;
 	char pt_error[QF_ERR_MSG_MAX];   /* why pt is NULL */
 	int busy;                /* background tasks running */

@@ -108,7 +108,7 @@ rm -f "$T/r.raw"
 run_q -src "$T/plain.img" -dst "$T/r.raw"
 expect_rc 1 "raw file without -format"
 grep -q 'plain.img' "$T/err.txt" || fail "raw refusal does not name the file"
-grep -q 'not a qcow2 image' "$T/err.txt" ||
+grep -q 'not a qcow2 image (use -format raw for a raw disk image)' "$T/err.txt" ||
 	fail "raw refusal: $(cat "$T/err.txt")"
 [ -e "$T/r.raw" ] && fail "raw refusal created the destination"
 run_q -src "$T/plain.img" -dst "$T/r.raw" -format qcow2

@@ -91,8 +91,7 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 		*fmt = codec->format;
 	} else {
 		/* Its own code: a front end may offer to open it as raw. */
-		return qf_err_set(e, EMEDIUMTYPE,
-				  _("%s: not a qcow2 image (use -format raw for a raw disk image)"),
+		return qf_err_set(e, EMEDIUMTYPE, _("%s: not a qcow2 image"),
 				  s->name);
 	}
 	if (asked != QF_FORMAT_AUTO && asked != *fmt)
