@@ -405,6 +405,11 @@ void qf_job_free(struct qf_job *job);
 /* Default flash log path: $XDG_STATE_HOME/qflash/flash.log or
  * ~/.local/state/qflash/flash.log. Caller frees. */
 char *qf_flashlog_default_path(void);
+/* Whether a job could append to the flash log @path, without writing or
+ * creating anything: it is a writable file, or its nearest existing
+ * directory is writable (the job makes the rest).  -errno with the
+ * message a failed append would give. */
+int qf_flashlog_check(const char *path, struct qf_err *e);
 
 #ifdef __cplusplus
 }

@@ -75,6 +75,17 @@ const char *app_image_title(void)
 	return s && s[1] ? s + 1 : n;
 }
 
+/* A flash is recorded in the log after it ends: say before it starts
+ * when that cannot work (the engine finds out only then). */
+static void check_log(void)
+{
+	struct qf_err e = { 0 };
+
+	app.log_error[0] = 0;
+	if (app.log_path && qf_flashlog_check(app.log_path, &e) < 0)
+		snprintf(app.log_error, sizeof(app.log_error), "%s", e.msg);
+}
+
 void app_goto(enum tui_screen s)
 {
 	app.screen = s;
@@ -83,6 +94,25 @@ void app_goto(enum tui_screen s)
 	app.status[0] = 0;
 	if (s == SCR_TARGETS || s == SCR_MAP)
 		app_classify_targets();
+	if (s == SCR_CONFIRM)
+		check_log();
+}
+
+/* The engine adds a failed log append to the targets' messages, as
+ * "LOG: cannot ...": that part of @t's message, or NULL. */
+static const char *log_note(const struct qf_target_progress *t)
+{
+	size_t n = app.log_path ? strlen(app.log_path) : 0;
+	const char *p = t->message;
+
+	while (n && (p = strstr(p, app.log_path))) {
+		if (p[n] == ':' && p[n + 1] == ' ' &&
+		    (p == t->message ||
+		     (p - t->message >= 2 && p[-2] == ';' && p[-1] == ' ')))
+			return p;
+		p += n;
+	}
+	return NULL;
 }
 
 /* ----------------------------------------------------------------- image */
@@ -514,6 +544,15 @@ static void finish_flash(void)
 	if (app.have_prog) {
 		qf_progress_free(&app.prog);
 		app.have_prog = false;
+	}
+	/* What the engine met when it wrote the log. */
+	app.log_error[0] = 0;
+	for (int i = 0; i < app.final.ntargets; i++) {
+		const char *note = log_note(&app.final.targets[i]);
+		if (note) {
+			snprintf(app.log_error, sizeof(app.log_error), "%s", note);
+			break;
+		}
 	}
 	/* A cancel is the user's choice, not a failure. */
 	app.exit_code = (ret == 0 || ret == -ECANCELED) ? 0 : 1;

@@ -40,6 +40,9 @@ struct app {
 	int ncmd_targets;
 	bool verify;
 	char *log_path;
+	/* why the flash log cannot be written ("" if it can), checked on
+	 * the way to the confirm screen and after a flash */
+	char log_error[QF_ERR_MSG_MAX];
 	bool have_source_arg;    /* an IMAGE was given: no Source screen */
 
 	/* navigation */
