@@ -575,11 +575,18 @@ static void free_job(void)
 
 void app_flash_again(void)
 {
-	free_job();
 	for (int i = 0; i < app.ntg; i++)
 		app.tg[i].selected = false;
 	for (int i = 0; app.pt && i < app.pt->count; i++)
 		app.map[i][0] = 0;
+	app_back_to_targets();
+}
+
+/* From the done screen, keeping the selection (and partition map):
+ * the same targets again, or some of them. */
+void app_back_to_targets(void)
+{
+	free_job();
 	app_goto(SCR_TARGETS);
 	app_refresh_devices();
 }
@@ -616,6 +623,16 @@ static const char *screen_title(enum tui_screen s)
 	return _(titles[s]);
 }
 
+static unsigned screen_context(void)
+{
+	switch (app.screen) {
+	case SCR_SOURCE: return view_source_context();
+	case SCR_IMAGE: return view_image_context();
+	case SCR_MAP: return view_map_context();
+	default: return KC_KEYS;
+	}
+}
+
 static void draw(void)
 {
 	static void (*const draws[SCR_COUNT])(void) = {
@@ -632,8 +649,9 @@ static void draw(void)
 		ui_finish();
 		return;
 	}
-	ui_frame(app.screen, screen_title(app.screen), app_image_title(),
-		 app.status, app.status_error, app.busy ? app.busy_what : NULL);
+	ui_frame(app.screen, screen_context(), screen_title(app.screen),
+		 app_image_title(), app.status, app.status_error,
+		 app.busy ? app.busy_what : NULL);
 	draws[app.screen]();
 	if (app.help)
 		view_help_draw();

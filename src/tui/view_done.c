@@ -157,6 +157,9 @@ bool view_done_key(int ch)
 		else
 			app_request_quit();
 		return true;
+	case KA_BACK:
+		app_back_to_targets();
+		return true;
 	default:
 		break;
 	}

@@ -275,6 +275,14 @@ void view_source_draw(void)
 	ui_field_draw(y + 1, 22, a.w - 24, &path, focus_path);
 }
 
+unsigned view_source_context(void)
+{
+	reset_if_new();
+	if (editing_filter)
+		return KC_FILTER;
+	return focus_path ? KC_BROWSE : KC_KEYS | KC_BROWSE;
+}
+
 bool view_source_key(int ch)
 {
 	struct ui_area a = ui_content();
