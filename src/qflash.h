@@ -384,7 +384,11 @@ struct qf_progress {
 	uint64_t bytes_written;      /* data written, all targets */
 	uint64_t bytes_zeroed;       /* zeroed or skipped as zero */
 	uint64_t net_bytes;          /* http: bytes received */
-	uint32_t net_retries;
+	uint32_t net_retries;        /* http: retries (requests meeting the
+					same outage retry as one) */
+	uint32_t net_retrying;       /* http: while requests wait to be
+					retried, the number of that retry
+					(1 for the first); 0 while data flows */
 	double net_rate;             /* http: bytes/s received, recent window */
 	double rate;                 /* bytes/s over a recent window */
 	double eta;                  /* seconds, <0 unknown */
@@ -392,7 +396,8 @@ struct qf_progress {
 	struct qf_target_progress *targets;  /* owned by the snapshot */
 };
 
-/* Take a consistent snapshot.  Free with qf_progress_free. */
+/* Take a consistent snapshot.  Free with qf_progress_free.  Byte and
+ * network counts are this job's, also when the image was read before. */
 int qf_job_progress(struct qf_job *job, struct qf_progress *p);
 void qf_progress_free(struct qf_progress *p);
 

@@ -445,7 +445,7 @@ static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
 
 static void show_progress(const struct qf_progress *p, bool final)
 {
-	char b1[32], b2[32], eta[32] = "--:--";
+	char b1[32], b2[32], eta[32] = "--:--", phase[64];
 	double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 0;
 
 	if (opt.json) {
@@ -453,10 +453,10 @@ static void show_progress(const struct qf_progress *p, bool final)
 		       ",\"total\":%" PRIu64 ",\"rate\":%.0f,\"eta\":%.1f"
 		       ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
 		       ",\"bytes_zeroed\":%" PRIu64 ",\"net_bytes\":%" PRIu64
-		       ",\"net_rate\":%.0f,\"net_retries\":%u}\n",
+		       ",\"net_rate\":%.0f,\"net_retries\":%u,\"net_retrying\":%u}\n",
 		       qf_phase_id(p->phase), p->done, p->total, p->rate, p->eta,
 		       p->bytes_read, p->bytes_written, p->bytes_zeroed,
-		       p->net_bytes, p->net_rate, p->net_retries);
+		       p->net_bytes, p->net_rate, p->net_retries, p->net_retrying);
 		fflush(stdout);
 		return;
 	}
@@ -466,9 +466,14 @@ static void show_progress(const struct qf_progress *p, bool final)
 		long s = (long)p->eta;
 		snprintf(eta, sizeof(eta), "%ld:%02ld", s / 60, s % 60);
 	}
+	if (p->net_retrying)
+		snprintf(phase, sizeof(phase), _("reconnecting (retry %u)"),
+			 (unsigned)p->net_retrying);
+	else
+		snprintf(phase, sizeof(phase), "%s", qf_phase_name(p->phase));
 	fprintf(stderr, "\r\033[K%5.1f%%  %s / %s  %6.1f MB/s  ETA %s  %s",
 		pct, qf_size_str(p->done, b1, sizeof(b1)), qf_size_str(p->total, b2, sizeof(b2)),
-		p->rate / 1e6, eta, qf_phase_name(p->phase));
+		p->rate / 1e6, eta, phase);
 	if (p->net_bytes)
 		fprintf(stderr, _("  net %.1f MB/s"), p->net_rate / 1e6);
 	if (p->net_retries)

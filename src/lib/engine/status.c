@@ -374,10 +374,16 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 	n = atomic_load(&job->nsrcs);
 	for (i = 0; i < n; i++) {
 		struct qf_source *s = atomic_load(&job->srcs[i]);
-		if (s && s->remote) {
-			p->net_bytes += atomic_load(&s->bytes_read);
-			p->net_retries += atomic_load(&s->retries);
-		}
+		uint32_t retrying;
+
+		if (!s || !s->remote)
+			continue;
+		p->net_bytes += atomic_load(&s->bytes_read) - job->src_base_bytes[i];
+		p->net_retries += (uint32_t)atomic_load(&s->retries) -
+				  job->src_base_retries[i];
+		retrying = (uint32_t)atomic_load(&s->retrying);
+		if (retrying > p->net_retrying)
+			p->net_retrying = retrying;
 	}
 	p->targets = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*p->targets));
 	p->ntargets = job->nt;
@@ -391,6 +397,8 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 	if (job->finished) {
 		p->rate = p->elapsed > 0 ? (double)p->done / p->elapsed : 0;
 		p->eta = 0;
+		/* A source's own prefetch may still wait, for nobody now. */
+		p->net_retrying = 0;
 	} else if (job->started) {
 		qf_rate_sample(&job->rate, now, p->done);
 		p->rate = qf_rate_get(&job->rate, now, p->done);
