@@ -50,6 +50,11 @@ double qf_now(void);
 
 /* "1.5 GiB"-style size for people; returns @buf. */
 const char *qf_size_str(uint64_t bytes, char *buf, size_t len);
+/* Two sizes for one message ("needs A, has B"), in the same unit: the
+ * largest in which two different sizes still print differently (bytes
+ * at worst).  @abuf and @bbuf hold @len bytes each. */
+void qf_size_pair_str(uint64_t a, uint64_t b, char *abuf, char *bbuf,
+		      size_t len);
 
 /* Must be called once by a program before anything else: sets up gettext
  * for the library's messages (catalogs from $QFLASH_LOCALEDIR when set,
@@ -92,7 +97,9 @@ struct qf_open_opts {
 struct qf_image;
 
 /* -EMEDIUMTYPE: with QF_FORMAT_AUTO, the file has no magic qflash knows
- * (it may be a raw disk image, which is never guessed). */
+ * (it may be a raw disk image, which is never guessed).  -EUCLEAN: a
+ * layer is marked corrupt and opts->force is not set.  The messages name
+ * no front end's options: the caller says how to go on. */
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e);
 void qf_image_close(struct qf_image *img);
@@ -125,7 +132,9 @@ struct qf_layer_info {
 	uint32_t version;
 	uint32_t cluster_size;
 	uint32_t refcount_bits;
-	const char *compression;     /* "deflate" or "zstd" */
+	const char *compression;     /* "deflate" or "zstd"; NULL when no
+					cluster is compressed and the header
+					names no compression type */
 	uint64_t incompatible, compatible, autoclear;
 	bool dirty, corrupt, extended_l2, lazy_refcounts;
 	const char *backing_name;    /* as written in the header, or NULL */
@@ -137,6 +146,10 @@ struct qf_layer_info {
 
 int qf_image_layer_count(const struct qf_image *img);
 const struct qf_layer_info *qf_image_layer(const struct qf_image *img, int i);
+/* Every file the image reads: each layer's name, then its external data
+ * file if any, the opened image first; NULL-terminated, owned by the
+ * image.  For the safety checks (qf_device_probe_sources). */
+const char *const *qf_image_files(const struct qf_image *img);
 
 struct qf_snapshot_info {
 	const char *id;
@@ -285,6 +298,14 @@ int qf_devices_list(const char *source_path, struct qf_device **out,
 /* Describe one path given by the user (block device or regular file). */
 int qf_device_probe(const char *path, const char *source_path,
 		    struct qf_device *out, struct qf_err *e);
+/* The same for an image of several files: a device or file holding any
+ * of @sources (NULL-terminated, the image first, as qf_image_files gives
+ * them; may be NULL) is refused as QF_REFUSE_SOURCE, the reason naming
+ * the backing layer or data file it holds. */
+int qf_devices_list_sources(const char *const *sources,
+			    struct qf_device **out, struct qf_err *e);
+int qf_device_probe_sources(const char *path, const char *const *sources,
+			    struct qf_device *out, struct qf_err *e);
 /* A cheap token that changes when devices come or go (for refreshing). */
 uint64_t qf_devices_generation(void);
 /* Human text for refusal bits: "mounted at /boot", ... */
@@ -433,7 +454,11 @@ struct qf_progress {
 	uint64_t bytes_written;      /* data written, all targets */
 	uint64_t bytes_zeroed;       /* zeroed or skipped as zero */
 	uint64_t net_bytes;          /* http: bytes received */
-	uint32_t net_retries;
+	uint32_t net_retries;        /* http: retries (requests meeting the
+					same outage retry as one) */
+	uint32_t net_retrying;       /* http: while requests wait to be
+					retried, the number of that retry
+					(1 for the first); 0 while data flows */
 	double net_rate;             /* http: bytes/s received, recent window */
 	double rate;                 /* bytes/s over a recent window */
 	double eta;                  /* seconds, <0 unknown */
@@ -441,7 +466,8 @@ struct qf_progress {
 	struct qf_target_progress *targets;  /* owned by the snapshot */
 };
 
-/* Take a consistent snapshot.  Free with qf_progress_free. */
+/* Take a consistent snapshot.  Free with qf_progress_free.  Byte and
+ * network counts are this job's, also when the image was read before. */
 int qf_job_progress(struct qf_job *job, struct qf_progress *p);
 void qf_progress_free(struct qf_progress *p);
 
@@ -454,6 +480,11 @@ void qf_job_free(struct qf_job *job);
 /* Default flash log path: $XDG_STATE_HOME/qflash/flash.log or
  * ~/.local/state/qflash/flash.log. Caller frees. */
 char *qf_flashlog_default_path(void);
+/* Whether a job could append to the flash log @path, without writing or
+ * creating anything: it is a writable file, or its nearest existing
+ * directory is writable (the job makes the rest).  -errno with the
+ * message a failed append would give. */
+int qf_flashlog_check(const char *path, struct qf_err *e);
 
 #ifdef __cplusplus
 }

@@ -35,8 +35,11 @@ static struct {
 	bool list_parts, info, json, debug, force, verify, verify_only;
 	bool direct, assume_zeroed, insecure, exact, grow, allow_remote;
 	const char *write_parts;
+	struct wpart *parts;         /* -write-parts, parsed: */
+	int nparts;
+	char *parts_spec;            /*   the paths point into this copy */
 	const char *snapshot;
-	const char *format;
+	enum qf_format format;
 	const char *log;
 	const char *cacert;
 	const char **headers;
@@ -132,6 +135,66 @@ static int parse_int(const char *name, const char *v)
 	return (int)n;
 }
 
+static enum qf_format parse_format(const char *s)
+{
+	if (!s || !strcmp(s, "auto"))
+		return QF_FORMAT_AUTO;
+	if (!strcmp(s, "qcow2"))
+		return QF_FORMAT_QCOW2;
+	if (!strcmp(s, "raw"))
+		return QF_FORMAT_RAW;
+	if (!strcmp(s, "xz"))
+		return QF_FORMAT_XZ;
+	if (!strcmp(s, "bzip2") || !strcmp(s, "bz2"))
+		return QF_FORMAT_BZIP2;
+	if (!strcmp(s, "lz4"))
+		return QF_FORMAT_LZ4;
+	if (!strcmp(s, "zip"))
+		return QF_FORMAT_ZIP;
+	if (!strcmp(s, "gzip") || !strcmp(s, "gz"))
+		return QF_FORMAT_GZIP;
+	if (!strcmp(s, "zstd") || !strcmp(s, "zst"))
+		return QF_FORMAT_ZSTD;
+	die_usage(_("-format: unknown format '%s'"), s);
+	return QF_FORMAT_AUTO;
+}
+
+/* "N=TARGET,..." into opt.parts. */
+static void parse_write_parts(const char *value)
+{
+	char *spec = strdup(value), *save = NULL;
+
+	if (!spec)
+		abort();
+	opt.parts_spec = spec;
+	for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *end;
+		long n;
+
+		if (!eq || eq == tok || !eq[1])
+			die_usage(_("-write-parts: '%s' is not N=TARGET"), tok);
+		*eq = 0;
+		n = strtol(tok, &end, 10);
+		if (*end || n < 1 || n > 256)
+			die_usage(_("-write-parts: '%s' is not a partition number"), tok);
+		opt.parts = realloc(opt.parts, sizeof(*opt.parts) * (opt.nparts + 1));
+		if (!opt.parts)
+			abort();
+		opt.parts[opt.nparts].number = (int)n;
+		opt.parts[opt.nparts].path = eq + 1;
+		opt.nparts++;
+	}
+	if (!opt.nparts)
+		die_usage(_("-write-parts: '%s' names no partition"), value);
+}
+
+/* Only the form: whether the server takes it is for the request to tell. */
+static void check_header(const char *h)
+{
+	if (!strchr(h, ':') || strpbrk(h, "\r\n"))
+		die_usage(_("-header: '%s' is not 'NAME: VALUE'"), h);
+}
+
 static void parse_args(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -170,7 +233,7 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "info")) opt.info = true;
 		else if (!strcmp(name, "json")) opt.json = true;
 		else if (!strcmp(name, "snapshot")) opt.snapshot = val;
-		else if (!strcmp(name, "format")) opt.format = val;
+		else if (!strcmp(name, "format")) opt.format = parse_format(val);
 		else if (!strcmp(name, "force")) opt.force = true;
 		else if (!strcmp(name, "verify")) opt.verify = true;
 		else if (!strcmp(name, "verify-only")) opt.verify_only = true;
@@ -183,7 +246,10 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "cacert")) opt.cacert = val;
 		else if (!strcmp(name, "insecure")) opt.insecure = true;
 		else if (!strcmp(name, "allow-remote-backing")) opt.allow_remote = true;
-		else if (!strcmp(name, "header")) push(&opt.headers, &opt.nheaders, val);
+		else if (!strcmp(name, "header")) {
+			check_header(val);
+			push(&opt.headers, &opt.nheaders, val);
+		}
 		else if (!strcmp(name, "debug")) opt.debug = true;
 		else if (!strcmp(name, "help")) { usage(stdout); exit(0); }
 		else if (!strcmp(name, "version")) {
@@ -201,30 +267,10 @@ static void parse_args(int argc, char **argv)
 		die_usage(_("-verify-only needs -dst or -write-parts"));
 	if (opt.exact && opt.grow)
 		die_usage(_("-exact and -grow cannot be combined"));
-}
-
-static enum qf_format parse_format(const char *s)
-{
-	if (!s || !strcmp(s, "auto"))
-		return QF_FORMAT_AUTO;
-	if (!strcmp(s, "qcow2"))
-		return QF_FORMAT_QCOW2;
-	if (!strcmp(s, "raw"))
-		return QF_FORMAT_RAW;
-	if (!strcmp(s, "xz"))
-		return QF_FORMAT_XZ;
-	if (!strcmp(s, "bzip2") || !strcmp(s, "bz2"))
-		return QF_FORMAT_BZIP2;
-	if (!strcmp(s, "lz4"))
-		return QF_FORMAT_LZ4;
-	if (!strcmp(s, "zip"))
-		return QF_FORMAT_ZIP;
-	if (!strcmp(s, "gzip") || !strcmp(s, "gz"))
-		return QF_FORMAT_GZIP;
-	if (!strcmp(s, "zstd") || !strcmp(s, "zst"))
-		return QF_FORMAT_ZSTD;
-	die_usage(_("-format: unknown format '%s'"), s);
-	return QF_FORMAT_AUTO;
+	/* After the loop: a repeated -write-parts counts with its last
+	 * value, like every other flag. */
+	if (opt.write_parts)
+		parse_write_parts(opt.write_parts);
 }
 
 static void warn_cb(void *ctx, const char *msg)
@@ -252,13 +298,15 @@ static void print_info_json(struct qf_image *img)
 		       l->virtual_size, l->file_size);
 		if (!strcmp(l->format, "qcow2")) {
 			printf(",\"version\":%u,\"cluster_size\":%u,\"refcount_bits\":%u"
-			       ",\"compression\":\"%s\",\"incompatible_features\":%" PRIu64
+			       ",\"compression\":",
+			       l->version, l->cluster_size, l->refcount_bits);
+			if (l->compression) qf_json_string(stdout, l->compression); else fputs("null", stdout);
+			printf(",\"incompatible_features\":%" PRIu64
 			       ",\"compatible_features\":%" PRIu64
 			       ",\"autoclear_features\":%" PRIu64
 			       ",\"dirty\":%s,\"corrupt\":%s,\"extended_l2\":%s"
 			       ",\"lazy_refcounts\":%s,\"snapshots\":%u",
-			       l->version, l->cluster_size, l->refcount_bits,
-			       l->compression, l->incompatible, l->compatible,
+			       l->incompatible, l->compatible,
 			       l->autoclear, l->dirty ? "true" : "false",
 			       l->corrupt ? "true" : "false",
 			       l->extended_l2 ? "true" : "false",
@@ -319,7 +367,8 @@ static void print_info_text(struct qf_image *img)
 			continue;
 		printf(_("%sversion:        %u\n"), i ? "  " : "", l->version);
 		printf(_("%scluster size:   %u\n"), i ? "  " : "", l->cluster_size);
-		printf(_("%scompression:    %s\n"), i ? "  " : "", l->compression);
+		printf(_("%scompression:    %s\n"), i ? "  " : "",
+		       l->compression ? l->compression : _("none"));
 		printf(_("%srefcount bits:  %u\n"), i ? "  " : "", l->refcount_bits);
 		printf(_("%sfeatures:       %s%s%s%s%s\n"), i ? "  " : "",
 		       l->extended_l2 ? "extended_l2 " : "",
@@ -412,7 +461,7 @@ static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
 
 static void show_progress(const struct qf_progress *p, bool final)
 {
-	char b1[32], b2[32], eta[32] = "--:--";
+	char b1[32], b2[32], eta[32] = "--:--", phase[64];
 	double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 0;
 
 	if (opt.json) {
@@ -420,10 +469,10 @@ static void show_progress(const struct qf_progress *p, bool final)
 		       ",\"total\":%" PRIu64 ",\"rate\":%.0f,\"eta\":%.1f"
 		       ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
 		       ",\"bytes_zeroed\":%" PRIu64 ",\"net_bytes\":%" PRIu64
-		       ",\"net_rate\":%.0f,\"net_retries\":%u}\n",
+		       ",\"net_rate\":%.0f,\"net_retries\":%u,\"net_retrying\":%u}\n",
 		       qf_phase_id(p->phase), p->done, p->total, p->rate, p->eta,
 		       p->bytes_read, p->bytes_written, p->bytes_zeroed,
-		       p->net_bytes, p->net_rate, p->net_retries);
+		       p->net_bytes, p->net_rate, p->net_retries, p->net_retrying);
 		fflush(stdout);
 		return;
 	}
@@ -433,9 +482,14 @@ static void show_progress(const struct qf_progress *p, bool final)
 		long s = (long)p->eta;
 		snprintf(eta, sizeof(eta), "%ld:%02ld", s / 60, s % 60);
 	}
+	if (p->net_retrying)
+		snprintf(phase, sizeof(phase), _("reconnecting (retry %u)"),
+			 (unsigned)p->net_retrying);
+	else
+		snprintf(phase, sizeof(phase), "%s", qf_phase_name(p->phase));
 	fprintf(stderr, "\r\033[K%5.1f%%  %s / %s  %6.1f MB/s  ETA %s  %s",
 		pct, qf_size_str(p->done, b1, sizeof(b1)), qf_size_str(p->total, b2, sizeof(b2)),
-		p->rate / 1e6, eta, qf_phase_name(p->phase));
+		p->rate / 1e6, eta, phase);
 	if (p->net_bytes)
 		fprintf(stderr, _("  net %.1f MB/s"), p->net_rate / 1e6);
 	if (p->net_retries)
@@ -464,8 +518,9 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 		case QF_TARGET_OK:
 			if (opt.debug || p->ntargets > 1 || opt.verify || opt.verify_only)
 				fprintf(stderr, _("qflash: %s: %s\n"), t->path,
-					opt.verify_only || opt.verify ? _("written and verified")
-						: _("written"));
+					opt.verify_only ? _("matches the image")
+					: opt.verify ? _("written and verified")
+					: _("written"));
 			if (t->message[0])
 				fprintf(stderr, _("qflash: %s: note: %s\n"), t->path, t->message);
 			break;
@@ -520,31 +575,6 @@ static void print_plans(const struct qf_job *job)
 	}
 }
 
-static int parse_write_parts(struct qf_job *job, struct qf_err *e)
-{
-	char *spec = strdup(opt.write_parts), *save = NULL;
-	int ret = 0;
-
-	for (char *tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '='), *end;
-		long n;
-		if (!eq || eq == tok || !eq[1]) {
-			free(spec);
-			die_usage(_("-write-parts: '%s' is not N=TARGET"), tok);
-		}
-		*eq = 0;
-		n = strtol(tok, &end, 10);
-		if (*end || n < 1 || n > 256) {
-			free(spec);
-			die_usage(_("-write-parts: '%s' is not a partition number"), tok);
-		}
-		if ((ret = qf_job_add_target(job, eq + 1, (int)n, e)) < 0)
-			break;
-	}
-	free(spec);
-	return ret;
-}
-
 static int run_job(struct qf_image *img)
 {
 	struct qf_job_opts jo = {
@@ -567,13 +597,11 @@ static int run_job(struct qf_image *img)
 	int ret, fd;
 
 	job = qf_job_new(img, &jo);
-	if (opt.write_parts)
-		ret = parse_write_parts(job, &e);
-	else {
-		ret = 0;
-		for (int i = 0; i < opt.ndst && ret == 0; i++)
-			ret = qf_job_add_target(job, opt.dst[i], 0, &e);
-	}
+	ret = 0;
+	for (int i = 0; i < opt.nparts && ret == 0; i++)
+		ret = qf_job_add_target(job, opt.parts[i].path, opt.parts[i].number, &e);
+	for (int i = 0; i < opt.ndst && ret == 0; i++)
+		ret = qf_job_add_target(job, opt.dst[i], 0, &e);
 	if (ret == 0 && (ret = qf_job_prepare(job, &e)) == 0)
 		print_plans(job);
 	if (ret == 0) {
@@ -644,7 +672,7 @@ int main(int argc, char **argv)
 	struct qf_open_opts oo = { 0 };
 	struct qf_image *img = NULL;
 	struct qf_err e = { 0 };
-	int status = 0;
+	int status = 0, ret;
 
 	setlocale(LC_ALL, "");
 	qf_init();
@@ -653,7 +681,7 @@ int main(int argc, char **argv)
 #endif
 	parse_args(argc, argv);
 
-	oo.format = parse_format(opt.format);
+	oo.format = opt.format;
 	oo.snapshot = opt.snapshot;
 	oo.force = opt.force;
 	oo.cacert = opt.cacert;
@@ -662,8 +690,11 @@ int main(int argc, char **argv)
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 
-	if (qf_image_open(opt.src, &oo, &img, &e) < 0) {
-		fprintf(stderr, "qflash: %s\n", e.msg);
+	if ((ret = qf_image_open(opt.src, &oo, &img, &e)) < 0) {
+		/* The library leaves the flags that help to the front end. */
+		fprintf(stderr, "qflash: %s%s\n", e.msg,
+			ret == -EMEDIUMTYPE ? _(" (use -format raw for a raw disk image)")
+			: ret == -EUCLEAN ? _("; use -force to read it anyway") : "");
 		return 1;
 	}
 	if (opt.debug)
@@ -692,5 +723,7 @@ int main(int argc, char **argv)
 	qf_image_close(img);
 	free(opt.dst);
 	free(opt.headers);
+	free(opt.parts);
+	free(opt.parts_spec);
 	return status;
 }

@@ -180,23 +180,48 @@ double qf_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-const char *qf_size_str(uint64_t bytes, char *buf, size_t len)
+static const char *const size_units[] = {
+	"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+
+/* @bytes in unit @u (a power of 1024), as qf_size_str writes it. */
+static void size_in(uint64_t bytes, int u, char *buf, size_t len)
 {
-	static const char *const units[] = {
-		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	double v = (double)bytes;
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", (double)bytes / (double)(1ull << (10 * u)),
+			 size_units[u]);
+}
+
+/* The unit qf_size_str picks for @bytes. */
+static int size_unit(uint64_t bytes)
+{
 	int u = 0;
 
-	if (bytes < 1024) {
-		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-		return buf;
-	}
-	while (v >= 1024 && u < 6) {
-		v /= 1024;
+	for (; bytes >= 1024 && u < 6; bytes >>= 10)
 		u++;
-	}
-	snprintf(buf, len, "%.1f %s", v, units[u]);
+	return u;
+}
+
+const char *qf_size_str(uint64_t bytes, char *buf, size_t len)
+{
+	size_in(bytes, size_unit(bytes), buf, len);
 	return buf;
+}
+
+void qf_size_pair_str(uint64_t a, uint64_t b, char *abuf, char *bbuf,
+		      size_t len)
+{
+	int u = size_unit(a > b ? a : b);
+
+	/* One decimal hides differences below a tenth of the unit: go down
+	 * until the two differ, as they do in bytes. */
+	for (;; u--) {
+		size_in(a, u, abuf, len);
+		size_in(b, u, bbuf, len);
+		if (u == 0 || a == b || strcmp(abuf, bbuf) != 0)
+			return;
+	}
 }
 
 const char *qf_format_name(enum qf_format f)

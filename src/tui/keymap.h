@@ -36,12 +36,23 @@ enum km_action {
 #define KM_DONE     (1u << 7)
 #define KM_ALL      0xffu
 
+/* Where on its screens a key works, for the hint line: a screen with
+ * more than one place to be in (a pane, a text field) says which one has
+ * the keys now (view_*_context); the others always have KC_KEYS.  The
+ * help overlay lists every key of the screen, its text says where. */
+#define KC_KEYS     (1u << 0)   /* no text field takes the keys */
+#define KC_BROWSE   (1u << 1)   /* source: the list or the path line */
+#define KC_FILTER   (1u << 2)   /* source: typing a filter */
+#define KC_SNAPS    (1u << 3)   /* image: the snapshots pane */
+#define KC_PARTS    (1u << 4)   /* map: the list of partitions */
+
 struct km_entry {
 	unsigned screens;
 	const char *key;         /* label, N_() */
 	const char *key_ascii;   /* label with --ascii, or NULL for the same */
 	const char *hint;        /* short, for the hint line; NULL: help only */
 	const char *help;        /* one line for the help overlay */
+	unsigned ctx;            /* KC_ bits all needed for the hint; 0: none */
 };
 
 /* The general meaning of a key outside text fields. */

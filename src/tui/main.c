@@ -75,6 +75,17 @@ const char *app_image_title(void)
 	return s && s[1] ? s + 1 : n;
 }
 
+/* A flash is recorded in the log after it ends: say before it starts
+ * when that cannot work (the engine finds out only then). */
+static void check_log(void)
+{
+	struct qf_err e = { 0 };
+
+	app.log_error[0] = 0;
+	if (app.log_path && qf_flashlog_check(app.log_path, &e) < 0)
+		snprintf(app.log_error, sizeof(app.log_error), "%s", e.msg);
+}
+
 void app_goto(enum tui_screen s)
 {
 	app.screen = s;
@@ -83,15 +94,53 @@ void app_goto(enum tui_screen s)
 	app.status[0] = 0;
 	if (s == SCR_TARGETS || s == SCR_MAP)
 		app_classify_targets();
+	if (s == SCR_CONFIRM)
+		check_log();
+}
+
+/* The engine adds a failed log append to the targets' messages, as
+ * "LOG: cannot ...": that part of @t's message, or NULL. */
+static const char *log_note(const struct qf_target_progress *t)
+{
+	size_t n = app.log_path ? strlen(app.log_path) : 0;
+	const char *p = t->message;
+
+	while (n && (p = strstr(p, app.log_path))) {
+		if (p[n] == ':' && p[n + 1] == ' ' &&
+		    (p == t->message ||
+		     (p - t->message >= 2 && p[-2] == ';' && p[-1] == ' ')))
+			return p;
+		p += n;
+	}
+	return NULL;
 }
 
 /* ----------------------------------------------------------------- image */
 
-/* An image of no known format, waiting for the user to say it is raw. */
-static char *raw_name;
+/* An image that failed to open, waiting for the user to say how to open
+ * it after all: as raw (no known format), or despite its corrupt bit. */
+static struct {
+	char *name, *snapshot;
+	enum qf_format format;
+} pending;
+
+static void pending_clear(void)
+{
+	free(pending.name);
+	free(pending.snapshot);
+	memset(&pending, 0, sizeof(pending));
+}
+
+static void pending_set(const struct task *t)
+{
+	pending_clear();
+	pending.name = xstrdup(t->name);
+	pending.snapshot = t->snapshot ? xstrdup(t->snapshot) : NULL;
+	pending.format = t->format;
+}
 
 static void open_image(const char *name, const char *snapshot,
-		       enum qf_format format, bool forward)
+		       enum qf_format format, bool force, bool forward)
 {
 	struct task *t;
 
@@ -102,6 +151,7 @@ static void open_image(const char *name, const char *snapshot,
 	t->name = xstrdup(name);
 	t->snapshot = snapshot ? xstrdup(snapshot) : NULL;
 	t->format = format;
+	t->force = force;
 	t->forward = forward;
 	if (task_start(t) < 0) {
 		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
@@ -115,16 +165,29 @@ static void open_image(const char *name, const char *snapshot,
 
 void app_open_image(const char *name, const char *snapshot, bool forward)
 {
-	open_image(name, snapshot, QF_FORMAT_AUTO, forward);
+	/* The user said yes to this corrupt image already (now another
+	 * snapshot of it is wanted): no second question. */
+	bool force = app.img_forced && app.image_name &&
+		     strcmp(app.image_name, name) == 0;
+
+	open_image(name, snapshot, QF_FORMAT_AUTO, force, forward);
 }
 
+/* From the source screen the failed open left us on, or the image
+ * screen of another image: on to this one. */
 static void open_as_raw(void)
 {
-	if (raw_name)
-		/* From the source screen the failed open left us on. */
-		open_image(raw_name, NULL, QF_FORMAT_RAW, true);
-	free(raw_name);
-	raw_name = NULL;
+	if (pending.name)
+		open_image(pending.name, NULL, QF_FORMAT_RAW, false, true);
+	pending_clear();
+}
+
+static void open_corrupt(void)
+{
+	if (pending.name)
+		open_image(pending.name, pending.snapshot, pending.format, true,
+			   true);
+	pending_clear();
 }
 
 /* A name that promises a format the file turned out not to have: a
@@ -152,12 +215,20 @@ static void open_done(struct task *t)
 		 * meant as one. */
 		char q[512];
 
-		free(raw_name);
-		raw_name = xstrdup(t->name);
+		pending_set(t);
 		snprintf(q, sizeof(q),
 			 _("%s is not a qcow2, gzip or zstd image. Flash it as a raw disk image? (y/n)"),
 			 t->name);
 		ui_ask(q, open_as_raw);
+	} else if (t->ret == -EUCLEAN && !t->force) {
+		/* The CLI's -force: here the user decides on the spot. */
+		char q[QF_ERR_MSG_MAX + 160];
+
+		pending_set(t);
+		snprintf(q, sizeof(q),
+			 _("%s: the program that wrote it found it inconsistent, so some of what it holds may be wrong. Open it anyway? (y/n)"),
+			 t->err.msg);
+		ui_ask(q, open_corrupt);
 	} else if (t->ret < 0) {
 		ui_msg(_("Cannot open the image"), "%s", t->err.msg);
 	}
@@ -174,6 +245,7 @@ static void open_done(struct task *t)
 	if (app.img)
 		qf_image_close(app.img);
 	app.img = t->img;
+	app.img_forced = t->force;
 	app.pt = t->pt;
 	t->img = NULL;
 	t->pt = NULL;
@@ -209,9 +281,18 @@ void app_refresh_devices(void)
 	t->files = xcalloc(app.ncmd_targets, sizeof(char *));
 	for (int i = 0; i < app.ncmd_targets; i++)
 		t->files[i] = xstrdup(app.cmd_targets[i]);
-	/* A URL names no local file: the probes ignore it. */
-	if (app.image_name)
-		t->source = xstrdup(app.image_name);
+	/* Copies: the image may be closed (another one opened) before the
+	 * task is done.  URLs name no local file: the probes ignore them. */
+	if (app.img) {
+		const char *const *f = qf_image_files(app.img);
+		int n = 0;
+
+		while (f[n])
+			n++;
+		t->sources = xcalloc(n + 1, sizeof(char *));
+		for (int i = 0; i < n; i++)
+			t->sources[i] = xstrdup(f[i]);
+	}
 	if (task_start(t) < 0) {
 		task_free(t);
 		return;
@@ -345,14 +426,18 @@ void app_classify_targets(void)
 			/* Every refusal comes with its reason. */
 			t->selectable = false;
 			snprintf(t->why, sizeof(t->why), "%s", t->dev.reason);
-		} else if (t->dev.kind != QF_DEV_FILE && need &&
-			   t->dev.size < need) {
-			char have[32], want[32];
-			qf_size_str(t->dev.size, have, sizeof(have));
-			qf_size_str(need, want, sizeof(want));
+		}
+		/* Too small as well: all reasons are shown at once. */
+		if (t->dev.kind != QF_DEV_FILE && need && t->dev.size < need) {
+			char have[32], want[32], small[128];
+			size_t n = strlen(t->why);
+
+			qf_size_pair_str(t->dev.size, need, have, want, sizeof(have));
+			snprintf(small, sizeof(small), _("too small: %s, needs %s"),
+				 have, want);
+			snprintf(t->why + n, sizeof(t->why) - n, "%s%s",
+				 n ? "; " : "", small);
 			t->selectable = false;
-			snprintf(t->why, sizeof(t->why),
-				 _("too small: %s, needs %s"), have, want);
 		}
 		if (t->dev.kind == QF_DEV_PARTITION && !parts) {
 			t->selected = false;
@@ -460,6 +545,15 @@ static void finish_flash(void)
 		qf_progress_free(&app.prog);
 		app.have_prog = false;
 	}
+	/* What the engine met when it wrote the log. */
+	app.log_error[0] = 0;
+	for (int i = 0; i < app.final.ntargets; i++) {
+		const char *note = log_note(&app.final.targets[i]);
+		if (note) {
+			snprintf(app.log_error, sizeof(app.log_error), "%s", note);
+			break;
+		}
+	}
 	/* A cancel is the user's choice, not a failure. */
 	app.exit_code = (ret == 0 || ret == -ECANCELED) ? 0 : 1;
 	ui_dialog_close();
@@ -481,11 +575,18 @@ static void free_job(void)
 
 void app_flash_again(void)
 {
-	free_job();
 	for (int i = 0; i < app.ntg; i++)
 		app.tg[i].selected = false;
 	for (int i = 0; app.pt && i < app.pt->count; i++)
 		app.map[i][0] = 0;
+	app_back_to_targets();
+}
+
+/* From the done screen, keeping the selection (and partition map):
+ * the same targets again, or some of them. */
+void app_back_to_targets(void)
+{
+	free_job();
 	app_goto(SCR_TARGETS);
 	app_refresh_devices();
 }
@@ -522,6 +623,16 @@ static const char *screen_title(enum tui_screen s)
 	return _(titles[s]);
 }
 
+static unsigned screen_context(void)
+{
+	switch (app.screen) {
+	case SCR_SOURCE: return view_source_context();
+	case SCR_IMAGE: return view_image_context();
+	case SCR_MAP: return view_map_context();
+	default: return KC_KEYS;
+	}
+}
+
 static void draw(void)
 {
 	static void (*const draws[SCR_COUNT])(void) = {
@@ -538,8 +649,9 @@ static void draw(void)
 		ui_finish();
 		return;
 	}
-	ui_frame(app.screen, screen_title(app.screen), app_image_title(),
-		 app.status, app.status_error, app.busy ? app.busy_what : NULL);
+	ui_frame(app.screen, screen_context(), screen_title(app.screen),
+		 app_image_title(), app.status, app.status_error,
+		 app.busy ? app.busy_what : NULL);
 	draws[app.screen]();
 	if (app.help)
 		view_help_draw();

@@ -44,6 +44,7 @@ static void run_open(struct task *t)
 	memset(&o, 0, sizeof(o));
 	o.format = t->format;
 	o.snapshot = t->snapshot;
+	o.force = t->force;
 	o.warn = collect_warning;
 	o.warn_ctx = t;
 	t->ret = qf_image_open(t->name, &o, &t->img, &t->err);
@@ -64,11 +65,12 @@ static void run_devices(struct task *t)
 		return;
 	}
 	for (int i = 0; i < t->nfiles; i++) {
-		t->fres[i].ret = qf_device_probe(t->files[i], t->source,
-						 &t->fres[i].dev,
-						 &t->fres[i].err);
+		t->fres[i].ret = qf_device_probe_sources(t->files[i],
+				(const char *const *)t->sources,
+				&t->fres[i].dev, &t->fres[i].err);
 	}
-	t->ret = qf_devices_list(t->source, &t->devs, &t->err);
+	t->ret = qf_devices_list_sources((const char *const *)t->sources,
+					 &t->devs, &t->err);
 	if (t->ret >= 0) {
 		t->ndevs = t->ret;
 		t->ret = 0;
@@ -140,7 +142,9 @@ void task_free(struct task *t)
 	for (int i = 0; i < t->nfiles; i++)
 		free(t->files[i]);
 	free(t->files);
-	free(t->source);
+	for (int i = 0; t->sources && t->sources[i]; i++)
+		free(t->sources[i]);
+	free(t->sources);
 	free(t->fres);
 	free(t->devs);
 	free(t);

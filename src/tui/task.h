@@ -23,15 +23,17 @@ struct task {
 	char *name;
 	char *snapshot;
 	enum qf_format format;   /* QF_FORMAT_AUTO unless the user chose */
+	bool force;              /* read it even if marked corrupt */
 	bool forward;            /* go on to the next screen when done */
 	struct qf_image *img;
 	struct qf_ptable *pt;
 	struct qf_err pterr;     /* why pt is NULL */
 	char warnings[1024];
-	/* TASK_DEVICES in: files given with --target, source; out: devices */
+	/* TASK_DEVICES in: files given with --target, the image's files
+	 * (NULL-terminated, or NULL); out: devices */
 	char **files;
 	int nfiles;
-	char *source;
+	char **sources;
 	struct task_file *fres;
 	struct qf_device *devs;
 	int ndevs;

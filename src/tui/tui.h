@@ -40,6 +40,9 @@ struct app {
 	int ncmd_targets;
 	bool verify;
 	char *log_path;
+	/* why the flash log cannot be written ("" if it can), checked on
+	 * the way to the confirm screen and after a flash */
+	char log_error[QF_ERR_MSG_MAX];
 	bool have_source_arg;    /* an IMAGE was given: no Source screen */
 
 	/* navigation */
@@ -52,6 +55,7 @@ struct app {
 	/* the image */
 	char *image_name;
 	struct qf_image *img;
+	bool img_forced;         /* opened although marked corrupt */
 	struct qf_ptable *pt;
 	char pt_error[QF_ERR_MSG_MAX];   /* why pt is NULL */
 	int busy;                /* background tasks running */
@@ -95,6 +99,7 @@ struct target *app_find_target(const char *path);
 void app_start_flash(void);
 void app_ask_cancel(void);
 void app_flash_again(void);
+void app_back_to_targets(void);
 void app_request_quit(void);
 void app_status(bool error, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -120,5 +125,10 @@ void view_done_draw(void);
 bool view_done_key(int ch);
 void view_help_draw(void);
 bool view_help_key(int ch);
+/* Where the keys go now on screens with more than one place (KC_ bits of
+ * keymap.h); the other screens have KC_KEYS. */
+unsigned view_source_context(void);
+unsigned view_image_context(void);
+unsigned view_map_context(void);
 
 #endif

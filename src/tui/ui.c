@@ -594,7 +594,7 @@ void ui_dialog_draw(void)
 
 /* ----------------------------------------------------------------- frame */
 
-static void draw_hints(int screen)
+static void draw_hints(int screen, unsigned ctx)
 {
 	const struct km_entry *k;
 	int x = 1, y = LINES - 1;
@@ -603,7 +603,8 @@ static void draw_hints(int screen)
 		const char *key, *hint;
 		int need;
 
-		if (!(k->screens & km_screen_bit(screen)) || !k->hint)
+		if (!(k->screens & km_screen_bit(screen)) || !k->hint ||
+		    (k->ctx & ~ctx))
 			continue;
 		key = _(use_ascii && k->key_ascii ? k->key_ascii : k->key);
 		hint = _(k->hint);
@@ -615,7 +616,7 @@ static void draw_hints(int screen)
 	}
 }
 
-void ui_frame(int screen, const char *title, const char *right,
+void ui_frame(int screen, unsigned ctx, const char *title, const char *right,
 	      const char *status, bool status_error, const char *busy)
 {
 	char buf[512];
@@ -641,7 +642,7 @@ void ui_frame(int screen, const char *title, const char *right,
 		ui_put(LINES - 2, 1, COLS - 2, status_error ? UI_ERROR : UI_OK,
 		       status);
 	}
-	draw_hints(screen);
+	draw_hints(screen, ctx);
 }
 
 void ui_begin(void)

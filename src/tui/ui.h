@@ -112,8 +112,9 @@ void ui_dialog_close(void);
 bool ui_dialog_key(int ch);
 void ui_dialog_draw(void);
 
-/* The frame around a screen: title line, message line, hint line. */
-void ui_frame(int screen, const char *title, const char *right,
+/* The frame around a screen: title line, message line, hint line (the
+ * keys of @screen that work in context @ctx, KC_ bits). */
+void ui_frame(int screen, unsigned ctx, const char *title, const char *right,
 	      const char *status, bool status_error, const char *busy);
 /* A centred box for overlays; returns its inner area. */
 struct ui_area ui_overlay(int h, int w, const char *title);

@@ -110,9 +110,17 @@ void view_confirm_draw(void)
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, app.verify ?
 	       _("Verification: on (every target is read back and compared)") :
 	       _("Verification: off"));
-	snprintf(buf, sizeof(buf), _("Flash log: %s"), app.log_path ? app.log_path : "-");
-	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	y++;
+	/* The reason may take the line above the prompt. */
+	if (app.log_error[0]) {
+		snprintf(buf, sizeof(buf), _("Flash log: %s; the flash will not be recorded"),
+			 app.log_error);
+		ui_wrap(y, 2, a.w - 4, 2, UI_ERROR, buf);
+	} else {
+		snprintf(buf, sizeof(buf), _("Flash log: %s"),
+			 app.log_path ? app.log_path : "-");
+		ui_put(y, 2, a.w - 4, UI_NORMAL, buf);
+	}
+	y += 2;
 	{
 		const char *prompt = _("Type yes and press Enter to write:");
 		int pw = ui_width(prompt);

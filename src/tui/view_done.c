@@ -24,6 +24,12 @@ static void result_text(const struct qf_target_progress *t, char *buf,
 		*glyph = ui_glyph(UI_G_CHECK);
 		*r = UI_OK;
 		snprintf(buf, len, "%s", app.verify ? _("OK, verified") : _("OK"));
+		/* A good flash may come with a note (the log not written). */
+		if (t->message[0]) {
+			size_t n = strlen(buf);
+			snprintf(buf + n, len - n, "; %s", t->message);
+			*r = UI_WARN;
+		}
 		break;
 	case QF_TARGET_FAILED:
 		snprintf(buf, len, _("failed: %s"), t->message[0] ? t->message :
@@ -108,9 +114,20 @@ void view_done_draw(void)
 	snprintf(buf, sizeof(buf), _("Average speed: %s   Time: %s"), s1, s2);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
 	y = ui_draw_counts(y, 2, a.w - 4, p);
-	snprintf(buf, sizeof(buf), _("Flash log: %s"), app.log_path ? app.log_path : "-");
-	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
-	y++;
+	if (app.log_error[0]) {
+		int n;
+
+		snprintf(buf, sizeof(buf), _("Flash log: not written: %s"),
+			 app.log_error);
+		/* Two lines at most, then without the gap to the buttons. */
+		n = ui_wrap(y, 2, a.w - 4, 2, UI_ERROR, buf);
+		y += n + (n < 2);
+	} else {
+		snprintf(buf, sizeof(buf), _("Flash log: %s"),
+			 app.log_path ? app.log_path : "-");
+		ui_put(y, 2, a.w - 4, UI_NORMAL, buf);
+		y += 2;
+	}
 	{
 		char b0[128], b1[128];
 		int x = 2;
@@ -139,6 +156,9 @@ bool view_done_key(int ch)
 			app_flash_again();
 		else
 			app_request_quit();
+		return true;
+	case KA_BACK:
+		app_back_to_targets();
 		return true;
 	default:
 		break;

@@ -55,10 +55,11 @@ static int header_lines(char lines[][2][160], int max)
 		qf_size_str(L->cluster_size, a, sizeof(a));
 		LINE(_("Cluster size:"), "%s", a);
 	}
-	if (L->compression)
-		LINE(_("Compression:"), "%s", L->compression);
 	if (!strcmp(L->format, "qcow2")) {
 		char f[160] = "";
+
+		LINE(_("Compression:"), "%s", L->compression ? L->compression
+							: _("none"));
 		if (L->lazy_refcounts)
 			snprintf(f + strlen(f), sizeof(f) - strlen(f), "%s%s",
 				 *f ? ", " : "", _("lazy refcounts"));
@@ -311,6 +312,13 @@ static void pick_snapshot(void)
 	app_open_image(app.image_name, s ? s->id : NULL, false);
 }
 
+unsigned view_image_context(void)
+{
+	if (app.img)
+		reset_if_new();
+	return KC_KEYS | (app.img && focus == P_SNAPS ? KC_SNAPS : 0);
+}
+
 bool view_image_key(int ch)
 {
 	enum km_action act = km_action(ch);
@@ -339,8 +347,10 @@ bool view_image_key(int ch)
 			pick_snapshot();
 		return true;
 	case KA_BACK:
-		if (!app.have_source_arg)
-			app_goto(SCR_SOURCE);
+		/* Also when the image was given on the command line: back
+		 * is where another one can be chosen. */
+		app.have_source_arg = false;
+		app_goto(SCR_SOURCE);
 		return true;
 	default:
 		break;

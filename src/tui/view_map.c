@@ -190,6 +190,12 @@ static void open_picker(void)
 	focus_right = true;
 }
 
+unsigned view_map_context(void)
+{
+	reset_if_new();
+	return KC_KEYS | (focus_right ? 0 : KC_PARTS);
+}
+
 bool view_map_key(int ch)
 {
 	struct ui_area a = ui_content();

@@ -48,7 +48,7 @@ void view_progress_draw(void)
 	struct ui_area a = ui_content();
 	const struct qf_progress *p = &app.prog;
 	int y = a.y + 1, bottom = a.y + a.h - 6, shown = 0;
-	char buf[1024], s1[32], s2[32], s3[32];
+	char buf[1024], s1[32], s2[32], s3[32], phase[64];
 
 	ui_box(a.y, a.x, a.h, a.w, _("Flashing"), true);
 	qf_size_str(qf_image_size(app.img), s1, sizeof(s1));
@@ -99,8 +99,14 @@ void view_progress_draw(void)
 	ui_fmt_rate(p->rate, s1, sizeof(s1));
 	ui_fmt_time(p->elapsed, s2, sizeof(s2));
 	ui_fmt_time(p->eta, s3, sizeof(s3));
+	/* Waiting for the server is not writing at 0.0 MB/s. */
+	if (p->net_retrying)
+		snprintf(phase, sizeof(phase), _("reconnecting (retry %u)"),
+			 (unsigned)p->net_retrying);
+	else
+		snprintf(phase, sizeof(phase), "%s", qf_phase_name(p->phase));
 	snprintf(buf, sizeof(buf), _("Phase: %s   Speed: %s   Elapsed: %s   ETA: %s"),
-		 qf_phase_name(p->phase), s1, s2, s3);
+		 phase, s1, s2, s3);
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, buf);
 	y = ui_draw_counts(y, 2, a.w - 4, p);
 }

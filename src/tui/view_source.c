@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -163,8 +164,35 @@ static void enter_dir(const char *name)
 	load_dir();
 }
 
+/* "~", "~/..." and "~user/..." into @out, as a shell would: people type
+ * them.  False when @p has no such prefix or the home is unknown. */
+static bool expand_tilde(const char *p, char *out, size_t len)
+{
+	const char *rest = strchrnul(p, '/'), *home = NULL;
+	struct passwd pw, *res = NULL;
+	char pwbuf[2048], user[256];
+
+	if (p[0] != '~')
+		return false;
+	if (rest == p + 1) {
+		home = getenv("HOME");
+		if ((!home || !*home) &&
+		    getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+			home = res->pw_dir;
+	} else {
+		snprintf(user, sizeof(user), "%.*s", (int)(rest - p - 1), p + 1);
+		if (getpwnam_r(user, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+			home = res->pw_dir;
+	}
+	if (!home || !*home)
+		return false;
+	snprintf(out, len, "%s%s", home, rest);
+	return true;
+}
+
 static void open_path(const char *p)
 {
+	char expanded[PATH_MAX];
 	struct stat st;
 
 	if (!*p)
@@ -173,6 +201,8 @@ static void open_path(const char *p)
 		app_open_image(p, NULL, true);
 		return;
 	}
+	if (expand_tilde(p, expanded, sizeof(expanded)))
+		p = expanded;
 	if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 		enter_dir(p);
 		focus_path = false;
@@ -243,6 +273,14 @@ void view_source_draw(void)
 	}
 	ui_put(y + 1, 1, 20, focus_path ? UI_FOCUS : UI_HEADING, _("Path or URL:"));
 	ui_field_draw(y + 1, 22, a.w - 24, &path, focus_path);
+}
+
+unsigned view_source_context(void)
+{
+	reset_if_new();
+	if (editing_filter)
+		return KC_FILTER;
+	return focus_path ? KC_BROWSE : KC_KEYS | KC_BROWSE;
 }
 
 bool view_source_key(int ch)

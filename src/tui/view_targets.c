@@ -233,6 +233,34 @@ void view_targets_draw(void)
 	draw_details(a.y + 1 + lh, a.w);
 }
 
+/* Why @t may not be selected next to the targets selected already: a
+ * disk and its own partition would be opened exclusively twice, and the
+ * flash would fail as busy, held by itself.  False if it may be. */
+static bool conflict(const struct target *t, char *why, size_t len)
+{
+	const struct qf_device *d = &t->dev;
+
+	for (int i = 0; i < app.nvis; i++) {
+		const struct qf_device *o = &app.tg[app.vis[i]].dev;
+
+		if (!app.tg[app.vis[i]].selected || o == d || d->kind == QF_DEV_FILE ||
+		    o->kind == QF_DEV_FILE)
+			continue;
+		if (strcmp(o->name, d->name) == 0)
+			snprintf(why, len, _("it is the same device as %s, which is also selected"),
+				 o->path);
+		else if (d->kind == QF_DEV_PARTITION && strcmp(d->parent, o->name) == 0)
+			snprintf(why, len, _("it is a partition of %s, which is also selected"),
+				 o->path);
+		else if (o->kind == QF_DEV_PARTITION && strcmp(o->parent, d->name) == 0)
+			snprintf(why, len, _("its partition %s is also selected"), o->path);
+		else
+			continue;
+		return true;
+	}
+	return false;
+}
+
 bool view_targets_key(int ch)
 {
 	struct ui_area a = ui_content();
@@ -247,15 +275,21 @@ bool view_targets_key(int ch)
 	}
 	t = app.nvis ? &app.tg[app.vis[list.cur]] : NULL;
 	switch (act) {
-	case KA_TOGGLE:
+	case KA_TOGGLE: {
+		char why[600];
+
 		if (!t)
 			return true;
 		if (!t->selectable)
 			app_status(true, _("%s cannot be selected: %s"), t->dev.path,
 				   t->why);
+		else if (!t->selected && conflict(t, why, sizeof(why)))
+			app_status(true, _("%s cannot be selected: %s"), t->dev.path,
+				   why);
 		else
 			t->selected = !t->selected;
 		return true;
+	}
 	case KA_ENTER:
 		if (!app_selected_count()) {
 			app_status(true, "%s", _("Select at least one target with Space first."));

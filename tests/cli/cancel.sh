@@ -124,6 +124,13 @@ check_cancelled "$T/new.raw" 143 15
 	fail "-json: table_written is not false"
 json_result "$T/out.txt" "$T/new.raw" error | grep -q incomplete ||
 	fail "-json: the error does not say the target is incomplete"
+# The last progress event tells how far the flash got, not 0 bytes.
+last=$(grep '"event":"progress"' "$T/out.txt" | tail -n 1)
+python3 -c 'import json, sys
+p = json.loads(sys.argv[1])
+sys.exit(not (p["phase"] == "cancelled" and 8 << 20 <= p["done"] < p["total"]
+              and p["rate"] > 0))' "$last" ||
+	fail "-json: the last progress event after the cancel: $last"
 check_regions "$T/new.raw" "$T/zhead" "$T/ztail"
 note "ok: SIGTERM with -json"
 

@@ -48,6 +48,34 @@ usage_error "missing -src" -dst "$T/u.raw"
 usage_error "-src without a value" -dst "$T/u.raw" -src
 usage_error "bad -format" -src "$T/img.qcow2" -dst "$T/u.raw" -format bogus
 
+# Every flag is checked before the image is opened: with a -src that does
+# not exist, a bad value still gives the usage error (exit 2), not 1.
+none=$T/does-not-exist.qcow2
+usage_error "bad -write-parts before opening" -src "$none" -write-parts foo
+grep -q "write-parts: 'foo'" "$T/err.txt" || fail "bad -write-parts: $(cat "$T/err.txt")"
+usage_error "-write-parts without a number" -src "$none" -write-parts "x=$T/u.raw"
+usage_error "-write-parts without a target" -src "$none" -write-parts 1=
+usage_error "-write-parts naming nothing" -src "$none" -write-parts ,
+usage_error "bad -format before opening" -src "$none" -dst "$T/u.raw" -format bogus
+usage_error "bad -threads before opening" -src "$none" -dst "$T/u.raw" -threads x
+usage_error "bad -header before opening" -src "$none" -dst "$T/u.raw" -header nocolon
+grep -q "header: 'nocolon'" "$T/err.txt" || fail "bad -header: $(cat "$T/err.txt")"
+
+# ... and without touching freed memory on the way out.
+if command -v valgrind >/dev/null 2>&1; then
+	for wp in foo 0=x "1=$T/u.raw,bar"; do
+		RC=0
+		valgrind -q --error-exitcode=99 "$QFLASH" -src "$T/img.qcow2" \
+			-write-parts "$wp" >"$T/out.txt" 2>"$T/err.txt" || RC=$?
+		expect_rc 2 "valgrind, -write-parts $wp"
+		grep -q '^==[0-9]*==' "$T/err.txt" &&
+			fail "valgrind, -write-parts $wp: $(grep '^==' "$T/err.txt" | head -n 5)"
+	done
+	note "ok: valgrind finds nothing in -write-parts usage errors"
+else
+	note "valgrind not found: memory errors not checked"
+fi
+
 # ------------------------------------------------------- flag spellings
 n=0
 for args in \
@@ -80,7 +108,7 @@ rm -f "$T/r.raw"
 run_q -src "$T/plain.img" -dst "$T/r.raw"
 expect_rc 1 "raw file without -format"
 grep -q 'plain.img' "$T/err.txt" || fail "raw refusal does not name the file"
-grep -q 'not a qcow2 image' "$T/err.txt" ||
+grep -q 'not a qcow2 image (use -format raw for a raw disk image)' "$T/err.txt" ||
 	fail "raw refusal: $(cat "$T/err.txt")"
 [ -e "$T/r.raw" ] && fail "raw refusal created the destination"
 run_q -src "$T/plain.img" -dst "$T/r.raw" -format qcow2

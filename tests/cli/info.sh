@@ -96,4 +96,24 @@ qemu-img create -q -f qcow2 "$T/plain.qcow2" 5M || fail "create plain"
 run_ok -src "$T/plain.qcow2" -info -json
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$T/out.txt" ||
 	fail "-info -json of a plain image is not JSON"
+
+# ------------------------------------------------------- compression
+# The header's compression type (deflate when the field is absent) is
+# only shown for an image that compresses something.
+comp() {  # comp IMG: "text JSON" compression of the top layer
+	run_ok -src "$1" -info
+	printf '%s ' "$(sed -n 's/^compression: *//p' "$T/out.txt")"
+	run_ok -src "$1" -info -json
+	python3 -c 'import json, sys
+print(json.dumps(json.load(open(sys.argv[1]))["chain"][0]["compression"]))' \
+		"$T/out.txt"
+}
+qio "$T/plain.qcow2" "write -P 0x11 0 1M"
+c=$(comp "$T/plain.qcow2")
+[ "$c" = "none null" ] || fail "uncompressed image: compression '$c', want 'none null'"
+qemu-img convert -q -c -O qcow2 "$T/plain.qcow2" "$T/deflate.qcow2" ||
+	fail "qemu-img convert -c"
+c=$(comp "$T/deflate.qcow2")
+[ "$c" = 'deflate "deflate"' ] || fail "deflate image: compression '$c'"
+note "ok: compression shown only for images that compress"
 exit 0

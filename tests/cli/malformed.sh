@@ -214,6 +214,9 @@ reject "incompatible bit 5 with a name" "$M" 'frobnicated widgets'
 mut corrupt
 or64 "$M" 72 2
 reject "corrupt bit" "$M" 'corrupt'
+# The CLI says how to go on (the library names no front end's flags).
+grep -q 'image is marked corrupt; use -force to read it anyway' "$T/err.txt" ||
+	fail "corrupt bit: no -force hint: $(cat "$T/err.txt")"
 ref_raw "$T/good.qcow2" "$T/ref.raw"
 flash_same "$T/ref.raw" "$M" -force
 note "ok: corrupt bit accepted with -force"

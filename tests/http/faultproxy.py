@@ -5,9 +5,10 @@ answers some requests with 503 and can limit the bandwidth.
 
     faultproxy.py --target PORT --port-file F [--cut-every BYTES]
                   [--fail-every N] [--rate BYTES_PER_S] [--lifetime S]
-                  [--stats FILE]
+                  [--stats FILE] [--port PORT]
 
-It listens on 127.0.0.1 on a free port (written to --port-file), forwards to
+It listens on 127.0.0.1 on a free port (or --port, to come back where a
+proxy that was stopped listened; written to --port-file), forwards to
 127.0.0.1:PORT, and exits by itself after --lifetime seconds so a broken
 test can never leave it running.  --stats gets "connections cuts fails"
 written after every event.
@@ -163,13 +164,14 @@ def main():
     ap.add_argument("--lifetime", type=float, default=300)
     ap.add_argument("--stats")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
 
     proxy = Proxy(args)
     proxy.write_stats()
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
+    ls.bind(("127.0.0.1", args.port))
     ls.listen(16)
     ls.settimeout(0.5)
     tmp = args.port_file + ".tmp"

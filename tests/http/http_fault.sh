@@ -2,7 +2,9 @@
 # http_fault.sh - flashing through tests/http/faultproxy.py, which resets
 # connections every few MB and answers some requests with 503, still gives
 # the exact bytes; an image replaced on the server mid-flash aborts the job
-# instead of mixing two versions.
+# instead of mixing two versions; a server that goes away makes requests
+# retry (shown in the progress) until they give up, the message and the
+# counter counting the same thing, retries.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
@@ -69,4 +71,41 @@ wait "$QPID" || rc=$?
 grep -qF "$PROXY/moving.qcow2: the image changed on the server while it was being read" \
 	"$T/err.txt" || fail "replaced image: unexpected message: $(cat "$T/err.txt")"
 note "ok: replaced image aborts: $(head -1 "$T/err.txt")"
+
+# ------------------------------------------------ the server goes away
+start_proxy gone --rate 3000000
+GONE=$!
+"$QFLASH" -src "$PROXY/plain.qcow2" -dst "$T/gone.out" -json \
+	>"$T/out.txt" 2>"$T/err.txt" &
+QPID=$!
+CLEANUP_PIDS="$CLEANUP_PIDS $QPID"
+for _ in $(seq 100); do
+	read -r conns _ _ <"$T/gone.stats"
+	[ "$conns" -ge 2 ] && break
+	sleep 0.1
+done
+sleep 0.5
+kill -0 "$QPID" 2>/dev/null || fail "qflash finished before the server went away"
+kill "$GONE"         # its port now refuses connections
+rc=0
+wait "$QPID" || rc=$?
+[ "$rc" = 1 ] || fail "server gone: exit $rc, want 1: $(cat "$T/out.txt")"
+python3 - "$T/out.txt" "$T/gone.out" <<'PY' || fail "server gone (above): $(cat "$T/out.txt")"
+import json, re, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+prog = [e for e in evs if e.get("event") == "progress"]
+res = [e for e in evs if e.get("event") == "result" and e["target"] == sys.argv[2]]
+m = re.search(r"gave up after (\d+) retries", res[0]["error"]) if res else None
+if not m:
+    sys.exit("no 'gave up after N retries' in the result")
+if not any(e["net_retrying"] > 0 for e in prog):
+    sys.exit("no progress event while reconnecting")
+# The requests waiting for the same server retry as one: the count is
+# what the message says.
+last = prog[-1]
+if last["net_retries"] != int(m.group(1)) or last["net_retrying"] != 0:
+    sys.exit("last progress event %r, but the result says %s retries"
+             % (last, m.group(1)))
+print("# ok: server gone: %s, net_retries %d" % (m.group(0), last["net_retries"]))
+PY
 exit 0

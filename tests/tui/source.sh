@@ -2,8 +2,8 @@
 # source.sh - without an IMAGE argument the source screen browses the
 # current directory (directories and image files only), filters by typing
 # '/', shows an image that cannot be opened in a dialog without exiting,
-# and opens a path typed on the path line; Esc on the image screen comes
-# back to the browser.
+# and opens a path typed on the path line (where ~ is the home
+# directory); Esc on the image screen comes back to the browser.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -16,8 +16,10 @@ rm -f "$T/disk.raw"
 echo "not an image" >"$b/bad.qcow2"
 echo "notes" >"$b/notes.txt"
 truncate -s 1M "$b/sub/inner.raw"
+mkdir -p "$T/home/imgs"
+cp "$b/good.qcow2" "$T/home/imgs/mine.qcow2"
 
-TUI_CWD=$b tui_start -- --log "$T/flash.log"
+TUI_CWD=$b tui_start HOME="$T/home" -- --log "$T/flash.log"
 tui_wait "Choose an image"
 tui_wait "good.qcow2"
 tui_wait "bad.qcow2"
@@ -51,6 +53,22 @@ tui_keys Tab
 tui_type "$b/good.qcow2"
 tui_keys Enter
 tui_wait "Partitions (GPT, 2)"
+tui_keys Escape
+tui_wait "Choose an image"
+
+# ~ on the path line: a directory, then an image in it.
+tui_keys Tab
+tui_keys C-u
+tui_type "~/imgs"
+tui_keys Enter
+tui_wait "mine.qcow2"
+tui_wait "$T/home/imgs"
+tui_keys Tab
+tui_keys C-u
+tui_type "~/imgs/mine.qcow2"
+tui_keys Enter
+tui_wait "Partitions (GPT, 2)"
+tui_wait "mine.qcow2"
 tui_keys Escape
 tui_wait "Choose an image"
 tui_keys q

@@ -17,6 +17,9 @@ tui_wait "Partitions (GPT, 2)"
 # The image screen shows the header and the partition table.
 tui_wait "qcow2 version 3"
 tui_wait "EFI System"
+# qemu-img convert compressed nothing: no compression type to show.
+tui_screen | grep -E "Compression: +none" >/dev/null ||
+	fail "the header does not say Compression: none"
 tui_wait "Enter next"                     # the hint line
 tui_keys Enter
 tui_wait "Whole disk to one or more targets"

@@ -150,6 +150,10 @@ struct qf_job {
 	int workers_left;
 	_Atomic(struct qf_source *) srcs[MAX_SRCS];
 	atomic_int nsrcs;
+	/* Their counters when first seen: an image stays open across jobs
+	 * (Flash again) and its sources count for all of them. */
+	uint64_t src_base_bytes[MAX_SRCS];
+	uint32_t src_base_retries[MAX_SRCS];
 
 	pthread_mutex_t hash_mu;
 

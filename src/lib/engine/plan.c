@@ -38,6 +38,11 @@ static void note_source(struct qf_job *job, struct qf_source *s)
 		if (atomic_load(&job->srcs[i]) == s)
 			return;
 	if (n < MAX_SRCS) {
+		/* Before nsrcs: progress reads them once it sees the source.
+		 * An outage an earlier job met is counted afresh. */
+		job->src_base_bytes[n] = atomic_load(&s->bytes_read);
+		job->src_base_retries[n] = (uint32_t)atomic_load(&s->retries);
+		atomic_store(&s->retrying, 0);
 		atomic_store(&job->srcs[n], s);
 		atomic_store(&job->nsrcs, n + 1);
 	}

@@ -81,7 +81,9 @@ static int state_rank(enum qf_target_state s)
 }
 
 /* Bytes done in the current phase: the slowest target of a whole-disk job,
- * the sum over targets of a partition job.  Under pmu. */
+ * the sum over targets of a partition job.  Targets that failed or were
+ * cancelled do not hold the others back; once none is left (a cancel),
+ * the slowest of them says how far the job got.  Under pmu. */
 static bool per_partition(const struct qf_job *job)
 {
 	return job->opts.mode == QF_MODE_PARTITIONS ||
@@ -91,7 +93,7 @@ static bool per_partition(const struct qf_job *job)
 static uint64_t job_done_locked(const struct qf_job *job)
 {
 	bool sum = per_partition(job);
-	uint64_t done = sum ? 0 : UINT64_MAX;
+	uint64_t done = sum ? 0 : UINT64_MAX, stopped = UINT64_MAX;
 	/* Once the job has ended every target is compared as finished. */
 	int phase = job->phase > QF_PHASE_DONE ? QF_PHASE_DONE : (int)job->phase;
 	int i;
@@ -102,8 +104,11 @@ static uint64_t job_done_locked(const struct qf_job *job)
 		uint64_t c;
 
 		if (!sum && (t->state == QF_TARGET_FAILED ||
-			     t->state == QF_TARGET_CANCELLED))
+			     t->state == QF_TARGET_CANCELLED)) {
+			if (t->done < stopped)
+				stopped = t->done;
 			continue;
+		}
 		if (rank == phase)
 			c = t->done;
 		else
@@ -113,6 +118,8 @@ static uint64_t job_done_locked(const struct qf_job *job)
 		else if (c < done)
 			done = c;
 	}
+	if (done == UINT64_MAX)
+		done = stopped;
 	return done == UINT64_MAX ? 0 : done;
 }
 
@@ -385,10 +392,16 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 	n = atomic_load(&job->nsrcs);
 	for (i = 0; i < n; i++) {
 		struct qf_source *s = atomic_load(&job->srcs[i]);
-		if (s && s->remote) {
-			p->net_bytes += atomic_load(&s->bytes_read);
-			p->net_retries += atomic_load(&s->retries);
-		}
+		uint32_t retrying;
+
+		if (!s || !s->remote)
+			continue;
+		p->net_bytes += atomic_load(&s->bytes_read) - job->src_base_bytes[i];
+		p->net_retries += (uint32_t)atomic_load(&s->retries) -
+				  job->src_base_retries[i];
+		retrying = (uint32_t)atomic_load(&s->retrying);
+		if (retrying > p->net_retrying)
+			p->net_retrying = retrying;
 	}
 	p->targets = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*p->targets));
 	p->ntargets = job->nt;
@@ -400,8 +413,10 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 	p->total = job_total_locked(job);
 	p->done = job_done_locked(job);
 	if (job->finished) {
-		p->rate = p->elapsed > 0 ? (double)p->total / p->elapsed : 0;
+		p->rate = p->elapsed > 0 ? (double)p->done / p->elapsed : 0;
 		p->eta = 0;
+		/* A source's own prefetch may still wait, for nobody now. */
+		p->net_retrying = 0;
 	} else if (job->started) {
 		qf_rate_sample(&job->rate, now, p->done);
 		p->rate = qf_rate_get(&job->rate, now, p->done);

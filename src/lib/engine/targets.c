@@ -11,25 +11,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Sizes in messages: whole MiB when exact (disks almost always are),
- * bytes otherwise, so two different sizes never print alike. */
-static void size_text(char *buf, size_t len, uint64_t n)
+/* "too small: ..." without the path; both sizes in one unit. */
+static void too_small_text(char *buf, size_t len, uint64_t need, uint64_t have)
 {
-	if (n % (1 << 20) == 0)
-		snprintf(buf, len, "%llu MiB", (unsigned long long)(n >> 20));
-	else
-		snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+	char need_s[32], have_s[32];
+
+	qf_size_pair_str(need, have, need_s, have_s, sizeof(need_s));
+	snprintf(buf, len, _("too small: %s needed, %s available"), need_s,
+		 have_s);
 }
 
 static int err_too_small(const struct target *t, uint64_t have,
 			 struct qf_err *e)
 {
-	char need_s[32], have_s[32];
+	char why[128];
 
-	size_text(need_s, sizeof(need_s), t->total);
-	size_text(have_s, sizeof(have_s), have);
-	return qf_err_set(e, ENOSPC, _("%s: too small: %s needed, %s available"),
-			  t->path, need_s, have_s);
+	too_small_text(why, sizeof(why), t->total, have);
+	return qf_err_set(e, ENOSPC, "%s: %s", t->path, why);
 }
 
 /* Safety checks on one target before anything is opened for writing. */
@@ -37,9 +35,10 @@ int target_check(struct qf_job *job, struct target *t,
 		 struct qf_err *e)
 {
 	bool verify_only = job->opts.mode == QF_MODE_VERIFY_ONLY;
-	char why[256];
+	char why[384];
 	struct stat sb;
 	unsigned bad;
+	bool small;
 	int ret;
 
 	if (stat(t->path, &sb) < 0) {
@@ -54,23 +53,41 @@ int target_check(struct qf_job *job, struct target *t,
 	t->exists = true;
 	t->id_dev = S_ISBLK(sb.st_mode) ? sb.st_rdev : sb.st_dev;
 	t->id_ino = S_ISBLK(sb.st_mode) ? 0 : sb.st_ino;
-	if ((ret = qf_device_check(t->path, qf_image_name(job->img), &t->dev,
+	if ((ret = qf_device_check(t->path, qf_image_files(job->img), &t->dev,
 				   e)) < 0)
 		return ret;
 	bad = t->dev.refusals & ~(unsigned)QF_REFUSE_TOO_SMALL;
 	if (verify_only)
 		/* Reading does no harm to a mounted or busy device. */
 		bad &= QF_REFUSE_NOT_FOUND | QF_REFUSE_NOT_BLOCK;
+	small = !verify_only && t->dev.kind != QF_DEV_FILE &&
+		t->dev.size < t->total;
 	if (bad) {
+		size_t n;
+
 		if (bad == t->dev.refusals && t->dev.reason[0])
 			snprintf(why, sizeof(why), "%s", t->dev.reason);
 		else
 			qf_refusal_text(bad, why, sizeof(why));
+		/* Every reason at once: dealing with one must not reveal
+		 * the next only on the following try. */
+		n = strlen(why);
+		if (small && n + 2 < sizeof(why)) {
+			snprintf(why + n, sizeof(why) - n, "; ");
+			too_small_text(why + n + 2, sizeof(why) - n - 2,
+				       t->total, t->dev.size);
+		}
 		return qf_err_set(e, EPERM, "%s: %s", t->path, why);
 	}
-	if (!verify_only && t->dev.kind != QF_DEV_FILE && t->dev.size < t->total)
+	if (small)
 		return err_too_small(t, t->dev.size, e);
 	return 0;
+}
+
+static bool partition_of(const struct target *p, const struct target *disk)
+{
+	return p->dev.kind == QF_DEV_PARTITION && disk->dev.kind == QF_DEV_DISK &&
+	       strcmp(p->dev.parent, disk->dev.name) == 0;
 }
 
 int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
@@ -84,6 +101,19 @@ int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
 			    a->id_ino == b->id_ino)
 				return qf_err_set(e, EINVAL,
 						  _("%s: same target as %s"),
+						  a->path, b->path);
+			/* Both opened exclusively, the second would fail as
+			 * busy, held by this very job.  Reading both is fine. */
+			if (job->opts.mode == QF_MODE_VERIFY_ONLY)
+				continue;
+			if (partition_of(b, a)) {
+				struct target *t = a;
+				a = b;
+				b = t;
+			}
+			if (partition_of(a, b))
+				return qf_err_set(e, EINVAL,
+						  _("%s is a partition of %s, which is also a target"),
 						  a->path, b->path);
 		}
 	}

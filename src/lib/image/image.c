@@ -91,8 +91,7 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 		*fmt = codec->format;
 	} else {
 		/* Its own code: a front end may offer to open it as raw. */
-		return qf_err_set(e, EMEDIUMTYPE,
-				  _("%s: not a qcow2 image (use -format raw for a raw disk image)"),
+		return qf_err_set(e, EMEDIUMTYPE, _("%s: not a qcow2 image"),
 				  s->name);
 	}
 	if (asked != QF_FORMAT_AUTO && asked != *fmt)
@@ -155,6 +154,19 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 	}
 }
 
+/* The layers' files and data files, for qf_image_files. */
+static void list_files(struct qf_image *img)
+{
+	int n = 0;
+
+	img->files = qf_xcalloc(2 * img->nlayers + 1, sizeof(*img->files));
+	for (int i = 0; i < img->nlayers; i++) {
+		img->files[n++] = img->layers[i].info.name;
+		if (img->layers[i].info.data_file)
+			img->files[n++] = img->layers[i].info.data_file;
+	}
+}
+
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e)
 {
@@ -192,6 +204,7 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		if ((ret = open_backing(img, e)) < 0)
 			goto fail;
 	}
+	list_files(img);
 	*out = img;
 	return 0;
 fail:
@@ -210,6 +223,7 @@ void qf_image_close(struct qf_image *img)
 		qf_source_close(l->stream);   /* reads from file */
 		qf_source_close(l->file);
 	}
+	free(img->files);
 	free(img->name);
 	free(img);
 }
@@ -249,6 +263,11 @@ int qf_image_layer_count(const struct qf_image *img)
 const struct qf_layer_info *qf_image_layer(const struct qf_image *img, int i)
 {
 	return i >= 0 && i < img->nlayers ? &img->layers[i].info : NULL;
+}
+
+const char *const *qf_image_files(const struct qf_image *img)
+{
+	return img->files;
 }
 
 int qf_image_snapshot_count(const struct qf_image *img)

@@ -21,6 +21,7 @@ struct qf_image {
 	struct qf_open_opts opts;
 	int nlayers;
 	struct layer layers[MAX_LAYERS];
+	const char **files;        /* qf_image_files, once the chain is open */
 };
 
 #endif

@@ -132,8 +132,11 @@ static int check_features(struct qcow2 *q)
 		}
 		return qcow2_bad(q, _("unsupported incompatible feature: %s"), names);
 	}
+	/* Its own code: a front end may offer to read it all the same (and
+	 * knows the words for that, the library does not). */
 	if ((q->incompat & INCOMPAT_CORRUPT) && !(q->opts && q->opts->force))
-		return qcow2_bad(q, _("image is marked corrupt; use -force to read it anyway"));
+		return qf_err_set(q->open_err, EUCLEAN, _("%s: image is marked corrupt"),
+				  q->file->name);
 	if (q->incompat & INCOMPAT_EXTL2) {
 		if (q->cluster_bits < 14)
 			return qcow2_bad(q, _("extended L2 entries need clusters of at least 16 KiB (cluster size is %u)"),
@@ -356,7 +359,7 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 		qf_warn(opts, _("%s: image was not closed cleanly (dirty bit set); reading it anyway"),
 			file->name);
 	if (q->incompat & INCOMPAT_CORRUPT)
-		qf_warn(opts, _("%s: image is marked corrupt; reading it because of -force"),
+		qf_warn(opts, _("%s: image is marked corrupt; reading it anyway"),
 			file->name);
 out:
 	free(c0);
@@ -399,7 +402,10 @@ void qcow2_info(const struct qcow2 *q, struct qf_layer_info *info)
 	info->version = q->version;
 	info->cluster_size = q->cluster_size;
 	info->refcount_bits = 1u << q->refcount_order;
-	info->compression = q->ctype == QF_COMPRESSION_ZSTD ? "zstd" : "deflate";
+	/* The header's type means something only for clusters that use it
+	 * (the feature bit says a writer chose one on purpose). */
+	if (q->ncompressed || (q->incompat & INCOMPAT_COMPRESS))
+		info->compression = q->ctype == QF_COMPRESSION_ZSTD ? "zstd" : "deflate";
 	info->incompatible = q->incompat;
 	info->compatible = q->compat;
 	info->autoclear = q->autoclear;

@@ -159,6 +159,8 @@ int qcow2_validate_tables(struct qcow2 *q)
 				break;
 			if ((ret = check_l2_entry(q, l2e, bm, first + j)) < 0)
 				return ret;
+			/* Counted here, where every entry is read anyway. */
+			q->ncompressed += (l2e & L2E_COMPRESSED) != 0;
 		}
 	}
 	return 0;

@@ -113,6 +113,50 @@ static const char *const adjust_words[] = {
 	"partition-grown", "filesystem-grown",
 };
 
+static int err_open(const char *path, int err, struct qf_err *e)
+{
+	return qf_err_set(e, err, _("%s: cannot open the flash log: %s"), path,
+			  strerror(err));
+}
+
+int qf_flashlog_check(const char *path, struct qf_err *e)
+{
+	struct stat st;
+	char *dir, *slash;
+	int ret = 0;
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return err_open(path, EISDIR, e);
+		return access(path, W_OK) == 0 ? 0 : err_open(path, errno, e);
+	}
+	if (errno != ENOENT)
+		return err_open(path, errno, e);
+	/* Up to the first directory that exists: make_parents creates the
+	 * rest in it. */
+	dir = qf_xstrdup(path);
+	for (;;) {
+		slash = strrchr(dir, '/');
+		if (!slash) {
+			strcpy(dir, ".");
+		} else if (slash == dir) {
+			slash[1] = '\0';
+		} else {
+			*slash = '\0';
+		}
+		if (stat(dir, &st) == 0 || errno != ENOENT || !slash || slash == dir)
+			break;
+	}
+	if (stat(dir, &st) != 0)
+		ret = err_open(path, errno, e);
+	else if (!S_ISDIR(st.st_mode))
+		ret = err_open(path, ENOTDIR, e);
+	else if (access(dir, W_OK | X_OK) != 0)
+		ret = err_open(path, errno, e);
+	free(dir);
+	return ret;
+}
+
 int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		       struct qf_err *e)
 {
@@ -184,8 +228,7 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	make_parents(path);
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		ret = qf_err_set(e, errno, _("%s: cannot open the flash log: %s"),
-				 path, strerror(errno));
+		ret = err_open(path, errno, e);
 		goto out;
 	}
 	/* A record cut short before (a full disk) must not swallow this one:

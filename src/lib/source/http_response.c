@@ -261,6 +261,7 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	x->received += n;
 	atomic_fetch_add(&x->hs->s.bytes_read, (uint64_t)n);
+	atomic_store(&x->hs->s.retrying, 0);
 	return n;
 }
 

@@ -198,6 +198,22 @@ struct timespec http_deadline_in(double seconds)
 	return ts;
 }
 
+/* Retry @n of a request is to come.  Several requests meeting the same
+ * outage (workers, prefetch) count each retry number once, so that the
+ * count, the "retry N" shown meanwhile and the "gave up after N retries"
+ * of the last of them say the same. */
+static void note_retry(struct http_source *hs, uint_fast32_t n)
+{
+	uint_fast32_t cur = atomic_load(&hs->s.retrying);
+
+	while (cur < n) {
+		if (atomic_compare_exchange_weak(&hs->s.retrying, &cur, n)) {
+			atomic_fetch_add(&hs->s.retries, n - cur);
+			break;
+		}
+	}
+}
+
 /* Sleep before another try; false if the source is being closed. */
 static bool backoff(struct http_source *hs, double delay)
 {
@@ -220,7 +236,7 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	struct handle *hd;
 	uint64_t got = 0;
 	double delay = FIRST_DELAY, t0 = qf_now();
-	int tries = 0, ret = 0;
+	int retries = 0, ret = 0;     /* in a row, since data last came */
 
 	hd = handle_get(hs, e);
 	if (!hd)
@@ -246,7 +262,7 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 		}
 		if (x.received) {
 			/* Progress was made: the budget starts over. */
-			tries = 0;
+			retries = 0;
 			delay = FIRST_DELAY;
 			t0 = qf_now();
 		}
@@ -254,12 +270,15 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 			ret = qf_err_set(e, x.err, "%s", x.qe.msg);
 			break;
 		}
-		if (++tries >= MAX_TRIES || qf_now() - t0 + delay > RETRY_BUDGET) {
-			ret = qf_err_set(e, x.err, _("%s (gave up after %d tries)"),
-					 x.qe.msg, tries);
+		/* Counted in retries, as the source's counter is, so that the
+		 * two agree (MAX_TRIES attempts are MAX_TRIES - 1 retries). */
+		if (retries + 1 >= MAX_TRIES ||
+		    qf_now() - t0 + delay > RETRY_BUDGET) {
+			ret = qf_err_set(e, x.err, _("%s (gave up after %d retries)"),
+					 x.qe.msg, retries);
 			break;
 		}
-		atomic_fetch_add(&hs->s.retries, 1);
+		note_retry(hs, (uint_fast32_t)++retries);
 		if (!backoff(hs, delay)) {
 			ret = qf_err_set(e, ECANCELED, _("%s: cancelled"),
 					 hs->s.name);

@@ -37,7 +37,12 @@ struct qf_source {
 	dev_t dev;               /* local files: st_dev of the file */
 	ino_t ino;
 	atomic_uint_fast64_t bytes_read;
-	atomic_uint_fast32_t retries;   /* http: retried requests */
+	/* http: retries.  Requests that meet the same outage retry as one:
+	 * each retry number counts once until data flows again. */
+	atomic_uint_fast32_t retries;
+	/* http: the highest retry number since data last came (0 while it
+	 * flows): while requests wait to be retried, the one under way */
+	atomic_uint_fast32_t retrying;
 };
 
 /* Open a source by name; @base (may be NULL) is the name of the image that

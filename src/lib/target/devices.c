@@ -302,8 +302,8 @@ static int entry_cmp(const void *a, const void *b)
 	return strverscmp(x->name, y->name);
 }
 
-int qf_devices_list(const char *source_path, struct qf_device **out,
-		    struct qf_err *e)
+int qf_devices_list_sources(const char *const *sources,
+			    struct qf_device **out, struct qf_err *e)
 {
 	struct entry *ent = NULL;
 	size_t n = 0, alloc = 0;
@@ -339,7 +339,7 @@ int qf_devices_list(const char *source_path, struct qf_device **out,
 	if (n)
 		qsort(ent, n, sizeof(*ent), entry_cmp);
 
-	safety_ctx_init(&c, source_path);
+	safety_ctx_init(&c, sources);
 	*out = qf_xcalloc(n, sizeof(**out));
 	for (size_t i = 0; i < n; i++)
 		describe(&c, ent[i].name, NULL, true, &(*out)[i]);
@@ -348,13 +348,21 @@ int qf_devices_list(const char *source_path, struct qf_device **out,
 	return (int)n;
 }
 
+int qf_devices_list(const char *source_path, struct qf_device **out,
+		    struct qf_err *e)
+{
+	const char *const one[] = { source_path, NULL };
+
+	return qf_devices_list_sources(one, out, e);
+}
+
 /* ---------------------------------------------------------- probing */
 
-static int probe_path(const char *path, const char *source_path,
+static int probe_path(const char *path, const char *const *sources,
 		      bool content, struct qf_device *out, struct qf_err *e)
 {
 	char real[PATH_MAX], name[64];
-	struct stat st, sst;
+	struct stat st;
 	struct safety_ctx c;
 	int fd;
 
@@ -389,7 +397,7 @@ static int probe_path(const char *path, const char *source_path,
 	out->exists = true;
 	if (S_ISREG(st.st_mode)) {
 		/* Mounts, swaps and device stacks only matter for devices. */
-		safety_source_stat(&c, source_path, &sst);
+		safety_ctx_files(&c, sources);
 		safety_check_file(&c, path, &st, out);
 		goto out;
 	}
@@ -403,7 +411,7 @@ static int probe_path(const char *path, const char *source_path,
 		safety_refuse(out, QF_REFUSE_NOT_FOUND, _("no such device"));
 		goto out;
 	}
-	safety_ctx_init(&c, source_path);
+	safety_ctx_init(&c, sources);
 	describe(&c, name, path, content, out);
 
 	/* An exclusive open fails while anything holds the device; say so
@@ -420,16 +428,24 @@ out:
 	return 0;
 }
 
+int qf_device_probe_sources(const char *path, const char *const *sources,
+			    struct qf_device *out, struct qf_err *e)
+{
+	return probe_path(path, sources, true, out, e);
+}
+
 int qf_device_probe(const char *path, const char *source_path,
 		    struct qf_device *out, struct qf_err *e)
 {
-	return probe_path(path, source_path, true, out, e);
+	const char *const one[] = { source_path, NULL };
+
+	return probe_path(path, one, true, out, e);
 }
 
-int qf_device_check(const char *path, const char *source_path,
+int qf_device_check(const char *path, const char *const *sources,
 		    struct qf_device *out, struct qf_err *e)
 {
-	return probe_path(path, source_path, false, out, e);
+	return probe_path(path, sources, false, out, e);
 }
 
 /* ------------------------------------------------------- generation */

@@ -5,9 +5,10 @@
 
 #include "internal.h"
 
-/* qf_device_probe without reading what is on the device (pttype and
- * fs_summary stay empty): every safety check, for a job about to write. */
-int qf_device_check(const char *path, const char *source_path,
+/* qf_device_probe_sources without reading what is on the device (pttype
+ * and fs_summary stay empty): every safety check, for a job about to
+ * write. */
+int qf_device_check(const char *path, const char *const *sources,
 		    struct qf_device *out, struct qf_err *e);
 
 #endif

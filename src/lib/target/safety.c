@@ -1,7 +1,8 @@
 /* safety.c - the one place that decides whether a path may be written:
  * devices that are mounted, used as swap, held by device-mapper/md or a
- * loop device, read-only, or that hold the running system or the source
- * image are refused, each with the reason people are shown. */
+ * loop device, read-only, or that hold the running system or any file of
+ * the source image (a backing layer, a data file) are refused, each with
+ * the reason people are shown. */
 #include "target/safety.h"
 #include "source/source.h"
 
@@ -213,21 +214,43 @@ static void add_stack(const struct safety_ctx *c, struct devset *s, dev_t dev,
 		add_stack(c, s, fs_devno(c, st.st_dev), tag, depth + 1);
 }
 
-bool safety_source_stat(struct safety_ctx *c, const char *source_path,
-			struct stat *st)
+/* The local files among @sources; with @stacks also the devices under
+ * each (which needs the mounts loaded). */
+static void add_sources(struct safety_ctx *c, const char *const *sources,
+			bool stacks)
 {
-	if (!source_path || qf_name_is_url(source_path) ||
-	    stat(source_path, st) != 0)
-		return false;
-	if (S_ISREG(st->st_mode)) {
-		c->src_file = true;
-		c->src_dev = st->st_dev;
-		c->src_ino = st->st_ino;
+	size_t alloc = 0;
+	struct stat st;
+
+	for (size_t i = 0; sources && sources[i]; i++) {
+		struct safety_src *s;
+
+		if (qf_name_is_url(sources[i]) || stat(sources[i], &st) != 0)
+			continue;
+		c->srcs = qf_grow(c->srcs, c->nsrcs, &alloc, sizeof(*c->srcs));
+		s = &c->srcs[c->nsrcs++];
+		memset(s, 0, sizeof(*s));
+		s->name = sources[i];
+		s->top = i == 0;
+		if (S_ISREG(st.st_mode)) {
+			s->file = true;
+			s->dev = st.st_dev;
+			s->ino = st.st_ino;
+		}
+		if (stacks && S_ISREG(st.st_mode))
+			add_stack(c, &s->devs, fs_devno(c, st.st_dev), TAG_SOURCE, 0);
+		else if (stacks && S_ISBLK(st.st_mode))
+			add_stack(c, &s->devs, st.st_rdev, TAG_SOURCE, 0);
 	}
-	return true;
 }
 
-void safety_ctx_init(struct safety_ctx *c, const char *source_path)
+void safety_ctx_files(struct safety_ctx *c, const char *const *sources)
+{
+	memset(c, 0, sizeof(*c));
+	add_sources(c, sources, false);
+}
+
+void safety_ctx_init(struct safety_ctx *c, const char *const *sources)
 {
 	struct stat st;
 
@@ -240,12 +263,7 @@ void safety_ctx_init(struct safety_ctx *c, const char *source_path)
 			add_stack(c, &c->system, fs_devno(c, st.st_dev),
 				  system_mounts[i].tag, 0);
 	}
-	if (!safety_source_stat(c, source_path, &st))
-		return;
-	if (S_ISREG(st.st_mode))
-		add_stack(c, &c->source, fs_devno(c, st.st_dev), TAG_SOURCE, 0);
-	else if (S_ISBLK(st.st_mode))
-		add_stack(c, &c->source, st.st_rdev, TAG_SOURCE, 0);
+	add_sources(c, sources, true);
 }
 
 void safety_ctx_free(struct safety_ctx *c)
@@ -255,7 +273,26 @@ void safety_ctx_free(struct safety_ctx *c)
 	free(c->mnts);
 	free(c->swaps);
 	free(c->system.v);
-	free(c->source.v);
+	for (size_t i = 0; i < c->nsrcs; i++)
+		free(c->srcs[i].devs.v);
+	free(c->srcs);
+}
+
+/* Refuse @d for being (@is) or holding source file @s: the image itself,
+ * or a file it reads through, named since nothing else tells which. */
+static void refuse_source(const struct safety_src *s, bool is,
+			  struct qf_device *d)
+{
+	char text[sizeof(d->reason)];
+
+	if (s->top)
+		snprintf(text, sizeof(text), "%s", is ? _("is the source image")
+					     : _("holds the source image"));
+	else
+		snprintf(text, sizeof(text), is ? _("is a layer of the image: %s")
+					 : _("holds a layer of the image: %s"),
+			 s->name);
+	safety_refuse(d, QF_REFUSE_SOURCE, text);
 }
 
 struct safety_member *safety_members(const char *name, bool partition,
@@ -365,12 +402,19 @@ void safety_check_stacks(const struct safety_ctx *c, dev_t dev,
 				   "/usr");
 	}
 
-	/* Also a loop device (or its partition) whose backing file is the
-	 * source: writing it would overwrite the image being read. */
-	if (devset_tag(&c->source, dev) ||
-	    (c->src_file && backing[0] && stat(backing, &st) == 0 &&
-	     st.st_dev == c->src_dev && st.st_ino == c->src_ino)) {
-		safety_refuse(d, QF_REFUSE_SOURCE, _("holds the source image"));
+	/* Also a loop device (or its partition) whose backing file is a
+	 * source file: writing it would overwrite the image being read. */
+	if (backing[0] && stat(backing, &st) != 0)
+		backing = "";
+	for (size_t i = 0; i < c->nsrcs; i++) {
+		const struct safety_src *s = &c->srcs[i];
+
+		if (devset_tag(&s->devs, dev) ||
+		    (s->file && backing[0] && st.st_dev == s->dev &&
+		     st.st_ino == s->ino)) {
+			refuse_source(s, false, d);
+			return;
+		}
 	}
 }
 
@@ -405,8 +449,13 @@ void safety_check_file(const struct safety_ctx *c, const char *path,
 	struct statvfs vfs;
 
 	d->size = (uint64_t)st->st_size;
-	if (c->src_file && st->st_dev == c->src_dev && st->st_ino == c->src_ino)
-		safety_refuse(d, QF_REFUSE_SOURCE, _("is the source image"));
+	for (size_t i = 0; i < c->nsrcs; i++) {
+		if (c->srcs[i].file && st->st_dev == c->srcs[i].dev &&
+		    st->st_ino == c->srcs[i].ino) {
+			refuse_source(&c->srcs[i], true, d);
+			break;
+		}
+	}
 	check_loop_backing(st, d);
 	if (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
 		safety_refuse(d, QF_REFUSE_READONLY, _("on a read-only filesystem"));
@@ -452,7 +501,7 @@ static const struct {
 	{ QF_REFUSE_HELD, N_("in use by device-mapper, RAID or LVM") },
 	{ QF_REFUSE_READONLY, N_("read-only") },
 	{ QF_REFUSE_SYSTEM, N_("holds the running system") },
-	{ QF_REFUSE_SOURCE, N_("holds the source image") },
+	{ QF_REFUSE_SOURCE, N_("holds the source image or one of its layers") },
 	{ QF_REFUSE_TOO_SMALL, N_("too small for the image") },
 	{ QF_REFUSE_BUSY, N_("in use by another program") },
 	{ QF_REFUSE_NOT_FOUND, N_("does not exist") },

@@ -1,7 +1,8 @@
 /* safety.h - the policy that decides whether a block device or file may
  * be written (safety.c): the system state gathered once per call (mounts,
- * swaps, the devices under /, /boot, /usr and under the source image) and
- * the checks that turn it into refusals with their reasons. */
+ * swaps, the devices under /, /boot, /usr and under each file of the
+ * source image) and the checks that turn it into refusals with their
+ * reasons. */
 #ifndef QF_SAFETY_H
 #define QF_SAFETY_H
 
@@ -23,6 +24,17 @@ struct devset {
 	size_t n, cap;
 };
 
+/* One local file of the source image: the image itself (the first), a
+ * backing layer or an external data file. */
+struct safety_src {
+	const char *name;          /* the caller's string */
+	bool top;                  /* the image itself */
+	struct devset devs;        /* devices carrying it */
+	bool file;                 /* a regular file: */
+	dev_t dev;                 /*   its st_dev and st_ino */
+	ino_t ino;
+};
+
 /* What every judgement needs, gathered once per list or probe call. */
 struct safety_ctx {
 	struct mnt *mnts;
@@ -30,10 +42,8 @@ struct safety_ctx {
 	dev_t *swaps;
 	size_t nswaps;
 	struct devset system;      /* devices carrying /, /boot, /usr */
-	struct devset source;      /* devices carrying the source image */
-	bool src_file;             /* source is a regular file: */
-	dev_t src_dev;             /*   its st_dev and st_ino */
-	ino_t src_ino;
+	struct safety_src *srcs;   /* the image's local files */
+	size_t nsrcs;
 };
 
 /* A device and the block devices whose use makes it busy: itself and,
@@ -43,13 +53,13 @@ struct safety_member {
 	dev_t dev;
 };
 
-void safety_ctx_init(struct safety_ctx *c, const char *source_path);
+/* @sources: the image's files, NULL-terminated, the image first (may be
+ * NULL; URLs and missing files are left out). */
+void safety_ctx_init(struct safety_ctx *c, const char *const *sources);
+/* Only what judging a regular file target needs: which of @sources are
+ * regular files, and their identities. */
+void safety_ctx_files(struct safety_ctx *c, const char *const *sources);
 void safety_ctx_free(struct safety_ctx *c);
-/* Stat the source image into @st and, when it is a local regular file,
- * note its identity in @c: all that judging a file target needs.  False
- * when there is no local source. */
-bool safety_source_stat(struct safety_ctx *c, const char *source_path,
-			struct stat *st);
 /* @name itself, plus its partitions when it is a whole disk. */
 struct safety_member *safety_members(const char *name, bool partition,
 				     size_t *n);
