@@ -694,7 +694,8 @@ int main(int argc, char **argv)
 		/* The library leaves the flags that help to the front end. */
 		fprintf(stderr, "qflash: %s%s\n", e.msg,
 			ret == -EMEDIUMTYPE ? _(" (use -format raw for a raw disk image)")
-			: ret == -EUCLEAN ? _("; use -force to read it anyway") : "");
+			: ret == -EUCLEAN ? _("; use -force to read it anyway")
+			: ret == -EREMOTE ? _("; use -allow-remote-backing to let it") : "");
 		return 1;
 	}
 	if (opt.debug)

@@ -86,6 +86,8 @@ static void check_log(void)
 		snprintf(app.log_error, sizeof(app.log_error), "%s", e.msg);
 }
 
+static void prepare_flash(void);
+
 void app_goto(enum tui_screen s)
 {
 	app.screen = s;
@@ -94,8 +96,12 @@ void app_goto(enum tui_screen s)
 	app.status[0] = 0;
 	if (s == SCR_TARGETS || s == SCR_MAP)
 		app_classify_targets();
-	if (s == SCR_CONFIRM)
+	if (s == SCR_CONFIRM) {
 		check_log();
+		prepare_flash();
+	} else {
+		app_drop_pending();
+	}
 }
 
 /* The engine adds a failed log append to the targets' messages, as
@@ -139,6 +145,9 @@ static void pending_set(const struct task *t)
 	pending.format = t->format;
 }
 
+/* The image the user let read its backing files from a server. */
+static char *remote_ok;
+
 static void open_image(const char *name, const char *snapshot,
 		       enum qf_format format, bool force, bool forward)
 {
@@ -152,6 +161,8 @@ static void open_image(const char *name, const char *snapshot,
 	t->snapshot = snapshot ? xstrdup(snapshot) : NULL;
 	t->format = format;
 	t->force = force;
+	/* Once the user let this image read from a server, it may again. */
+	t->allow_remote = remote_ok && strcmp(remote_ok, name) == 0;
 	t->forward = forward;
 	if (task_start(t) < 0) {
 		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
@@ -179,6 +190,17 @@ static void open_as_raw(void)
 {
 	if (pending.name)
 		open_image(pending.name, NULL, QF_FORMAT_RAW, false, true);
+	pending_clear();
+}
+
+static void open_remote(void)
+{
+	if (pending.name) {
+		free(remote_ok);
+		remote_ok = xstrdup(pending.name);
+		open_image(pending.name, pending.snapshot, pending.format,
+			   app.img_forced, true);
+	}
 	pending_clear();
 }
 
@@ -220,6 +242,16 @@ static void open_done(struct task *t)
 			 _("%s is not a qcow2, gzip or zstd image. Flash it as a raw disk image? (y/n)"),
 			 t->name);
 		ui_ask(q, open_as_raw);
+	} else if (t->ret == -EREMOTE && !t->allow_remote) {
+		/* A local file that wants the network: only if the user says
+		 * so, as with the CLI's -allow-remote-backing. */
+		char q[QF_ERR_MSG_MAX + 160];
+
+		pending_set(t);
+		snprintf(q, sizeof(q),
+			 _("%s. Read it from there (the server is the image's choice, not yours)? (y/n)"),
+			 t->err.msg);
+		ui_ask(q, open_remote);
 	} else if (t->ret == -EUCLEAN && !t->force) {
 		/* The CLI's -force: here the user decides on the spot. */
 		char q[QF_ERR_MSG_MAX + 160];
@@ -473,36 +505,95 @@ int app_selected_count(void)
 
 /* ------------------------------------------------------------------ jobs */
 
-void app_start_flash(void)
+void app_drop_pending(void)
+{
+	qf_job_free(app.pending);
+	app.pending = NULL;
+	app.pending_error[0] = 0;
+}
+
+/* A job with the chosen targets and options, not started. */
+static struct qf_job *new_job(struct qf_err *e)
 {
 	struct qf_job_opts o;
-	struct qf_err e = { 0 };
 	struct qf_job *job;
 	int ret = 0;
 
 	memset(&o, 0, sizeof(o));
 	o.mode = app.mode;
 	o.verify = app.verify;
+	o.exact = app.exact;
+	o.grow = app.grow;
+	o.force = app.force_sector;
 	o.log_path = app.log_path;
 	job = qf_job_new(app.img, &o);
 	if (!job) {
-		ui_msg(_("Error"), "%s", _("Cannot create the flash job"));
-		app_goto(SCR_TARGETS);
-		return;
+		qf_err_set(e, ENOMEM, "%s", _("Cannot create the flash job"));
+		return NULL;
 	}
 	if (app.mode == QF_MODE_PARTITIONS) {
 		for (int i = 0; ret == 0 && app.pt && i < app.pt->count; i++)
 			if (app.map[i][0])
 				ret = qf_job_add_target(job, app.map[i],
-							app.pt->parts[i].number, &e);
+							app.pt->parts[i].number, e);
 	} else {
 		for (int i = 0; ret == 0 && i < app.nvis; i++)
 			if (app.tg[app.vis[i]].selected)
 				ret = qf_job_add_target(job, app.tg[app.vis[i]].dev.path,
-							0, &e);
+							0, e);
 	}
-	if (ret == 0)
-		ret = qf_job_start(job, &e);
+	if (ret < 0) {
+		qf_job_free(job);
+		return NULL;
+	}
+	return job;
+}
+
+static void accept_sector_size(void)
+{
+	app.force_sector = true;
+	prepare_flash();
+}
+
+/* What the confirm screen shows: every target checked and what will be
+ * adjusted on it, before anything is opened for writing. */
+static void prepare_flash(void)
+{
+	struct qf_err e = { 0 };
+
+	app_drop_pending();
+	app.pending = new_job(&e);
+	if (app.pending && qf_job_prepare(app.pending, &e) < 0) {
+		qf_job_free(app.pending);
+		app.pending = NULL;
+	}
+	if (app.pending)
+		return;
+	snprintf(app.pending_error, sizeof(app.pending_error), "%s", e.msg);
+	/* A drive with other sectors than the image's table: the user may
+	 * still want it written, knowing it will show no partitions. */
+	if (e.code == -ENOTSUP && !app.force_sector)
+		ui_ask(_("The drive's sector size does not match the image's partition table, which cannot be converted: the drive would show no partitions. Write it anyway? (y/n)"),
+		       accept_sector_size);
+}
+
+void app_start_flash(void)
+{
+	struct qf_err e = { 0 };
+	struct qf_job *job = app.pending;
+	int ret = 0;
+
+	app.pending = NULL;
+	if (!job && app.pending_error[0]) {
+		ui_msg(_("Nothing was written"), "%s", app.pending_error);
+		return;
+	}
+	if (!job && !(job = new_job(&e))) {
+		ui_msg(_("Nothing was written"), "%s", e.msg);
+		app_goto(SCR_TARGETS);
+		return;
+	}
+	ret = qf_job_start(job, &e);
 	if (ret < 0) {
 		qf_job_free(job);
 		app_goto(SCR_TARGETS);

@@ -45,6 +45,7 @@ static void run_open(struct task *t)
 	o.format = t->format;
 	o.snapshot = t->snapshot;
 	o.force = t->force;
+	o.allow_remote_backing = t->allow_remote;
 	o.warn = collect_warning;
 	o.warn_ctx = t;
 	t->ret = qf_image_open(t->name, &o, &t->img, &t->err);

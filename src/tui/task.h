@@ -24,6 +24,7 @@ struct task {
 	char *snapshot;
 	enum qf_format format;   /* QF_FORMAT_AUTO unless the user chose */
 	bool force;              /* read it even if marked corrupt */
+	bool allow_remote;       /* it may read backing files from servers */
 	bool forward;            /* go on to the next screen when done */
 	struct qf_image *img;
 	struct qf_ptable *pt;

@@ -73,7 +73,14 @@ struct app {
 	 * pt->parts), "" when the partition is not written. */
 	char (*map)[256];
 
-	/* the flash */
+	/* how a drive unlike the image is written (targets screen) */
+	bool exact;              /* the image unchanged: no fix-ups */
+	bool grow;               /* the last partition and its filesystem */
+	bool force_sector;       /* the user accepted a sector-size mismatch */
+
+	/* the flash: prepared for the confirm screen, then running */
+	struct qf_job *pending;
+	char pending_error[QF_ERR_MSG_MAX];   /* why it cannot be prepared */
 	struct qf_job *job;
 	struct qf_progress prog;
 	bool have_prog;
@@ -97,6 +104,8 @@ uint64_t app_needed_bytes(void);
 int app_selected_count(void);
 struct target *app_find_target(const char *path);
 void app_start_flash(void);
+/* Drop the job prepared for the confirm screen, if any. */
+void app_drop_pending(void);
 void app_ask_cancel(void);
 void app_flash_again(void);
 void app_back_to_targets(void);

@@ -20,8 +20,18 @@ static void reset_if_new(void)
 	ui_field_set(&answer, "");
 }
 
+/* What the prepared job will do to the target at @path. */
+static const struct qf_target_plan *plan_for(const char *path)
+{
+	for (int i = 0; app.pending && i < qf_job_target_count(app.pending); i++)
+		if (strcmp(qf_job_target_path(app.pending, i), path) == 0)
+			return qf_job_target_plan(app.pending, i);
+	return NULL;
+}
+
 /* One target: what it is (after @lead, if any, on a line of its own),
- * then what is on it now.  Returns the lines used. */
+ * what is on it now, and what will be adjusted on it or left as it is.
+ * Returns the lines used. */
 static int draw_target(int y, int x, int w, const char *lead,
 		       const struct target *t)
 {
@@ -56,6 +66,17 @@ static int draw_target(int y, int x, int w, const char *lead,
 			 _("now: no partition table or file system found"));
 	}
 	ui_put(y + n++, x + 4, w - 4, UI_NORMAL, buf);
+	{
+		const struct qf_target_plan *pl = plan_for(d->path);
+		if (pl && pl->adjust_text[0]) {
+			snprintf(buf, sizeof(buf), _("will adjust: %s"), pl->adjust_text);
+			n += ui_wrap(y + n, x + 4, w - 4, 2, UI_NORMAL, buf);
+		}
+		if (pl && pl->left_text[0]) {
+			snprintf(buf, sizeof(buf), _("note: %s"), pl->left_text);
+			n += ui_wrap(y + n, x + 4, w - 4, 2, UI_WARN, buf);
+		}
+	}
 	return n;
 }
 
@@ -106,13 +127,17 @@ void view_confirm_draw(void)
 	}
 	if (shown < total)
 		ui_putf(y++, 3, a.w - 6, UI_HEADING, _("… and %d more"), total - shown);
+	if (app.pending_error[0] && y + 2 <= last) {
+		snprintf(buf, sizeof(buf), _("Cannot be written: %s"), app.pending_error);
+		ui_wrap(y, 2, a.w - 4, 2, UI_ERROR, buf);
+	}
 	y = last + 1;
 	ui_put(y++, 2, a.w - 4, UI_NORMAL, app.verify ?
 	       _("Verification: on (every target is read back and compared)") :
 	       _("Verification: off"));
 	/* The reason may take the line above the prompt. */
 	if (app.log_error[0]) {
-		snprintf(buf, sizeof(buf), _("Flash log: %s; the flash will not be recorded"),
+		snprintf(buf, sizeof(buf), _("Flash log: %s; the flash cannot be recorded, so it cannot start"),
 			 app.log_error);
 		ui_wrap(y, 2, a.w - 4, 2, UI_ERROR, buf);
 	} else {

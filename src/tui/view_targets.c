@@ -160,7 +160,17 @@ void view_targets_draw(void)
 		snprintf(buf, sizeof(buf), _("Choose targets for the whole disk. Selected: %d"),
 			 app_selected_count());
 	ui_put(a.y, 1, a.w - 2, UI_NORMAL, buf);
-	ui_box(a.y + 1, a.x, lh, a.w, _("Targets"), true);
+	{
+		/* How drives unlike the image are written, in the frame. */
+		char title[200];
+		snprintf(title, sizeof(title), "%s %s %s %s",
+			 _("Targets"), ui_glyph(UI_G_ARROW),
+			 app.exact ? _("larger drives: exact copy (e)")
+				   : _("larger drives: table fixed up (e)"),
+			 app.grow ? _("last partition grown (f)")
+				  : _("no growing (f)"));
+		ui_box(a.y + 1, a.x, lh, a.w, title, true);
+	}
 	y = a.y + 2;
 	if (!app.devices_loaded) {
 		snprintf(buf, sizeof(buf), "%s %s", ui_spinner(), _("Looking for devices…"));
@@ -305,6 +315,25 @@ bool view_targets_key(int ch)
 	}
 	if (ch == 'r' || ch == KEY_F(5)) {
 		app_refresh_devices();
+		return true;
+	}
+	/* An exact copy and a grown partition exclude each other. */
+	if (ch == 'e') {
+		app.exact = !app.exact;
+		if (app.exact)
+			app.grow = false;
+		app_status(false, "%s", app.exact
+			   ? _("Larger drives get the image unchanged (no fix-ups)")
+			   : _("Larger drives get their partition table fixed up"));
+		return true;
+	}
+	if (ch == 'f') {
+		app.grow = !app.grow;
+		if (app.grow)
+			app.exact = false;
+		app_status(false, "%s", app.grow
+			   ? _("The last partition and its filesystem grow to fill larger drives")
+			   : _("Partitions keep their sizes"));
 		return true;
 	}
 	return false;

@@ -1,8 +1,8 @@
 #!/bin/bash
 # flash_log.sh - a flash log that cannot be written is said so on the
-# confirm screen, before anything is written (the flash still works and
-# is not recorded), and again on the done screen; a log in a directory
-# still to be made is fine, and checking it creates nothing.
+# confirm screen, before anything is written, and a flash that cannot be
+# recorded does not start; a log in a directory still to be made is fine,
+# and checking it creates nothing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -17,14 +17,14 @@ echo "a file" >"$T/file"
 tui_start -- --target "$T/out.img" --log "$T/logdir" "$T/disk.qcow2"
 tui_select_whole_disk 1
 tui_wait "Flash log: $T/logdir: cannot open the flash log: Is a directory; the"
-tui_wait "flash will not be recorded"
+tui_wait "cannot be recorded, so it cannot start"
 tui_type yes
 tui_keys Enter
-tui_wait "Flash complete: 1 of 1 targets OK." 60
-tui_wait "Flash log: not written: $T/logdir: cannot open the flash log: Is a"
+tui_wait "Nothing was written"
+tui_keys Enter
 tui_keys q
 tui_expect_exit 0
-same "$T/out.img" "$T/ref.raw"
+[ -e "$T/out.img" ] && fail "a target was written without a flash log record"
 [ -z "$(ls -A "$T/logdir")" ] || fail "something was written into $T/logdir"
 
 # A log below a regular file.

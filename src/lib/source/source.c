@@ -29,7 +29,7 @@ int qf_source_open(const char *name, const char *base,
 
 		if (!o.allow_remote_backing) {
 			ret = qf_err_set(e, EREMOTE,
-					 _("%s: refers to a file on the server %s; opening it needs -allow-remote-backing"),
+					 _("%s: refers to a file on the server %s, which it may only read when allowed"),
 					 base, fo);
 		} else {
 			o.headers = NULL;
