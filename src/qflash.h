@@ -30,11 +30,22 @@ extern "C" {
 struct qf_err {
 	int code;                   /* negative errno, 0 when no error */
 	char msg[QF_ERR_MSG_MAX];   /* translated, ready to show */
+	char msg_en[QF_ERR_MSG_MAX];/* the same in English, for logs */
 };
 
-/* Fill @e (may be NULL) with a printf-style message; returns -abs(code). */
+/* Fill @e (may be NULL, and is left alone when it holds an error already)
+ * with a printf-style message; returns -abs(code).  @fmt is the English
+ * text (marked N_() for translation): msg gets it translated, msg_en as
+ * it is, and %m is the text of errno @code in each. */
 int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Add @sep (when the message is not empty) and @fmt's text, translated
+ * and in English, to the end of both messages of @e. */
+void qf_err_append(struct qf_err *e, const char *sep, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Put @fmt's text, translated and in English, before both messages. */
+void qf_err_prefix(struct qf_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Called for non-fatal conditions (dirty bit, backup GPT used, ...). */
 typedef void (*qf_warn_fn)(void *ctx, const char *msg);

@@ -33,6 +33,8 @@ void *qf_xmemalign(size_t align, size_t n);
 char *qf_xstrdup(const char *s);
 char *qf_xstrndup(const char *s, size_t n);
 char *qf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Add @sep (after a non-empty message) and both texts of @more to @e. */
+void qf_err_join(struct qf_err *e, const char *sep, const struct qf_err *more);
 void qf_warn(const struct qf_open_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 bool qf_buf_is_zero(const void *buf, size_t len);

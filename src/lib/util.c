@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,35 @@ void qf_init(void)
 #endif
 }
 
+static locale_t c_locale;
+static pthread_once_t c_once = PTHREAD_ONCE_INIT;
+
+static void c_init(void)
+{
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+/* @fmt rendered twice: translated into @msg, in English (the C locale,
+ * for %m too) into @en; errno is @err for %m. */
+static void render(char *msg, char *en, size_t len, int err, const char *fmt,
+		   va_list ap)
+{
+	va_list ap2;
+	locale_t old;
+
+	va_copy(ap2, ap);
+	errno = err;
+	/* _("") would be the catalog's header. */
+	vsnprintf(msg, len, fmt[0] ? _(fmt) : fmt, ap);
+	pthread_once(&c_once, c_init);
+	old = c_locale ? uselocale(c_locale) : (locale_t)0;
+	errno = err;
+	vsnprintf(en, len, fmt, ap2);
+	if (c_locale)
+		uselocale(old);
+	va_end(ap2);
+}
+
 int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
 {
 	if (code > 0)
@@ -38,11 +69,67 @@ int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
 	if (e && e->code == 0) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+		render(e->msg, e->msg_en, sizeof(e->msg), -code, fmt, ap);
 		va_end(ap);
 		e->code = code;
 	}
 	return code;
+}
+
+/* @buf = @a @sep @b (no @sep after an empty @a), cut to @len. */
+static void join(char *buf, size_t len, const char *a, const char *sep,
+		 const char *b)
+{
+	char tmp[QF_ERR_MSG_MAX];
+	const char *part[3] = { a, a[0] ? sep : "", b };
+	size_t used = 0;
+
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(part[i]);
+		if (n > sizeof(tmp) - 1 - used)
+			n = sizeof(tmp) - 1 - used;
+		memcpy(tmp + used, part[i], n);
+		used += n;
+	}
+	tmp[used] = 0;
+	if (used >= len)
+		used = len - 1;
+	memcpy(buf, tmp, used);
+	buf[used] = 0;
+}
+
+void qf_err_append(struct qf_err *e, const char *sep, const char *fmt, ...)
+{
+	char msg[QF_ERR_MSG_MAX], en[QF_ERR_MSG_MAX];
+	va_list ap;
+
+	if (!e)
+		return;
+	va_start(ap, fmt);
+	render(msg, en, sizeof(msg), e->code ? -e->code : 0, fmt, ap);
+	va_end(ap);
+	join(e->msg, sizeof(e->msg), e->msg, sep, msg);
+	join(e->msg_en, sizeof(e->msg_en), e->msg_en, sep, en);
+}
+
+void qf_err_join(struct qf_err *e, const char *sep, const struct qf_err *more)
+{
+	join(e->msg, sizeof(e->msg), e->msg, sep, more->msg);
+	join(e->msg_en, sizeof(e->msg_en), e->msg_en, sep, more->msg_en);
+}
+
+void qf_err_prefix(struct qf_err *e, const char *fmt, ...)
+{
+	char msg[QF_ERR_MSG_MAX], en[QF_ERR_MSG_MAX];
+	va_list ap;
+
+	if (!e)
+		return;
+	va_start(ap, fmt);
+	render(msg, en, sizeof(msg), e->code ? -e->code : 0, fmt, ap);
+	va_end(ap);
+	join(e->msg, sizeof(e->msg), msg, "", e->msg);
+	join(e->msg_en, sizeof(e->msg_en), en, "", e->msg_en);
 }
 
 static void oom(void)

@@ -62,7 +62,7 @@ static int count_all(struct qf_codec *c, uint64_t *total, struct qf_err *e)
 		if ((ret = qf_codec_read(c, scratch, SCRATCH, &got, e)) < 0)
 			break;
 		if (add_overflows(t, got, &t)) {
-			ret = qf_err_set(e, EFBIG, _("%s: the decompressed image is too large"),
+			ret = qf_err_set(e, EFBIG, N_("%s: the decompressed image is too large"),
 					 c->in.src->name);
 			break;
 		}
@@ -85,17 +85,17 @@ static int finish(struct stream *st, struct qf_err *e)
 		return ret;
 	if (st->c->size_of_first_frame)
 		return qf_err_set(e, EINVAL,
-				  _("%s: more data follows the first zstd frame; the size of a remote zstd image of several frames cannot be known in advance (download it first)"),
+				  N_("%s: more data follows the first zstd frame; the size of a remote zstd image of several frames cannot be known in advance (download it first)"),
 				  st->s.name);
 	return qf_err_set(e, EINVAL,
-			  _("%s: the decompressed data is longer than the %llu bytes expected"),
+			  N_("%s: the decompressed data is longer than the %llu bytes expected"),
 			  st->s.name, (unsigned long long)st->expect);
 }
 
 static int short_err(const struct stream *st, uint64_t at, struct qf_err *e)
 {
 	return qf_err_set(e, EIO,
-			  _("%s: the decompressed data ends after %llu bytes, short of the %llu bytes expected"),
+			  N_("%s: the decompressed data ends after %llu bytes, short of the %llu bytes expected"),
 			  st->s.name, (unsigned long long)at,
 			  (unsigned long long)st->expect);
 }
@@ -196,7 +196,7 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 		}
 		if (a < data_end && a < st->lo) {
 			ret = qf_err_set(e, EIO,
-					 _("%s: byte %llu of the decompressed image has already streamed past (the window starts at %llu); compressed images can only be read in order"),
+					 N_("%s: byte %llu of the decompressed image has already streamed past (the window starts at %llu); compressed images can only be read in order"),
 					 s->name, (unsigned long long)a,
 					 (unsigned long long)st->lo);
 			break;
@@ -262,7 +262,7 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	pthread_cond_init(&st->cv, NULL);
 
 	if (!ops) {
-		ret = qf_err_set(e, EINVAL, _("%s: is not a %s image"), in->name,
+		ret = qf_err_set(e, EINVAL, N_("%s: is not a %s image"), in->name,
 				 qf_format_name(fmt));
 		goto fail;
 	}
@@ -278,7 +278,7 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 		qf_codec_rewind(st->c);
 	}
 	if (expect > UINT64_MAX - 511) {
-		ret = qf_err_set(e, EFBIG, _("%s: the decompressed image is too large"),
+		ret = qf_err_set(e, EFBIG, N_("%s: the decompressed image is too large"),
 				 in->name);
 		goto fail;
 	}
@@ -321,7 +321,7 @@ int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 
 	if (!range_inside(off, len, limit))
 		return qf_err_set(e, ESPIPE,
-				  _("%s: a compressed image can only be read in order: only its first %llu bytes can be read at random (read of %zu bytes at %llu)"),
+				  N_("%s: a compressed image can only be read in order: only its first %llu bytes can be read at random (read of %zu bytes at %llu)"),
 				  s->name, (unsigned long long)st->head_len, len,
 				  (unsigned long long)off);
 	return stream_pread(s, buf, len, off, e);

@@ -421,7 +421,7 @@ int qf_demo_create(const char *dir, char *image_path, size_t len,
 
 	path = qf_xasprintf("%s/demo.qcow2", dir);
 	if (strlen(path) >= len) {
-		ret = qf_err_set(e, ENAMETOOLONG, _("%s: path too long"), path);
+		ret = qf_err_set(e, ENAMETOOLONG, N_("%s: path too long"), path);
 		goto out;
 	}
 	disk = qf_xcalloc(1, size);
@@ -437,8 +437,7 @@ int qf_demo_create(const char *dir, char *image_path, size_t len,
 		char *t = qf_xasprintf(QF_DEMO_TARGET_FMT, dir, i);
 		int fd = open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)
-			ret = qf_err_set(e, errno, _("%s: cannot create: %s"), t,
-					 strerror(errno));
+			ret = qf_err_set(e, errno, N_("%s: cannot create: %m"), t);
 		else
 			close(fd);
 		free(t);

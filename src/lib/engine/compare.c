@@ -107,10 +107,11 @@ bool verify_written(struct target *t)
 	ret = qf_readback_verify(&v, &mm, &e);
 	pool_put(job, b, false);
 	if (ret == -ECANCELED) {
-		target_set_final(t, QF_TARGET_CANCELLED, ret,
-			  _("cancelled during verification"));
+		struct qf_err m = { 0 };
+		qf_err_set(&m, ECANCELED, N_("cancelled during verification"));
+		target_set_final(t, QF_TARGET_CANCELLED, &m);
 	} else if (ret < 0) {
-		target_fail(t, ret, e.msg);
+		target_fail(t, &e);
 	} else if (ret == 1) {
 		target_mismatch(t, mm);
 	} else {
@@ -125,7 +126,6 @@ bool verify_written(struct target *t)
 void finish_compare(struct target *t)
 {
 	struct qf_err e = { 0 };
-	char msg[QF_ERR_MSG_MAX];
 	uint64_t mm;
 	int ret;
 
@@ -135,7 +135,7 @@ void finish_compare(struct target *t)
 	if (!t->mismatch_found && t->lay.npatch) {
 		ret = table_verify(t, true, &mm, &e);
 		if (ret < 0) {
-			target_fail(t, ret, e.msg);
+			target_fail(t, &e);
 			return;
 		}
 		if (ret == 1) {
@@ -144,17 +144,17 @@ void finish_compare(struct target *t)
 		}
 	}
 	if (t->mismatch_found) {
-		snprintf(msg, sizeof(msg),
-			 _("the target differs from the image at byte %llu"),
-			 (unsigned long long)t->mismatch);
+		struct qf_err m = { 0 };
+		qf_err_set(&m, EIO, N_("the target differs from the image at byte %llu"),
+			   (unsigned long long)t->mismatch);
 		pthread_mutex_lock(&t->job->pmu);
 		t->mismatch_off = t->mismatch;
 		pthread_mutex_unlock(&t->job->pmu);
-		target_set_final(t, QF_TARGET_MISMATCH, -EIO, msg);
+		target_set_final(t, QF_TARGET_MISMATCH, &m);
 		return;
 	}
 	pthread_mutex_lock(&t->job->pmu);
 	t->verified = true;
 	pthread_mutex_unlock(&t->job->pmu);
-	target_set_final(t, QF_TARGET_OK, 0, NULL);
+	target_set_final(t, QF_TARGET_OK, NULL);
 }

@@ -150,15 +150,13 @@ static bool is_ext(const char *type)
 	       !strcmp(type, "ext4");
 }
 
-int grow_filesystem(struct target *t, char *note, size_t len,
-		    struct qf_err *e)
+int grow_filesystem(struct target *t, struct qf_err *note, struct qf_err *e)
 {
 	uint64_t off = 0, size = t->tsize;
 	char e2fsck[PATH_MAX], resize[PATH_MAX], dev[64], out[512];
 	struct qf_fs_info fs;
 	const char *tool;
 	int fd, lfd = -1, ret;
-	size_t used = strlen(note);
 
 	if (t->partition == 0) {
 		off = t->lay.grown_start;
@@ -166,13 +164,15 @@ int grow_filesystem(struct target *t, char *note, size_t len,
 	}
 	fd = open(t->path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return qf_err_set(e, errno, _("%s: cannot open it to grow its filesystem: %s"),
-				  t->path, strerror(errno));
+		return qf_err_set(e, errno, N_("%s: cannot open it to grow its filesystem: %m"),
+				  t->path);
 	if (qf_fs_probe_fd(fd, off, size, &fs) < 0 || !is_ext(fs.type)) {
 		/* The partition grew; what is in it stays as it was. */
-		snprintf(note + used, len - used, "%s%s: %s", used ? "; " : "",
-			 fs.type[0] ? fs.type : _("unknown filesystem"),
-			 _("filesystem not grown"));
+		if (fs.type[0])
+			qf_err_append(note, "; ", N_("%s: filesystem not grown"),
+				      fs.type);
+		else
+			qf_err_append(note, "; ", N_("unknown filesystem: not grown"));
 		close(fd);
 		return 0;
 	}
@@ -180,15 +180,15 @@ int grow_filesystem(struct target *t, char *note, size_t len,
 	    !find_tool("resize2fs", resize, sizeof(resize))) {
 		close(fd);
 		return qf_err_set(e, ENOENT,
-				  _("%s: flashed and verified, but the %s filesystem was not grown: e2fsck and resize2fs (e2fsprogs) are not installed"),
+				  N_("%s: flashed and verified, but the %s filesystem was not grown: e2fsck and resize2fs (e2fsprogs) are not installed"),
 				  t->path, fs.type);
 	}
 	ret = loop_over(fd, off, size, dev, sizeof(dev), &lfd);
 	close(fd);
 	if (ret < 0)
 		return qf_err_set(e, -ret,
-				  _("%s: flashed and verified, but the %s filesystem was not grown: no loop device: %s"),
-				  t->path, fs.type, strerror(-ret));
+				  N_("%s: flashed and verified, but the %s filesystem was not grown: no loop device: %m"),
+				  t->path, fs.type);
 	{
 		char *fsck_argv[] = { e2fsck, "-f", "-p", dev, NULL };
 		char *resize_argv[] = { resize, dev, NULL };
@@ -204,7 +204,7 @@ int grow_filesystem(struct target *t, char *note, size_t len,
 	close(lfd);   /* autoclear detaches it */
 	if (ret != 0)
 		return qf_err_set(e, EIO,
-				  _("%s: flashed and verified, but growing the %s filesystem failed (%s: %s)"),
+				  N_("%s: flashed and verified, but growing the %s filesystem failed (%s: %s)"),
 				  t->path, fs.type, tool,
 				  ret < 0 ? strerror(-ret) : out);
 	pthread_mutex_lock(&t->job->pmu);
@@ -212,9 +212,8 @@ int grow_filesystem(struct target *t, char *note, size_t len,
 	pthread_mutex_unlock(&t->job->pmu);
 	{
 		char sz[32];
-		snprintf(note + used, len - used, _("%s%s filesystem grown to %s"),
-			 used ? "; " : "", fs.type,
-			 qf_size_str(size, sz, sizeof(sz)));
+		qf_err_append(note, "; ", N_("%s filesystem grown to %s"), fs.type,
+			      qf_size_str(size, sz, sizeof(sz)));
 	}
 	return 0;
 }

@@ -75,19 +75,18 @@ int qf_job_add_target(struct qf_job *job, const char *path, int partition,
 	int i, ret;
 
 	if (job->started || job->dead)
-		return qf_err_set(e, EBUSY, "%s",
-				  _("targets cannot be added to a job that was started"));
+		return qf_err_set(e, EBUSY, N_("targets cannot be added to a job that was started"));
 	if (!path || !*path)
-		return qf_err_set(e, EINVAL, "%s", _("empty target path"));
+		return qf_err_set(e, EINVAL, N_("empty target path"));
 	if (job->opts.mode == QF_MODE_WHOLE_DISK && partition != 0)
 		return qf_err_set(e, EINVAL,
-				  _("%s: a partition number is only valid when writing partitions"),
+				  N_("%s: a partition number is only valid when writing partitions"),
 				  path);
 	if (job->opts.mode == QF_MODE_PARTITIONS && partition <= 0)
-		return qf_err_set(e, EINVAL, _("%s: no partition number given"),
+		return qf_err_set(e, EINVAL, N_("%s: no partition number given"),
 				  path);
 	if (partition < 0)
-		return qf_err_set(e, EINVAL, _("%s: bad partition number %d"), path,
+		return qf_err_set(e, EINVAL, N_("%s: bad partition number %d"), path,
 				  partition);
 	/* Verify-only takes partition numbers too: it then compares a
 	 * target with that partition's bytes. */
@@ -98,11 +97,11 @@ int qf_job_add_target(struct qf_job *job, const char *path, int partition,
 			return ret;
 		part = qf_ptable_find(job->pt, partition);
 		if (!part)
-			return qf_err_set(e, ENOENT, _("%s: the image has no partition %d"),
+			return qf_err_set(e, ENOENT, N_("%s: the image has no partition %d"),
 					  qf_image_name(job->img), partition);
 		if (!range_inside(part->start, part->size, size))
 			return qf_err_set(e, EINVAL,
-					  _("%s: partition %d lies outside the virtual disk"),
+					  N_("%s: partition %d lies outside the virtual disk"),
 					  qf_image_name(job->img), partition);
 		vbase = part->start;
 		len = part->size;
@@ -110,7 +109,7 @@ int qf_job_add_target(struct qf_job *job, const char *path, int partition,
 	for (i = 0; i < job->nt; i++)
 		if (strcmp(job->t[i]->path, path) == 0)
 			return qf_err_set(e, EINVAL,
-					  _("%s: given more than once as a target"), path);
+					  N_("%s: given more than once as a target"), path);
 
 	fe = feed_for(job, partition, vbase, len);
 	t = qf_xcalloc(1, sizeof(*t));
@@ -172,7 +171,7 @@ static int start_threads(struct qf_job *job, struct qf_err *e)
 			pthread_join(job->t[i]->thread, NULL);
 	for (i = 0; i < nw; i++)
 		pthread_join(job->workers[i], NULL);
-	return qf_err_set(e, err, _("cannot start threads: %s"), strerror(err));
+	return qf_err_set(e, err, N_("cannot start threads: %m"));
 }
 
 int qf_job_prepare(struct qf_job *job, struct qf_err *e)
@@ -182,9 +181,9 @@ int qf_job_prepare(struct qf_job *job, struct qf_err *e)
 	if (job->prepared)
 		return 0;
 	if (job->started || job->dead)
-		return qf_err_set(e, EINVAL, "%s", _("the job was already started"));
+		return qf_err_set(e, EINVAL, N_("the job was already started"));
 	if (!job->nt)
-		return qf_err_set(e, EINVAL, "%s", _("no target given"));
+		return qf_err_set(e, EINVAL, N_("no target given"));
 	if (job->opts.mode != QF_MODE_PARTITIONS && !job->pt &&
 	    (ret = qf_ptable_read_layout(job->img, &job->pt, e)) < 0) {
 		/* No table the job can trust: the disk is copied as it is. */
@@ -231,9 +230,9 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 	int i, ret;
 
 	if (job->started || job->dead)
-		return qf_err_set(e, EINVAL, "%s", _("the job was already started"));
+		return qf_err_set(e, EINVAL, N_("the job was already started"));
 	if (atomic_load(&job->cancelled))
-		return qf_err_set(e, ECANCELED, "%s", _("cancelled"));
+		return qf_err_set(e, ECANCELED, N_("cancelled"));
 	if ((ret = qf_job_prepare(job, e)) < 0)
 		return ret;
 	job->dead = true;        /* until it has really started */

@@ -117,6 +117,7 @@ struct target {
 	uint64_t done, total, written, zeroed;
 	int err;
 	char message[QF_ERR_MSG_MAX];
+	char message_en[QF_ERR_MSG_MAX]; /* the same in English: the log's */
 	uint64_t mismatch_off;
 	bool table_written;
 	unsigned adjusted;               /* enum qf_adjustment bits done */
@@ -210,11 +211,12 @@ void target_set_state(struct target *t, enum qf_target_state s);
 void target_add_done(struct target *t, uint64_t done, uint64_t written,
 		     uint64_t zeroed);
 void target_set_done(struct target *t, uint64_t done);
-void target_set_final(struct target *t, enum qf_target_state s, int err,
-		      const char *msg);
+/* @m (may be NULL: no message) says why, its code is the target's. */
+void target_set_final(struct target *t, enum qf_target_state s,
+		      const struct qf_err *m);
 /* A target failed: drop it, keep the others going.  When none is left
  * there is nothing to produce for. */
-void target_fail(struct target *t, int err, const char *msg);
+void target_fail(struct target *t, const struct qf_err *m);
 /* Verification found the target differs from what was written at @off. */
 void target_mismatch(struct target *t, uint64_t off);
 /* The image cannot be read: every target is incomplete. */
@@ -257,8 +259,7 @@ int plan_next(struct worker *w, struct task *tk, struct qf_err *e);
 /* Grow the filesystem of the partition the target's layout grew (or of a
  * partition target larger than the image's partition), with e2fsprogs.
  * 0 with what was done or left said in @note, or an error. */
-int grow_filesystem(struct target *t, char *note, size_t len,
-		    struct qf_err *e);
+int grow_filesystem(struct target *t, struct qf_err *note, struct qf_err *e);
 
 /* ------------------------------------------------------------- table.c */
 

@@ -57,7 +57,7 @@ static int map_at(struct qf_job *job, const struct feed *fe, uint64_t pos,
 		return ret;
 	if (x->len == 0 || x->len > maxlen || x->off != fe->vbase + pos)
 		return qf_err_set(e, EIO,
-				  _("%s: bad allocation map at virtual offset %llu"),
+				  N_("%s: bad allocation map at virtual offset %llu"),
 				  qf_image_name(job->img),
 				  (unsigned long long)(fe->vbase + pos));
 	note_source(job, x->src);

@@ -212,15 +212,30 @@ void target_set_done(struct target *t, uint64_t done)
 	pthread_mutex_unlock(&t->job->pmu);
 }
 
-void target_set_final(struct target *t, enum qf_target_state s, int err,
-		      const char *msg)
+/* The target's messages from @m, without a leading "PATH: ": every
+ * report names the target already. */
+static void take_message(struct target *t, const struct qf_err *m)
+{
+	size_t pl = strlen(t->path);
+	const char *a = m ? m->msg : "", *b = m ? m->msg_en : "";
+
+	if (strncmp(a, t->path, pl) == 0 && a[pl] == ':' && a[pl + 1] == ' ')
+		a += pl + 2;
+	if (strncmp(b, t->path, pl) == 0 && b[pl] == ':' && b[pl + 1] == ' ')
+		b += pl + 2;
+	snprintf(t->message, sizeof(t->message), "%s", a);
+	snprintf(t->message_en, sizeof(t->message_en), "%s", b);
+}
+
+void target_set_final(struct target *t, enum qf_target_state s,
+		      const struct qf_err *m)
 {
 	struct qf_job *job = t->job;
 
 	pthread_mutex_lock(&job->pmu);
 	t->state = s;
-	t->err = err;
-	snprintf(t->message, sizeof(t->message), "%s", msg ? msg : "");
+	t->err = m ? m->code : 0;
+	take_message(t, m);
 	t->t_end = qf_now();
 	job_update_locked(job, true);
 	pthread_mutex_unlock(&job->pmu);
@@ -238,20 +253,16 @@ static bool all_failed_locked(const struct qf_job *job)
 
 /* A target failed: drop it, keep the others going.  When none is left
  * there is nothing to produce for. */
-void target_fail(struct target *t, int err, const char *msg)
+void target_fail(struct target *t, const struct qf_err *m)
 {
 	struct qf_job *job = t->job;
-	size_t pl = strlen(t->path);
 	bool none_left;
 
-	/* The snapshot names the target already: drop a leading "path: ". */
-	if (strncmp(msg, t->path, pl) == 0 && msg[pl] == ':' && msg[pl + 1] == ' ')
-		msg += pl + 2;
 	pthread_mutex_lock(&job->pmu);
 	atomic_store(&t->failed, true);
 	t->state = QF_TARGET_FAILED;
-	t->err = err < 0 ? err : -EIO;
-	snprintf(t->message, sizeof(t->message), "%s", msg);
+	t->err = m->code < 0 ? m->code : -EIO;
+	take_message(t, m);
 	t->t_end = qf_now();
 	none_left = all_failed_locked(job);
 	job_update_locked(job, true);
@@ -264,15 +275,15 @@ void target_fail(struct target *t, int err, const char *msg)
 
 void target_mismatch(struct target *t, uint64_t off)
 {
-	char msg[QF_ERR_MSG_MAX];
+	struct qf_err m = { 0 };
 
-	snprintf(msg, sizeof(msg),
-		 _("verification failed: the target differs from the image at byte %llu"),
-		 (unsigned long long)off);
+	qf_err_set(&m, EIO,
+		   N_("verification failed: the target differs from the image at byte %llu"),
+		   (unsigned long long)off);
 	pthread_mutex_lock(&t->job->pmu);
 	t->mismatch_off = off;
 	pthread_mutex_unlock(&t->job->pmu);
-	target_set_final(t, QF_TARGET_MISMATCH, -EIO, msg);
+	target_set_final(t, QF_TARGET_MISMATCH, &m);
 }
 
 /* The image cannot be read: every target is incomplete. */
@@ -291,29 +302,27 @@ void job_fail(struct qf_job *job, const struct qf_err *e)
 bool target_stopped_early(struct target *t)
 {
 	struct qf_job *job = t->job;
-	char msg[QF_ERR_MSG_MAX];
-	int fatal;
+	struct qf_err m = { 0 };
 
 	if (atomic_load(&t->failed))
 		return true;
 	if (atomic_load(&job->cancelled)) {
-		target_set_final(t, QF_TARGET_CANCELLED, -ECANCELED,
-			  job->opts.mode == QF_MODE_VERIFY_ONLY
-			  ? _("cancelled")
-			  : _("cancelled: the target is incomplete"));
+		qf_err_set(&m, ECANCELED,
+			   job->opts.mode == QF_MODE_VERIFY_ONLY
+			   ? N_("cancelled") : N_("cancelled: the target is incomplete"));
+		target_set_final(t, QF_TARGET_CANCELLED, &m);
 		return true;
 	}
 	pthread_mutex_lock(&job->pmu);
-	fatal = job->fatal.code;
-	snprintf(msg, sizeof(msg), "%s",
-		 fatal ? job->fatal.msg : _("the job stopped early"));
+	m = job->fatal;
 	pthread_mutex_unlock(&job->pmu);
-	if (!fatal && t->fe->complete)
+	if (!m.code && t->fe->complete)
 		return false;
+	if (!m.code)
+		qf_err_set(&m, EIO, N_("the job stopped early"));
 	if (job->opts.mode != QF_MODE_VERIFY_ONLY)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (%s)",
-			 _("the target is incomplete"));
-	target_fail(t, fatal ? fatal : -EIO, msg);
+		qf_err_append(&m, " ", N_("(the target is incomplete)"));
+	target_fail(t, &m);
 	return true;
 }
 
@@ -331,7 +340,18 @@ bool job_wait_gate(struct qf_job *job)
 	return gate > 0;
 }
 
-/* The last writer out closes the job. */
+/* A log error after what the target's message says already. */
+static void append_message(struct target *t, const struct qf_err *m)
+{
+	struct qf_err both = { 0 };
+
+	snprintf(both.msg, sizeof(both.msg), "%s", t->message);
+	snprintf(both.msg_en, sizeof(both.msg_en), "%s", t->message_en);
+	qf_err_join(&both, "; ", m);
+	memcpy(t->message, both.msg, sizeof(t->message));
+	memcpy(t->message_en, both.msg_en, sizeof(t->message_en));
+}
+
 void job_finalize(struct qf_job *job)
 {
 	struct qf_err *errs = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*errs));
@@ -342,14 +362,12 @@ void job_finalize(struct qf_job *job)
 	pthread_mutex_lock(&job->pmu);
 	for (i = 0; i < job->nt; i++) {
 		struct target *t = job->t[i];
-		size_t l = strlen(t->message);
 
 		ok += t->state == QF_TARGET_OK;
 		if (errs[i].code)
 			job->log_failed = true;
 		if (errs[i].code)
-			snprintf(t->message + l, sizeof(t->message) - l, "%s%s",
-				 l ? "; " : "", errs[i].msg);
+			append_message(t, &errs[i]);
 	}
 	free(errs);
 	if (ok == job->nt)

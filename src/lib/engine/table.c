@@ -388,7 +388,7 @@ static int wipe_check(struct target *t, uint64_t head, uint64_t tail,
 	qf_reader_close(&rd);
 	if (ret == 1)
 		ret = qf_err_set(e, EIO,
-				 _("%s: the drive did not keep what was written: after wiping it, byte %llu still holds old data (a failing or fake card?)"),
+				 N_("%s: the drive did not keep what was written: after wiping it, byte %llu still holds old data (a failing or fake card?)"),
 				 t->path, (unsigned long long)mm);
 out:
 	free(scratch);

@@ -48,7 +48,7 @@ int target_check(struct qf_job *job, struct target *t,
 			snprintf(t->dev.path, sizeof(t->dev.path), "%s", t->path);
 			return 0;
 		}
-		return qf_err_set(e, errno, "%s: %s", t->path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", t->path);
 	}
 	t->exists = true;
 	t->id_dev = S_ISBLK(sb.st_mode) ? sb.st_rdev : sb.st_dev;
@@ -100,7 +100,7 @@ int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
 			if (a->exists && b->exists && a->id_dev == b->id_dev &&
 			    a->id_ino == b->id_ino)
 				return qf_err_set(e, EINVAL,
-						  _("%s: same target as %s"),
+						  N_("%s: same target as %s"),
 						  a->path, b->path);
 			/* Both opened exclusively, the second would fail as
 			 * busy, held by this very job.  Reading both is fine. */
@@ -113,7 +113,7 @@ int targets_check_duplicates(struct qf_job *job, struct qf_err *e)
 			}
 			if (partition_of(a, b))
 				return qf_err_set(e, EINVAL,
-						  _("%s is a partition of %s, which is also a target"),
+						  N_("%s is a partition of %s, which is also a target"),
 						  a->path, b->path);
 		}
 	}
@@ -236,7 +236,7 @@ static int plan_disk(struct qf_job *job, struct target *t, struct qf_err *e)
 		return ret;
 	if (l->sector_mismatch && !job->opts.force)
 		return qf_err_set(e, ENOTSUP,
-				  _("%s: the drive has %u-byte sectors but the image's partition table uses %u-byte sectors, and it cannot be converted: the drive would show no partitions (use -force to write it anyway)"),
+				  N_("%s: the drive has %u-byte sectors but the image's partition table uses %u-byte sectors, and it cannot be converted: the drive would show no partitions (use -force to write it anyway)"),
 				  t->path, pl->sector_size, job->pt->sector_size);
 	pl->adjust = l->adjust;
 	pl->sector_mismatch = l->sector_mismatch;

@@ -110,19 +110,19 @@ int qf_reader_open(struct qf_reader *r, const char *path, struct qf_err *e)
 	if (r->fd < 0)
 		r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0)
-		return qf_err_set(e, errno, "%s: %s", path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", path);
 	if (!r->direct)
 		go_buffered(r);
 	if (fstat(r->fd, &st) < 0) {
 		int err = errno;
 		qf_reader_close(r);
-		return qf_err_set(e, err, "%s: %s", path, strerror(err));
+		return qf_err_set(e, err, "%s: %m", path);
 	}
 	r->regular = S_ISREG(st.st_mode);
 	if ((ret = qf_fd_size(r->fd, &st, &r->size)) < 0) {
 		qf_reader_close(r);
-		return qf_err_set(e, ret, _("%s: cannot get the device size: %s"),
-				  path, strerror(-ret));
+		return qf_err_set(e, ret, N_("%s: cannot get the device size: %m"),
+				  path);
 	}
 	return 0;
 }
@@ -139,7 +139,7 @@ static int reopen_buffered(struct qf_reader *r, struct qf_err *e)
 	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return qf_err_set(e, errno, "%s: %s", r->path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", r->path);
 	close(r->fd);
 	r->fd = fd;
 	go_buffered(r);
@@ -172,9 +172,8 @@ static int reader_pread(struct qf_reader *r, void *buf, size_t len,
 				want = len;
 				continue;
 			}
-			return qf_err_set(e, errno, _("%s: read error at %llu: %s"),
-					  r->path, (unsigned long long)(off + done),
-					  strerror(errno));
+			return qf_err_set(e, errno, N_("%s: read error at %llu: %m"),
+					  r->path, (unsigned long long)(off + done));
 		}
 		if (n == 0)
 			break;

@@ -90,7 +90,7 @@ static void mark_table_written(struct target *t)
 }
 
 /* Ask the kernel to see the new table: a note when it did not. */
-static void reread(struct target *t, char *note, size_t len)
+static void reread(struct target *t, struct qf_err *note)
 {
 	int err;
 
@@ -100,16 +100,16 @@ static void reread(struct target *t, char *note, size_t len)
 	/* EINVAL: a device that cannot hold partitions (a loop device
 	 * without partition scanning) - nothing to say. */
 	if (err && err != EINVAL)
-		snprintf(note, len,
-			 _("the kernel did not re-read the partition table: %s"),
-			 strerror(err));
+		qf_err_append(note, "; ",
+			      N_("the kernel did not re-read the partition table: %s"),
+			      strerror(err));
 }
 
 static void finish_write(struct target *t)
 {
 	struct qf_job *job = t->job;
 	struct qf_err e = { 0 };
-	char note[QF_ERR_MSG_MAX] = "";
+	struct qf_err note = { 0 };
 	uint64_t mm;
 	double t0;
 	int ret;
@@ -150,16 +150,16 @@ static void finish_write(struct target *t)
 	}
 	if (!job->opts.verify)
 		table_time(t, t0);
-	reread(t, note, sizeof(note));
+	reread(t, &note);
 	if (t->plan.adjust & QF_ADJUST_FS_GROWN) {
 		target_set_state(t, QF_TARGET_GROWING);
-		if ((ret = grow_filesystem(t, note, sizeof(note), &e)) < 0)
+		if ((ret = grow_filesystem(t, &note, &e)) < 0)
 			goto fail;
 	}
-	target_set_final(t, QF_TARGET_OK, 0, note);
+	target_set_final(t, QF_TARGET_OK, &note);
 	return;
 fail:
-	target_fail(t, ret, e.msg);
+	target_fail(t, &e);
 }
 
 void *writer_main(void *arg)
@@ -181,7 +181,7 @@ void *writer_main(void *arg)
 		t->t_wipe = qf_now() - t0;
 		pthread_mutex_unlock(&job->pmu);
 		if (ret < 0)
-			target_fail(t, ret, e.msg);
+			target_fail(t, &e);
 	}
 	while ((op = queue_pop(t))) {
 		if (!atomic_load(&t->failed) && !atomic_load(&job->stop)) {
@@ -189,7 +189,7 @@ void *writer_main(void *arg)
 			int ret = verify_only ? compare_op(t, op, &e)
 					      : write_op(t, op, &e);
 			if (ret < 0)
-				target_fail(t, ret, e.msg);
+				target_fail(t, &e);
 		}
 		op_release(job, op);
 	}

@@ -134,7 +134,7 @@ int qf_extent_decompress(const struct qf_extent *ext, const void *in,
 		ok = deflate_cluster(d, in, ext->clen, dst, ext->cluster_size);
 	if (!ok)
 		return qf_err_set(e, EIO,
-				  _("%s: compressed cluster at virtual offset %llu does not decompress to exactly one cluster"),
+				  N_("%s: compressed cluster at virtual offset %llu does not decompress to exactly one cluster"),
 				  ext->src->name,
 				  (unsigned long long)(ext->off - ext->skip));
 	if (dst != out)
@@ -154,11 +154,9 @@ int qf_extent_read(const struct qf_extent *ext, void *buf,
 	case QF_EXTENT_DATA:
 		ret = qf_source_pread(ext->src, buf, ext->len, ext->host_off,
 				      QF_READ_ZERO_PAST_EOF, e);
-		if (ret < 0 && e)
-			snprintf(e->msg + strlen(e->msg),
-				 sizeof(e->msg) - strlen(e->msg),
-				 _(" (virtual offset %llu)"),
-				 (unsigned long long)ext->off);
+		if (ret < 0)
+			qf_err_append(e, " ", N_("(virtual offset %llu)"),
+				      (unsigned long long)ext->off);
 		return ret;
 	case QF_EXTENT_COMPRESSED: {
 		uint8_t *in = grow(&d->in, &d->in_cap, ext->clen);
@@ -169,6 +167,6 @@ int qf_extent_read(const struct qf_extent *ext, void *buf,
 		return qf_extent_decompress(ext, in, buf, d, e);
 	}
 	}
-	return qf_err_set(e, EINVAL, "%s", _("unknown extent kind"));
+	return qf_err_set(e, EINVAL, N_("unknown extent kind"));
 }
 

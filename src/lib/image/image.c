@@ -63,7 +63,7 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 			return wrap_err(e, ret, _("%s: cannot open its external data file: %s"),
 					l->file->name);
 		if (same_file(l->data, l->file))
-			return qf_err_set(e, ELOOP, _("%s: external data file is the image itself"),
+			return qf_err_set(e, ELOOP, N_("%s: external data file is the image itself"),
 					  l->file->name);
 		qcow2_set_data_file(l->q, l->data);
 		l->info.data_file = l->data->name;
@@ -91,11 +91,11 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 		*fmt = codec->format;
 	} else {
 		/* Its own code: a front end may offer to open it as raw. */
-		return qf_err_set(e, EMEDIUMTYPE, _("%s: not a qcow2 image"),
+		return qf_err_set(e, EMEDIUMTYPE, N_("%s: not a qcow2 image"),
 				  s->name);
 	}
 	if (asked != QF_FORMAT_AUTO && asked != *fmt)
-		return qf_err_set(e, EINVAL, _("%s: is not a %s image"), s->name,
+		return qf_err_set(e, EINVAL, N_("%s: is not a %s image"), s->name,
 				  qf_format_name(asked));
 	return 0;
 }
@@ -115,7 +115,7 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 			return 0;     /* raw layers have none either */
 		if (img->nlayers == MAX_LAYERS)
 			return qf_err_set(e, ELOOP,
-					  _("%s: backing chain is deeper than %d files"),
+					  N_("%s: backing chain is deeper than %d files"),
 					  img->name, MAX_LAYERS - 1);
 		l = &img->layers[img->nlayers];
 		ret = qf_source_open(bname, up->file->name, &img->opts, &l->file, e);
@@ -127,7 +127,7 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 		for (int i = 0; i < img->nlayers - 1; i++)
 			if (same_file(img->layers[i].file, l->file))
 				return qf_err_set(e, ELOOP,
-						  _("%s: backing chain loops back to %s"),
+						  N_("%s: backing chain loops back to %s"),
 						  up->file->name, l->file->name);
 		if (bfmt && strcmp(bfmt, "qcow2") == 0)
 			fmt = QF_FORMAT_QCOW2;
@@ -135,7 +135,7 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 			fmt = QF_FORMAT_RAW;
 		else if (bfmt)
 			return qf_err_set(e, ENOTSUP,
-					  _("%s: backing file format '%s' is not supported"),
+					  N_("%s: backing file format '%s' is not supported"),
 					  up->file->name, bfmt);
 		else {
 			uint8_t magic[QF_CODEC_PROBE_LEN];
@@ -187,7 +187,7 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 	if ((ret = detect_format(top->file, img->opts.format, &fmt, e)) < 0)
 		goto fail;
 	if (fmt != QF_FORMAT_QCOW2 && img->opts.snapshot) {
-		ret = qf_err_set(e, EINVAL, _("%s: raw images have no snapshots"), name);
+		ret = qf_err_set(e, EINVAL, N_("%s: raw images have no snapshots"), name);
 		goto fail;
 	}
 	if (fmt == QF_FORMAT_RAW) {

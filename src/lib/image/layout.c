@@ -28,12 +28,12 @@ int qf_layout_plan(qf_disk_read_fn read, void *ctx, uint64_t image_size,
 
 	memset(out, 0, sizeof(*out));
 	if (!read || !pt || !sector_size_ok(pt->sector_size))
-		return qf_err_set(e, EINVAL, _("no partition table to plan from"));
+		return qf_err_set(e, EINVAL, N_("no partition table to plan from"));
 	if (!sector_size_ok(target_lbs))
-		return qf_err_set(e, EINVAL, _("a logical sector size of %u bytes is not supported"),
+		return qf_err_set(e, EINVAL, N_("a logical sector size of %u bytes is not supported"),
 				  target_lbs);
 	if (target_size < image_size)
-		return qf_err_set(e, ENOSPC, _("the target (%llu bytes) is smaller than the image (%llu bytes)"),
+		return qf_err_set(e, ENOSPC, N_("the target (%llu bytes) is smaller than the image (%llu bytes)"),
 				  (unsigned long long)target_size,
 				  (unsigned long long)image_size);
 	if (!pt->kind[0])

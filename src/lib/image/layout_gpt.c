@@ -221,7 +221,7 @@ static int gpt_fix(struct plan *p, uint32_t ss2, struct qf_err *e)
 
 	r = pt_gpt_load(&p->d, ss, 1, &h, &sig, why, sizeof(why), e);
 	if (r == 0)
-		return qf_err_set(e, EINVAL, _("the primary GPT is not sound: %s"),
+		return qf_err_set(e, EINVAL, N_("the primary GPT is not sound: %s"),
 				  why);
 	if (r < 0)
 		return lo_miss(p, r, e);

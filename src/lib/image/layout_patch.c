@@ -38,7 +38,7 @@ int lo_put(struct plan *p, uint64_t off, uint64_t len, const void *data,
 	if (len == 0)
 		return 0;
 	if (!range_inside(off, len, p->target_size))
-		return qf_err_set(e, EINVAL, _("partition-table fix-up of %llu bytes at %llu lies past the end of the target (%llu bytes)"),
+		return qf_err_set(e, EINVAL, N_("partition-table fix-up of %llu bytes at %llu lies past the end of the target (%llu bytes)"),
 				  (unsigned long long)len,
 				  (unsigned long long)off,
 				  (unsigned long long)p->target_size);
@@ -57,7 +57,7 @@ int lo_put(struct plan *p, uint64_t off, uint64_t len, const void *data,
 			hi = l->patch[j - 1].off + l->patch[j - 1].len;
 	}
 	if (hi - lo > PATCH_MAX)
-		return qf_err_set(e, EFBIG, _("partition-table fix-up of %llu bytes at %llu is too large"),
+		return qf_err_set(e, EFBIG, N_("partition-table fix-up of %llu bytes at %llu is too large"),
 				  (unsigned long long)(hi - lo),
 				  (unsigned long long)lo);
 	buf = qf_xcalloc(1, hi - lo);

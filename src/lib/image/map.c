@@ -111,7 +111,7 @@ int qf_image_read(struct qf_image *img, void *buf, size_t len, uint64_t off,
 
 	if (add_overflows(off, len, &end) || end > qf_image_size(img))
 		return qf_err_set(e, EINVAL,
-				  _("%s: read of %zu bytes at %llu is outside the virtual disk"),
+				  N_("%s: read of %zu bytes at %llu is outside the virtual disk"),
 				  img->name, len, (unsigned long long)off);
 	/* A stream can only be read in order; out of the engine's pass only
 	 * its head (partition tables, first superblocks) is available. */

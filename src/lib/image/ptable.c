@@ -99,7 +99,7 @@ static int decode(struct dec *d, struct qf_ptable **out, struct qf_err *e)
 		if (!any_seen)
 			snprintf(first_why, sizeof(first_why), "%s",
 				 _("the protective MBR announces a GPT but no GPT header was found"));
-		r = qf_err_set(e, EINVAL, _("GPT damaged: %s"), first_why);
+		r = qf_err_set(e, EINVAL, N_("GPT damaged: %s"), first_why);
 		goto fail;
 	}
 	if (pt_looks_like_boot_sector(sec))

@@ -115,8 +115,7 @@ static const char *const adjust_words[] = {
 
 static int err_open(const char *path, int err, struct qf_err *e)
 {
-	return qf_err_set(e, err, _("%s: cannot open the flash log: %s"), path,
-			  strerror(err));
+	return qf_err_set(e, err, N_("%s: cannot open the flash log: %m"), path);
 }
 
 int qf_flashlog_check(const char *path, struct qf_err *e)
@@ -174,7 +173,7 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	f = open_memstream(&line, &len);
 	if (!f)
-		return qf_err_set(e, errno, "%s: %s", path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", path);
 	fputs("{\"time\":", f);
 	qf_json_string(f, when);
 	fputs(",\"image\":", f);
@@ -222,7 +221,7 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	fputs("}\n", f);
 	if (fclose(f) != 0) {
 		free(line);
-		return qf_err_set(e, ENOMEM, "%s: %s", path, strerror(ENOMEM));
+		return qf_err_set(e, ENOMEM, "%s: %m", path);
 	}
 
 	make_parents(path);
@@ -253,16 +252,16 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 			if (ftruncate(fd, st.st_size) < 0) {
 				/* left as it is: the next record starts a line */
 			}
-		ret = qf_err_set(e, err, _("%s: cannot write the flash log: %s"),
-				 path, strerror(err));
+		ret = qf_err_set(e, err, N_("%s: cannot write the flash log: %m"),
+				 path);
 	} else if (fdatasync(fd) < 0) {
 		/* A record is a certificate: it must survive a power cut. */
-		ret = qf_err_set(e, errno, _("%s: cannot write the flash log: %s"),
-				 path, strerror(errno));
+		ret = qf_err_set(e, errno, N_("%s: cannot write the flash log: %m"),
+				 path);
 	}
 	if (close(fd) < 0 && ret == 0)
-		ret = qf_err_set(e, errno, _("%s: cannot write the flash log: %s"),
-				 path, strerror(errno));
+		ret = qf_err_set(e, errno, N_("%s: cannot write the flash log: %m"),
+				 path);
 out:
 	free(line);
 	return ret;

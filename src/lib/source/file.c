@@ -18,13 +18,12 @@ static int file_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return qf_err_set(e, errno, _("%s: read error at %llu: %s"),
-					  s->name, (unsigned long long)off,
-					  strerror(errno));
+			return qf_err_set(e, errno, N_("%s: read error at %llu: %m"),
+					  s->name, (unsigned long long)off);
 		}
 		if (n == 0)
 			return qf_err_set(e, EIO,
-					  _("%s: unexpected end of file at %llu"),
+					  N_("%s: unexpected end of file at %llu"),
 					  s->name, (unsigned long long)off);
 		p += n;
 		len -= n;
@@ -53,7 +52,7 @@ static int file_unchanged(struct qf_source *s, struct qf_err *e)
 	struct stat b;
 
 	if (fstat(s->fd, &b) < 0)
-		return qf_err_set(e, errno, "%s: %s", s->name, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", s->name);
 	if (!S_ISREG(a->st_mode))
 		return 0;
 	if (a->st_size != b.st_size || a->st_mtim.tv_sec != b.st_mtim.tv_sec ||
@@ -61,7 +60,7 @@ static int file_unchanged(struct qf_source *s, struct qf_err *e)
 	    a->st_ctim.tv_sec != b.st_ctim.tv_sec ||
 	    a->st_ctim.tv_nsec != b.st_ctim.tv_nsec)
 		return qf_err_set(e, ESTALE,
-				  _("%s: the file changed while it was being read (size %llu, now %llu): what was written cannot be trusted"),
+				  N_("%s: the file changed while it was being read (size %llu, now %llu): what was written cannot be trusted"),
 				  s->name, (unsigned long long)a->st_size,
 				  (unsigned long long)b.st_size);
 	return 0;
@@ -92,20 +91,20 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return qf_err_set(e, errno, "%s: %s", path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", path);
 	if (fstat(fd, &st) < 0) {
 		int err = errno;
 		close(fd);
-		return qf_err_set(e, err, "%s: %s", path, strerror(err));
+		return qf_err_set(e, err, "%s: %m", path);
 	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
-		return qf_err_set(e, EISDIR, _("%s: is a directory"), path);
+		return qf_err_set(e, EISDIR, N_("%s: is a directory"), path);
 	}
 	if ((ret = qf_fd_size(fd, &st, &size)) < 0) {
 		close(fd);
-		return qf_err_set(e, ret, _("%s: cannot get the device size: %s"),
-				  path, strerror(-ret));
+		return qf_err_set(e, ret, N_("%s: cannot get the device size: %m"),
+				  path);
 	}
 	fs = qf_xcalloc(1, sizeof(*fs));
 	fs->st = st;

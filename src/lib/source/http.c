@@ -281,7 +281,7 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 		pthread_mutex_init(&hs->share_locks[i], NULL);
 
 	if (curl_init_rc != CURLE_OK) {
-		ret = qf_err_set(e, EIO, _("%s: cannot initialise libcurl: %s"),
+		ret = qf_err_set(e, EIO, N_("%s: cannot initialise libcurl: %s"),
 				 hs->s.name, curl_easy_strerror(curl_init_rc));
 		goto fail;
 	}
@@ -290,14 +290,13 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 			struct curl_slist *l;
 			if (!strchr(*h, ':') || strpbrk(*h, "\r\n")) {
 				ret = qf_err_set(e, EINVAL,
-						 _("%s: invalid HTTP header \"%s\" (expected \"Name: value\")"),
+						 N_("%s: invalid HTTP header \"%s\" (expected \"Name: value\")"),
 						 hs->s.name, *h);
 				goto fail;
 			}
 			l = curl_slist_append(hs->headers, *h);
 			if (!l) {
-				ret = qf_err_set(e, ENOMEM, "%s: %s", hs->s.name,
-						 strerror(ENOMEM));
+				ret = qf_err_set(e, ENOMEM, "%s: %m", hs->s.name);
 				goto fail;
 			}
 			hs->headers = l;
@@ -309,7 +308,7 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 
 	hs->share = curl_share_init();
 	if (!hs->share) {
-		ret = qf_err_set(e, ENOMEM, _("%s: cannot set up an HTTP request"),
+		ret = qf_err_set(e, ENOMEM, N_("%s: cannot set up an HTTP request"),
 				 hs->s.name);
 		goto fail;
 	}

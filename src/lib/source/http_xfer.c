@@ -61,7 +61,7 @@ static void curl_failure(struct xfer *x, CURLcode rc)
 
 	x->transient = curl_is_transient(rc);
 	if (curl_is_tls(rc))
-		x->err = qf_err_set(&x->qe, EPROTO, _("%s: TLS error: %s"),
+		x->err = qf_err_set(&x->qe, EPROTO, N_("%s: TLS error: %s"),
 				    x->hs->s.name, why);
 	else
 		x->err = qf_err_set(&x->qe, EIO, "%s: %s", x->hs->s.name, why);
@@ -136,7 +136,7 @@ static struct handle *handle_get(struct http_source *hs, struct qf_err *e)
 	if (!hd)
 		hd = handle_new(hs);
 	if (!hd)
-		qf_err_set(e, ENOMEM, _("%s: cannot set up an HTTP request"),
+		qf_err_set(e, ENOMEM, N_("%s: cannot set up an HTTP request"),
 			   hs->s.name);
 	return hd;
 }
@@ -179,7 +179,7 @@ static void perform(struct xfer *x)
 		http_check_response(x);
 	if (!x->err && x->received < x->accept) {
 		x->transient = true;
-		x->err = qf_err_set(&x->qe, EIO, _("%s: connection closed early"),
+		x->err = qf_err_set(&x->qe, EIO, N_("%s: connection closed early"),
 				    x->hs->s.name);
 	}
 }
@@ -229,6 +229,18 @@ static bool backoff(struct http_source *hs, double delay)
 	return !stop;
 }
 
+/* The error of one exchange as the request's: both of its texts. */
+static int copy_err(struct qf_err *e, const struct qf_err *x, int code)
+{
+	if (code > 0)
+		code = -code;
+	if (e && !e->code) {
+		*e = *x;
+		e->code = code;
+	}
+	return code;
+}
+
 int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	       struct seg *segs, struct qf_err *e)
 {
@@ -257,7 +269,7 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 			continue;       /* done, or a short range: ask for the rest */
 		if (!x.err) {
 			x.transient = true;
-			x.err = qf_err_set(&x.qe, EIO, _("%s: empty response"),
+			x.err = qf_err_set(&x.qe, EIO, N_("%s: empty response"),
 					   hs->s.name);
 		}
 		if (x.received) {
@@ -267,20 +279,21 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 			t0 = qf_now();
 		}
 		if (!x.transient) {
-			ret = qf_err_set(e, x.err, "%s", x.qe.msg);
+			ret = copy_err(e, &x.qe, x.err);
 			break;
 		}
 		/* Counted in retries, as the source's counter is, so that the
 		 * two agree (MAX_TRIES attempts are MAX_TRIES - 1 retries). */
 		if (retries + 1 >= MAX_TRIES ||
 		    qf_now() - t0 + delay > RETRY_BUDGET) {
-			ret = qf_err_set(e, x.err, _("%s (gave up after %d retries)"),
-					 x.qe.msg, retries);
+			ret = copy_err(e, &x.qe, x.err);
+			qf_err_append(e, " ", N_("(gave up after %d retries)"),
+				      retries);
 			break;
 		}
 		note_retry(hs, (uint_fast32_t)++retries);
 		if (!backoff(hs, delay)) {
-			ret = qf_err_set(e, ECANCELED, _("%s: cancelled"),
+			ret = qf_err_set(e, ECANCELED, N_("%s: cancelled"),
 					 hs->s.name);
 			break;
 		}
@@ -310,7 +323,7 @@ int http_probe(struct http_source *hs, struct qf_err *e)
 			break;
 		}
 		if (!x.transient || ++tries >= OPEN_TRIES) {
-			ret = qf_err_set(e, x.err, "%s", x.qe.msg);
+			ret = copy_err(e, &x.qe, x.err);
 			break;
 		}
 		atomic_fetch_add(&hs->s.retries, 1);

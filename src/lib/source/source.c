@@ -15,7 +15,7 @@ int qf_source_open(const char *name, const char *base,
 
 	if (base && qf_name_is_url(base) && !qf_name_is_url(full)) {
 		ret = qf_err_set(e, EPERM,
-				 _("%s: a remote image may not refer to the local file %s"),
+				 N_("%s: a remote image may not refer to the local file %s"),
 				 base, full);
 		free(full);
 		return ret;
@@ -29,7 +29,7 @@ int qf_source_open(const char *name, const char *base,
 
 		if (!o.allow_remote_backing) {
 			ret = qf_err_set(e, EREMOTE,
-					 _("%s: refers to a file on the server %s, which it may only read when allowed"),
+					 N_("%s: refers to a file on the server %s, which it may only read when allowed"),
 					 base, fo);
 		} else {
 			o.headers = NULL;
@@ -48,7 +48,7 @@ int qf_source_open(const char *name, const char *base,
 
 			ret = strcmp(bo, fo) == 0 ? 0 :
 			      qf_err_set(e, EPERM,
-					 _("%s: refers to %s on another server"),
+					 N_("%s: refers to %s on another server"),
 					 base, fo);
 			free(bo);
 			free(fo);
@@ -80,7 +80,7 @@ int qf_source_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
 			return 0;
 	} else if (!range_inside(off, len, s->size)) {
 		return qf_err_set(e, EIO,
-				  _("%s: read of %zu bytes at %llu is past the end of the file"),
+				  N_("%s: read of %zu bytes at %llu is past the end of the file"),
 				  s->name, len, (unsigned long long)off);
 	}
 	return s->ops->pread(s, buf, avail, off, e);

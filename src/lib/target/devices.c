@@ -316,8 +316,8 @@ int qf_devices_list_sources(const char *const *sources,
 	if (!dir) {
 		int err = errno;
 		return qf_err_set(e, err,
-				  _("cannot list block devices in %s: %s"),
-				  qf_sysblock, strerror(err));
+				  N_("cannot list block devices in %s: %m"),
+				  qf_sysblock);
 	}
 	while ((de = readdir(dir))) {
 		struct entry en;
@@ -370,7 +370,7 @@ static int probe_path(const char *path, const char *const *sources,
 	memset(&c, 0, sizeof(c));
 	out->kind = QF_DEV_FILE;
 	if (!path || !path[0])
-		return qf_err_set(e, EINVAL, "%s", _("no target path given"));
+		return qf_err_set(e, EINVAL, N_("no target path given"));
 	qf_scopy(out->path, sizeof(out->path), path);
 
 	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {

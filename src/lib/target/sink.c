@@ -33,15 +33,15 @@ static int open_blockdev(struct qf_sink *s, bool direct, struct qf_err *e)
 	if (s->fd < 0) {
 		if (errno == EBUSY)
 			return qf_err_set(e, EBUSY,
-					  _("%s: device is busy (in use by another program)"),
+					  N_("%s: device is busy (in use by another program)"),
 					  s->path);
-		return qf_err_set(e, errno, "%s: %s", s->path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", s->path);
 	}
 	s->direct = (flags & O_DIRECT) != 0;
 	s->blockdev = true;
 	if (ioctl(s->fd, BLKGETSIZE64, &size) < 0)
-		return qf_err_set(e, errno, _("%s: cannot get the device size: %s"),
-				  s->path, strerror(errno));
+		return qf_err_set(e, errno, N_("%s: cannot get the device size: %m"),
+				  s->path);
 	s->size = size;
 	if (ioctl(s->fd, BLKSSZGET, &lbs) == 0 && lbs >= 512)
 		s->lbs = (unsigned)lbs;
@@ -71,7 +71,7 @@ static int open_file(struct qf_sink *s, bool direct, struct qf_err *e)
 		s->fd = open(s->path, flags);
 	}
 	if (s->fd < 0)
-		return qf_err_set(e, errno, "%s: %s", s->path, strerror(errno));
+		return qf_err_set(e, errno, "%s: %m", s->path);
 	s->direct = (flags & O_DIRECT) != 0;
 	return 0;
 }
@@ -96,7 +96,7 @@ int qf_sink_open(struct qf_sink *s, const char *path, bool direct,
 		ret = open_blockdev(s, true, e);
 	} else if (exists && !S_ISREG(st.st_mode)) {
 		ret = qf_err_set(e, EINVAL,
-				 _("%s: neither a block device nor a regular file"),
+				 N_("%s: neither a block device nor a regular file"),
 				 path);
 	} else {
 		ret = open_file(s, direct, e);
@@ -117,8 +117,8 @@ int qf_sink_set_size(struct qf_sink *s, uint64_t size, struct qf_err *e)
 	else if (ftruncate(s->fd, (off_t)size) < 0)
 		err = errno;
 	if (err)
-		return qf_err_set(e, err, _("%s: cannot set the file size: %s"),
-				  s->path, strerror(err));
+		return qf_err_set(e, err, N_("%s: cannot set the file size: %m"),
+				  s->path);
 	s->size = size;
 	/* A file we created was empty: after extending it is all holes. */
 	if (s->created)
@@ -151,14 +151,12 @@ int qf_sink_write(struct qf_sink *s, const void *buf, size_t len,
 				if (!s->direct)
 					continue;
 			}
-			return qf_err_set(e, errno, _("%s: write error at %llu: %s"),
-					  s->path, (unsigned long long)off,
-					  strerror(errno));
+			return qf_err_set(e, errno, N_("%s: write error at %llu: %m"),
+					  s->path, (unsigned long long)off);
 		}
 		if (n == 0)
-			return qf_err_set(e, ENOSPC, _("%s: write error at %llu: %s"),
-					  s->path, (unsigned long long)off,
-					  strerror(ENOSPC));
+			return qf_err_set(e, ENOSPC, N_("%s: write error at %llu: %m"),
+					  s->path, (unsigned long long)off);
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
@@ -196,9 +194,9 @@ static int punch(struct qf_sink *s, uint64_t off, uint64_t len,
 		      (off_t)off, (off_t)len) == 0)
 		return 0;
 	if (!unsupported(errno) && errno != EBUSY)
-		return qf_err_set(e, errno, _("%s: cannot zero %llu bytes at %llu: %s"),
+		return qf_err_set(e, errno, N_("%s: cannot zero %llu bytes at %llu: %m"),
 				  s->path, (unsigned long long)len,
-				  (unsigned long long)off, strerror(errno));
+				  (unsigned long long)off);
 	s->no_punch = true;
 	return 1;
 }
@@ -229,9 +227,9 @@ static int zero_device(struct qf_sink *s, uint64_t off, uint64_t len,
 		/* A device whose page cache cannot be dropped refuses
 		 * BLKZEROOUT with EBUSY: write zeros instead. */
 		if (!unsupported(err) && err != EBUSY)
-			return qf_err_set(e, err, _("%s: cannot zero %llu bytes at %llu: %s"),
+			return qf_err_set(e, err, N_("%s: cannot zero %llu bytes at %llu: %m"),
 					  s->path, (unsigned long long)(b - a),
-					  (unsigned long long)a, strerror(err));
+					  (unsigned long long)a);
 		s->no_zeroout = true;
 		return write_zeros(s, off, len, e);
 	}
@@ -262,8 +260,7 @@ int qf_sink_sync(struct qf_sink *s, struct qf_err *e)
 {
 	while (fdatasync(s->fd) < 0) {
 		if (errno != EINTR)
-			return qf_err_set(e, errno, _("%s: sync failed: %s"), s->path,
-					  strerror(errno));
+			return qf_err_set(e, errno, N_("%s: sync failed: %m"), s->path);
 	}
 	return 0;
 }
