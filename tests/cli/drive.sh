@@ -143,7 +143,7 @@ r=$(part_range "$MG" 3)
 	fail "-grow: the extended partition was not grown with its last logical"
 fdisk -l "$MG" >"$T/fdisk.txt" 2>&1
 grep -Eiq 'mismatch|warning|overlap' "$T/fdisk.txt" && fail "fdisk -l: $(cat "$T/fdisk.txt")"
-grep -q 'filesystem not grown' "$T/err.txt" ||
+grep -q 'filesystem: not grown' "$T/err.txt" ||
 	fail "-grow of an unformatted partition: not said: $(cat "$T/err.txt")"
 note "ok: -grow: the last logical partition and its container fill the drive"
 
