@@ -97,6 +97,15 @@ struct qf_open_opts {
 	 * never get the headers below, which go only to the server of the
 	 * image that was named to qf_image_open. */
 	bool allow_remote_backing;
+	/* The SHA-256 the image file is published with: 64 hex digits, a
+	 * file in sha256sum format (path or URL) listing it, or NULL to look
+	 * for IMAGE.sha256, IMAGE.sha256sum or SHA256SUMS beside it.  A
+	 * compressed image is checked as it is read; a qcow2 or raw one by a
+	 * job, which reads the file once more for it. */
+	const char *sha256;
+	/* Compute the image file's SHA-256 in a job even when none is
+	 * published (for the flash log). */
+	bool hash_source;
 	/* http(s) sources */
 	const char *cacert;          /* extra CA bundle file */
 	bool insecure;               /* do not verify TLS peers */
@@ -114,6 +123,19 @@ struct qf_image;
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e);
 void qf_image_close(struct qf_image *img);
+
+/* The published SHA-256 of the image file (lower-case hex) and where it
+ * came from ("-sha256", or the file that listed it); NULL when none was
+ * given or found. */
+const char *qf_image_checksum(const struct qf_image *img, const char **origin);
+/* The SHA-256 of a compressed image's file once every byte was read
+ * (lower-case hex into @hex): 1, or 0 while it is not known (qcow2 and raw
+ * images: a job computes it). */
+int qf_image_stream_digest(struct qf_image *img, char hex[65]);
+/* 0 when @got (lower-case hex) is the published SHA-256 or none was
+ * published; -EBADMSG saying both otherwise. */
+int qf_image_digest_check(struct qf_image *img, const char *got,
+			  struct qf_err *e);
 
 /* 0 when no file of the image (any layer, any data file) has changed since
  * it was opened; -ESTALE naming the file otherwise. */
@@ -373,6 +395,8 @@ struct qf_job_opts {
 	bool grow;                   /* grow the last partition (and its
 					ext2/3/4 filesystem) to the end of a
 					larger target */
+	bool hash_source;            /* compute the image file's SHA-256 even
+					when none is published (qcow2, raw) */
 	const char *log_path;        /* flash log (JSON lines), or NULL */
 };
 
@@ -465,7 +489,12 @@ struct qf_progress {
 	uint64_t bytes_written;      /* data written, all targets */
 	uint64_t bytes_zeroed;       /* zeroed or skipped as zero */
 	uint64_t net_bytes;          /* http: bytes received */
-	uint32_t net_retries;        /* http: retries (requests meeting the
+	uint32_t net_retries;
+	/* The image file's SHA-256 (lower-case hex, "" until known) and its
+	 * check against the published one: 0 not checked (yet), 1 it
+	 * matches, -1 it does not. */
+	char source_sha256[65];
+	int checksum_ok;        /* http: retries (requests meeting the
 					same outage retry as one) */
 	uint32_t net_retrying;       /* http: while requests wait to be
 					retried, the number of that retry

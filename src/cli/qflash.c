@@ -34,6 +34,8 @@ static struct {
 	int ndst;
 	bool list_parts, info, json, debug, force, verify, verify_only;
 	bool direct, assume_zeroed, insecure, exact, grow, allow_remote;
+	bool hash_source;
+	const char *sha256;
 	const char *write_parts;
 	struct wpart *parts;         /* -write-parts, parsed: */
 	int nparts;
@@ -85,6 +87,8 @@ static const struct flag flags[] = {
 	{ "cacert", ARG_VALUE, N_("FILE"), N_("extra CA certificates for https") },
 	{ "insecure", ARG_NONE, NULL, N_("do not verify https certificates") },
 	{ "allow-remote-backing", ARG_NONE, NULL, N_("let a local image's backing or data files be read from a server") },
+	{ "sha256", ARG_VALUE, N_("HEX|FILE"), N_("the image file's published SHA-256, or a sha256sum-style file listing it (default: IMAGE.sha256, IMAGE.sha256sum or SHA256SUMS beside it)") },
+	{ "hash-source", ARG_NONE, NULL, N_("compute the image file's SHA-256 for the log even when none is published") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
@@ -246,6 +250,8 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "cacert")) opt.cacert = val;
 		else if (!strcmp(name, "insecure")) opt.insecure = true;
 		else if (!strcmp(name, "allow-remote-backing")) opt.allow_remote = true;
+		else if (!strcmp(name, "sha256")) opt.sha256 = val;
+		else if (!strcmp(name, "hash-source")) opt.hash_source = true;
 		else if (!strcmp(name, "header")) {
 			check_header(val);
 			push(&opt.headers, &opt.nheaders, val);
@@ -498,6 +504,33 @@ static void show_progress(const struct qf_progress *p, bool final)
 		fputc('\n', stderr);
 }
 
+/* What the image file was checked against, and how it went. */
+static void print_checksum(const struct qf_image *img, const struct qf_progress *p)
+{
+	const char *origin = NULL;
+	const char *want = qf_image_checksum(img, &origin);
+
+	if (opt.json) {
+		if (!want && !p->source_sha256[0])
+			return;
+		printf("{\"event\":\"checksum\",\"source_sha256\":");
+		qf_json_string(stdout, p->source_sha256);
+		printf(",\"published_sha256\":");
+		qf_json_string(stdout, want ? want : "");
+		printf(",\"origin\":");
+		qf_json_string(stdout, origin ? origin : "");
+		printf(",\"result\":\"%s\"}\n", p->checksum_ok > 0 ? "ok"
+		       : p->checksum_ok < 0 ? "mismatch" : "not checked");
+		return;
+	}
+	if (want && p->checksum_ok > 0)
+		fprintf(stderr, _("qflash: the image file matches its published SHA-256 (%s)\n"),
+			origin);
+	else if (p->source_sha256[0] && (opt.debug || opt.hash_source))
+		fprintf(stderr, _("qflash: SHA-256 of the image file: %s\n"),
+			p->source_sha256);
+}
+
 static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 {
 	for (int i = 0; i < p->ntargets; i++) {
@@ -587,6 +620,7 @@ static int run_job(struct qf_image *img)
 		.force = opt.force,
 		.exact = opt.exact,
 		.grow = opt.grow,
+		.hash_source = opt.hash_source,
 		.log_path = opt.log,
 	};
 	struct qf_err e = { 0 };
@@ -643,6 +677,7 @@ static int run_job(struct qf_image *img)
 	ret = qf_job_wait(job, &p);
 	show_progress(&p, true);
 	print_results(&p, jo.mode);
+	print_checksum(img, &p);
 	if (got_signal) {
 		if (ret == 0)
 			fprintf(stderr, _("qflash: interrupted by signal %d after every target was complete\n"),
@@ -687,6 +722,8 @@ int main(int argc, char **argv)
 	oo.cacert = opt.cacert;
 	oo.insecure = opt.insecure;
 	oo.allow_remote_backing = opt.allow_remote;
+	oo.sha256 = opt.sha256;
+	oo.hash_source = opt.hash_source;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 

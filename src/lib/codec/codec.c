@@ -1,6 +1,7 @@
 /* codec.c - an open codec: the calls every format goes through and the
  * sequential input every decoder reads its compressed bytes from. */
 #include "codec/codec.h"
+#include "source/digest.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -71,6 +72,10 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 		return 0;
 	if ((ret = qf_source_pread(in->src, in->buf, n, in->next, 0, e)) < 0)
 		return ret;
+	if (in->tap && in->next == in->tapped) {
+		qf_digest_update(in->tap, in->buf, n);
+		in->tapped += n;
+	}
 	in->pos = 0;
 	in->len = n;
 	in->next += n;
@@ -78,6 +83,29 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 	if (in->src->ops->prefetch && in->next < in->src->size)
 		in->src->ops->prefetch(in->src, in->next, 2 * in->cap);
 	return 0;
+}
+
+int qf_codec_tap_rest(struct qf_codec *c, struct qf_err *e)
+{
+	struct qf_codec_in *in = &c->in;
+	uint8_t *buf;
+	int ret = 0;
+
+	if (!in->tap || in->tapped >= in->src->size)
+		return 0;
+	buf = qf_xmalloc(in->cap);
+	while (in->tapped < in->src->size && ret == 0) {
+		uint64_t left = in->src->size - in->tapped;
+		size_t n = left < in->cap ? (size_t)left : in->cap;
+
+		ret = qf_source_pread(in->src, buf, n, in->tapped, 0, e);
+		if (ret == 0) {
+			qf_digest_update(in->tap, buf, n);
+			in->tapped += n;
+		}
+	}
+	free(buf);
+	return ret;
 }
 
 uint64_t qf_codec_consumed(const struct qf_codec *c)

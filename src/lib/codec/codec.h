@@ -25,6 +25,10 @@ struct qf_codec_in {
 	size_t cap;
 	size_t pos, len;             /* unconsumed input: buf[pos, len) */
 	uint64_t next;               /* file offset of the next read */
+	/* Optional: every byte of the file goes through it once, in order
+	 * (the published checksum covers the compressed file). */
+	struct qf_digest *tap;
+	uint64_t tapped;             /* bytes given to it so far */
 };
 
 struct qf_codec_ops {
@@ -77,6 +81,9 @@ void qf_codec_close(struct qf_codec *c);
  * has nothing left), and how much of the file has been consumed. */
 int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e);
 uint64_t qf_codec_consumed(const struct qf_codec *c);
+/* Give the tap the rest of the file after what decoding read: 0 or an
+ * error. */
+int qf_codec_tap_rest(struct qf_codec *c, struct qf_err *e);
 
 extern const struct qf_codec_ops qf_codec_gzip;
 extern const struct qf_codec_ops qf_codec_zstd;

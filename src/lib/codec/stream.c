@@ -13,6 +13,7 @@
  * image. */
 #include "codec/stream.h"
 #include "codec/codec.h"
+#include "source/digest.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,6 +45,8 @@ struct stream {
 	bool busy;                   /* a reader is decompressing: the codec
 					is its own, the others wait on cv */
 	bool ended;                  /* checked that nothing follows expect */
+	struct qf_digest *tap;       /* of the compressed file, or NULL */
+	char hex[65];                /* its result once the file is read */
 	struct qf_err err;           /* sticky: the stream is unusable */
 };
 
@@ -106,6 +109,18 @@ static void note_counters(struct stream *st)
 	atomic_store(&st->s.retries, atomic_load(&st->in->retries));
 }
 
+/* Once the whole compressed file has gone through the tap. */
+static void digest_done(struct stream *st)
+{
+	uint8_t md[QF_DIGEST_MAX];
+	size_t n;
+
+	if (!st->tap || st->hex[0] || st->c->in.tapped != st->in->size)
+		return;
+	n = qf_digest_final(st->tap, md);
+	qf_hex(md, n, st->hex);
+}
+
 /* One step of decompression into the ring by the reader holding busy.
  * Called and returns with mu held; drops it while decompressing. */
 static void advance(struct stream *st)
@@ -117,9 +132,13 @@ static void advance(struct stream *st)
 	if (pos == st->expect) {
 		pthread_mutex_unlock(&st->mu);
 		ret = finish(st, &e);
-		pthread_mutex_lock(&st->mu);
 		if (ret == 0)
+			ret = qf_codec_tap_rest(st->c, &e);
+		pthread_mutex_lock(&st->mu);
+		if (ret == 0) {
 			st->ended = true;
+			digest_done(st);
+		}
 	} else {
 		size_t idx = (size_t)(pos % st->ring_cap), k = STEP, got;
 
@@ -228,6 +247,7 @@ static void stream_close(struct qf_source *s)
 	struct stream *st = (struct stream *)s;
 
 	qf_codec_close(st->c);
+	qf_digest_free(st->tap);
 	free(st->head);
 	free(st->ring);
 	pthread_cond_destroy(&st->cv);
@@ -241,8 +261,22 @@ static const struct qf_source_ops stream_ops = {
 
 /* ---------------------------------------------------------------- open */
 
+int qf_stream_digest(struct qf_source *s, char hex[65])
+{
+	struct stream *st = (struct stream *)s;
+	int done;
+
+	pthread_mutex_lock(&st->mu);
+	done = st->hex[0] != 0;
+	if (done)
+		memcpy(hex, st->hex, 65);
+	pthread_mutex_unlock(&st->mu);
+	return done;
+}
+
 int qf_stream_open(struct qf_source *in, enum qf_format fmt,
-		   struct qf_source **out, struct qf_err *e)
+		   const struct qf_stream_opts *o, struct qf_source **out,
+		   struct qf_err *e)
 {
 	const struct qf_codec_ops *ops = qf_codec_for(fmt);
 	struct stream *st = qf_xcalloc(1, sizeof(*st));
@@ -268,13 +302,26 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	}
 	if ((ret = qf_codec_open(ops, in, &st->c, e)) < 0)
 		goto fail;
-	if ((ret = qf_codec_size(st->c, &expect, &known, e)) < 0)
+	if (o && o->digest) {
+		st->tap = qf_digest_new("sha256");
+		st->c->in.tap = st->tap;
+	}
+	if (o && o->size) {
+		expect = o->size;
+		known = true;
+	} else if ((ret = qf_codec_size(st->c, &expect, &known, e)) < 0) {
 		goto fail;
+	}
 	if (!known) {
 		ret = count_all(st->c, &expect, e);
 		note_counters(st);
+		if (ret == 0)
+			ret = qf_codec_tap_rest(st->c, e);
 		if (ret < 0)
 			goto fail;
+		/* The whole file went by: the checksum is known before
+		 * anything is written. */
+		digest_done(st);
 		qf_codec_rewind(st->c);
 	}
 	if (expect > UINT64_MAX - 511) {
@@ -294,6 +341,10 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 		ret = short_err(st, got, e);
 	if (ret == 0 && expect == st->head_len)
 		ret = finish(st, e);
+	if (ret == 0 && expect == st->head_len)
+		ret = qf_codec_tap_rest(st->c, e);
+	if (ret == 0 && expect == st->head_len)
+		digest_done(st);
 	note_counters(st);
 	if (ret < 0)
 		goto fail;

@@ -9,12 +9,26 @@
  * partition tables and the first filesystem superblocks live there. */
 #define QF_STREAM_HEAD ((uint64_t)4 << 20)
 
-/* Open the decompressed view of @in (format QF_FORMAT_GZIP or
- * QF_FORMAT_ZSTD).  Its size is the decompressed size rounded up to 512
- * bytes, found at open time.  @in is not owned: close the stream source
- * first, then @in. */
+struct qf_stream_opts {
+	/* The decompressed size when something else records it (a bmap
+	 * file); 0: from the format, or a decoding pass. */
+	uint64_t size;
+	/* Compute the SHA-256 of the compressed file as it is read. */
+	bool digest;
+};
+
+/* Open the decompressed view of @in, a file of format @fmt (one a codec
+ * decodes).  Its size is the decompressed size rounded up to 512 bytes,
+ * found at open time.  @in is not owned: close the stream source first,
+ * then @in.  @o may be NULL. */
 int qf_stream_open(struct qf_source *in, enum qf_format fmt,
-		   struct qf_source **out, struct qf_err *e);
+		   const struct qf_stream_opts *o, struct qf_source **out,
+		   struct qf_err *e);
+
+/* The SHA-256 of the compressed file (lower-case hex), once every byte
+ * of it has been read: 1, or 0 while it has not (or no digest was
+ * asked for). */
+int qf_stream_digest(struct qf_source *s, char hex[65]);
 
 /* qf_image_read for streams: reads inside the head only, so probing the
  * partition tables never moves the stream forward. */

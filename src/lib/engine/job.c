@@ -39,6 +39,8 @@ struct qf_job *qf_job_new(struct qf_image *img, const struct qf_job_opts *o)
 	pthread_cond_init(&job->pool_cv, NULL);
 	pthread_mutex_init(&job->pmu, NULL);
 	pthread_cond_init(&job->pcv, NULL);
+	pthread_mutex_init(&job->digest_mu, NULL);
+	pthread_cond_init(&job->digest_cv, NULL);
 	job->phase = QF_PHASE_PREPARING;
 	qf_rate_init(&job->rate, 3.0);
 	qf_rate_init(&job->net_rate, 3.0);
@@ -283,7 +285,8 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 	job_update_locked(job, true);
 	pthread_mutex_unlock(&job->pmu);
 
-	if ((ret = start_threads(job, e)) < 0) {
+	if ((ret = digest_start(job, e)) < 0 ||
+	    (ret = start_threads(job, e)) < 0) {
 		pthread_mutex_lock(&job->pmu);
 		job->started = false;
 		pthread_mutex_unlock(&job->pmu);
@@ -316,6 +319,7 @@ static void join_all(struct qf_job *job)
 			pthread_join(job->t[i]->thread, NULL);
 	for (i = 0; i < job->workers_started; i++)
 		pthread_join(job->workers[i], NULL);
+	digest_stop(job);
 	job->joined = true;
 }
 
@@ -394,6 +398,8 @@ void qf_job_free(struct qf_job *job)
 	pthread_mutex_destroy(&job->hash_mu);
 	pthread_mutex_destroy(&job->pool_mu);
 	pthread_cond_destroy(&job->pool_cv);
+	pthread_mutex_destroy(&job->digest_mu);
+	pthread_cond_destroy(&job->digest_cv);
 	pthread_mutex_destroy(&job->pmu);
 	pthread_cond_destroy(&job->pcv);
 	free(job);

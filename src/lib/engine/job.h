@@ -137,6 +137,16 @@ struct qf_job {
 	int nfe;
 	bool prepared, started, dead, joined;
 	bool log_failed;                 /* a result line could not be written */
+
+	/* The image file's SHA-256 (digest.c), under digest_mu */
+	pthread_mutex_t digest_mu;
+	pthread_cond_t digest_cv;
+	bool hashing_file;               /* a thread reads the file for it */
+	pthread_t hasher;
+	int digest_state;                /* 0 pending, 1 known, -1 failed */
+	char src_hex[65];
+	struct qf_err digest_err;
+	int checksum_ok;                 /* as in struct qf_progress */
 	bool hashing;
 	bool in_order;                   /* the image must be read in order */
 	int nworkers;
@@ -253,6 +263,17 @@ struct op *queue_pop(struct target *t);
 
 /* Next task, under plan_mu: 1, 0 when done, or an error. */
 int plan_next(struct worker *w, struct task *tk, struct qf_err *e);
+
+/* ------------------------------------------------------------ digest.c */
+
+/* Start what computes the image file's SHA-256 when it is published or
+ * asked for and the image does not compute it itself (qcow2, raw). */
+int digest_start(struct qf_job *job, struct qf_err *e);
+/* Before a target gets its table: 0 when the image file is the one
+ * published (or nothing was published), else an error.  Waits for the
+ * digest. */
+int digest_check(struct qf_job *job, struct qf_err *e);
+void digest_stop(struct qf_job *job);
 
 /* -------------------------------------------------------------- grow.c */
 

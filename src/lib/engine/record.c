@@ -75,6 +75,15 @@ void record_results(struct qf_job *job, struct qf_err *errs)
 		struct qf_flashlog_entry en;
 
 		fill(job, t, &en);
+		pthread_mutex_lock(&job->digest_mu);
+		if (job->digest_state > 0)
+			en.source_sha256 = job->src_hex;
+		en.published_sha256 = qf_image_checksum(job->img,
+							&en.checksum_origin);
+		en.checksum_result = job->checksum_ok > 0 ? "ok"
+				     : job->checksum_ok < 0 ? "mismatch"
+				     : "not checked";
+		pthread_mutex_unlock(&job->digest_mu);
 		en.have_checksum = t->fe->complete && job->hashing;
 		en.checksum = t->checksum;
 		en.adjusted = t->adjusted;

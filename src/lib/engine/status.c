@@ -424,6 +424,11 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 	p->targets = qf_xcalloc(job->nt ? job->nt : 1, sizeof(*p->targets));
 	p->ntargets = job->nt;
 
+	pthread_mutex_lock(&job->digest_mu);
+	if (job->digest_state > 0)
+		memcpy(p->source_sha256, job->src_hex, sizeof(p->source_sha256));
+	p->checksum_ok = job->checksum_ok;
+	pthread_mutex_unlock(&job->digest_mu);
 	pthread_mutex_lock(&job->pmu);
 	p->phase = job->phase;
 	if (job->started)

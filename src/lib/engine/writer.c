@@ -127,6 +127,9 @@ static void finish_write(struct target *t)
 	 * version: such a target gets no table. */
 	if ((ret = qf_image_check_unchanged(job->img, &e)) < 0)
 		goto fail;
+	/* Nor does an image that is not the one its publisher describes. */
+	if ((ret = digest_check(job, &e)) < 0)
+		goto fail;
 	t0 = qf_now();
 	if ((ret = table_write(t, &e)) < 0)
 		goto fail;

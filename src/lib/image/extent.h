@@ -11,4 +11,7 @@
 int qf_extent_decompress(const struct qf_extent *ext, const void *in,
 			 void *out, struct qf_decomp *d, struct qf_err *e);
 
+/* The file of the image's top layer, as published (image.c). */
+struct qf_source *qf_image_file(struct qf_image *img);
+
 #endif

@@ -2,8 +2,10 @@
  * its source and optional external data file, or a compressed raw stream),
  * format detection, and what the chain tells about itself. */
 #include "image/image_int.h"
+#include "image/extent.h"
 #include "codec/codec.h"
 #include "codec/stream.h"
+#include "source/digest.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -167,6 +169,55 @@ static void list_files(struct qf_image *img)
 	}
 }
 
+static int find_checksum(struct qf_image *img, struct qf_err *e)
+{
+	char origin[4096];
+	/* Beside the file as named (a URL keeps its credentials). */
+	int ret = qf_checksum_find(img->layers[0].file->remote ? img->name
+				   : img->layers[0].file->name,
+				   img->opts.sha256, &img->opts, img->sha256,
+				   origin, sizeof(origin), e);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		img->sha256[0] = 0;
+	else
+		img->sha256_origin = qf_xstrdup(origin);
+	/* What opts pointed at may go away: the image keeps its own. */
+	img->opts.sha256 = NULL;
+	return 0;
+}
+
+int qf_image_digest_check(struct qf_image *img, const char *got,
+			  struct qf_err *e)
+{
+	if (!img->sha256[0] || strcmp(img->sha256, got) == 0)
+		return 0;
+	return qf_err_set(e, EBADMSG,
+			  N_("%s: the SHA-256 of the image file is %s, but %s says %s: this is not the image that was published"),
+			  img->layers[0].file->name, got, img->sha256_origin,
+			  img->sha256);
+}
+
+const char *qf_image_checksum(const struct qf_image *img, const char **origin)
+{
+	if (origin)
+		*origin = img->sha256_origin;
+	return img->sha256[0] ? img->sha256 : NULL;
+}
+
+struct qf_source *qf_image_file(struct qf_image *img)
+{
+	return img->layers[0].file;
+}
+
+int qf_image_stream_digest(struct qf_image *img, char hex[65])
+{
+	return img->layers[0].stream &&
+	       qf_stream_digest(img->layers[0].stream, hex);
+}
+
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e)
 {
@@ -184,6 +235,8 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 	img->nlayers = 1;
 	top->info.name = top->file->name;
 	top->info.file_size = top->file->size;
+	if ((ret = find_checksum(img, e)) < 0)
+		goto fail;
 	if ((ret = detect_format(top->file, img->opts.format, &fmt, e)) < 0)
 		goto fail;
 	if (fmt != QF_FORMAT_QCOW2 && img->opts.snapshot) {
@@ -193,11 +246,23 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 	if (fmt == QF_FORMAT_RAW) {
 		layer_raw(top);
 	} else if (qf_codec_for(fmt)) {
-		/* A raw layer whose file is the decompressed stream. */
-		if ((ret = qf_stream_open(top->file, fmt, &top->stream, e)) < 0)
+		/* A raw layer whose file is the decompressed stream.  The
+		 * published checksum covers the compressed file: it is
+		 * computed as the file is read. */
+		struct qf_stream_opts so = {
+			.digest = img->sha256[0] || img->opts.hash_source,
+		};
+		char got[65];
+
+		if ((ret = qf_stream_open(top->file, fmt, &so, &top->stream, e)) < 0)
 			goto fail;
 		top->info.format = qf_format_name(fmt);
 		top->info.virtual_size = top->stream->size;
+		/* A stream read whole to find its size was checked already:
+		 * a wrong image is refused before anything is written. */
+		if (img->sha256[0] && qf_stream_digest(top->stream, got) &&
+		    (ret = qf_image_digest_check(img, got, e)) < 0)
+			goto fail;
 	} else {
 		if ((ret = open_layer_qcow2(img, top, img->opts.snapshot, e)) < 0)
 			goto fail;
@@ -225,6 +290,7 @@ void qf_image_close(struct qf_image *img)
 	}
 	free(img->files);
 	free(img->name);
+	free(img->sha256_origin);
 	free(img);
 }
 

@@ -22,6 +22,10 @@ struct qf_image {
 	int nlayers;
 	struct layer layers[MAX_LAYERS];
 	const char **files;        /* qf_image_files, once the chain is open */
+	/* The published SHA-256 of the image file, "" when there is none,
+	 * and where it came from. */
+	char sha256[65];
+	char *sha256_origin;
 };
 
 #endif

@@ -190,6 +190,18 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	qf_json_string(f, en->mode);
 	if (en->partition > 0)
 		fprintf(f, ",\"partition\":%d", en->partition);
+	if (en->source_sha256 && en->source_sha256[0]) {
+		fputs(",\"source_sha256\":", f);
+		qf_json_string(f, en->source_sha256);
+	}
+	if (en->published_sha256) {
+		fputs(",\"published_sha256\":", f);
+		qf_json_string(f, en->published_sha256);
+		fputs(",\"checksum_origin\":", f);
+		qf_json_string(f, en->checksum_origin ? en->checksum_origin : "");
+		fputs(",\"checksum_result\":", f);
+		qf_json_string(f, en->checksum_result ? en->checksum_result : "");
+	}
 	if (en->have_checksum)
 		fprintf(f, ",\"checksum\":\"xxh3-4m:%016llx\"",
 			(unsigned long long)en->checksum);

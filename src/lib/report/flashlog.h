@@ -13,6 +13,10 @@ struct qf_flashlog_entry {
 	uint64_t virtual_size;
 	const char *mode;            /* "whole-disk", "partition", "verify" */
 	int partition;               /* 0 unless a partition was written */
+	const char *source_sha256;   /* of the image file, or NULL */
+	const char *published_sha256;/* what it was checked against, or NULL */
+	const char *checksum_origin; /* where that came from */
+	const char *checksum_result; /* "ok", "mismatch", "not checked" */
 	bool have_checksum;
 	uint64_t checksum;
 	const char *target;

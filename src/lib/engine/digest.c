@@ -1,0 +1,106 @@
+/* digest.c - the image file checked against its published checksum
+ * within the flash.  A compressed image computes the SHA-256 of its file
+ * as it is decoded (codec/stream.c), so it costs no second read; for a
+ * qcow2 or raw image, whose file is read out of order, a thread reads the
+ * file once from front to back while the flash runs.  Every target waits
+ * for the verdict before its partition table is written: a wrong image
+ * leaves no target that looks valid. */
+#include "engine/job.h"
+#include "source/digest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_LEN ((size_t)4 << 20)
+
+static void *hasher_main(void *arg)
+{
+	struct qf_job *job = arg;
+	struct qf_source *s = qf_image_file(job->img);
+	struct qf_digest *d = qf_digest_new("sha256");
+	unsigned char *buf = qf_xmalloc(READ_LEN);
+	uint8_t md[QF_DIGEST_MAX];
+	struct qf_err e = { 0 };
+	uint64_t off = 0;
+	int ret = 0;
+
+	/* Ahead of the reads: a cold file, an http source, read ahead. */
+	while (off < s->size && ret == 0) {
+		size_t n = s->size - off < READ_LEN ? (size_t)(s->size - off)
+						     : READ_LEN;
+		if (atomic_load(&job->stop)) {
+			ret = qf_err_set(&e, ECANCELED, N_("cancelled"));
+			break;
+		}
+		if (s->ops->prefetch)
+			s->ops->prefetch(s, off + n, 2 * READ_LEN);
+		ret = qf_source_pread(s, buf, n, off, 0, &e);
+		if (ret == 0)
+			qf_digest_update(d, buf, n);
+		off += n;
+	}
+	pthread_mutex_lock(&job->digest_mu);
+	if (ret == 0) {
+		qf_hex(md, qf_digest_final(d, md), job->src_hex);
+		job->digest_state = 1;
+	} else {
+		job->digest_err = e;
+		job->digest_state = -1;
+	}
+	pthread_cond_broadcast(&job->digest_cv);
+	pthread_mutex_unlock(&job->digest_mu);
+	free(buf);
+	qf_digest_free(d);
+	return NULL;
+}
+
+int digest_start(struct qf_job *job, struct qf_err *e)
+{
+	int err;
+
+	if (qf_image_is_stream(job->img) ||
+	    (!qf_image_checksum(job->img, NULL) && !job->opts.hash_source))
+		return 0;
+	err = pthread_create(&job->hasher, NULL, hasher_main, job);
+	if (err)
+		return qf_err_set(e, err, N_("cannot start threads: %m"));
+	job->hashing_file = true;
+	return 0;
+}
+
+int digest_check(struct qf_job *job, struct qf_err *e)
+{
+	const char *want = qf_image_checksum(job->img, NULL);
+	int ret = 0;
+
+	pthread_mutex_lock(&job->digest_mu);
+	if (job->digest_state == 0 && qf_image_is_stream(job->img) &&
+	    qf_image_stream_digest(job->img, job->src_hex))
+		job->digest_state = 1;
+	if (job->hashing_file)
+		while (job->digest_state == 0)
+			pthread_cond_wait(&job->digest_cv, &job->digest_mu);
+	if (job->digest_state < 0) {
+		if (e && !e->code)
+			*e = job->digest_err;
+		ret = job->digest_err.code;
+	} else if (want && job->digest_state == 0) {
+		/* A stream read to its end computes it: not the case here. */
+		ret = qf_err_set(e, EIO, N_("%s: the image file's checksum could not be computed"),
+				 qf_image_name(job->img));
+	} else if (want) {
+		ret = qf_image_digest_check(job->img, job->src_hex, e);
+		job->checksum_ok = ret == 0 ? 1 : -1;
+	}
+	pthread_mutex_unlock(&job->digest_mu);
+	return ret;
+}
+
+void digest_stop(struct qf_job *job)
+{
+	if (job->hashing_file) {
+		pthread_join(job->hasher, NULL);
+		job->hashing_file = false;
+	}
+}
