@@ -489,13 +489,13 @@ struct qf_progress {
 	uint64_t bytes_written;      /* data written, all targets */
 	uint64_t bytes_zeroed;       /* zeroed or skipped as zero */
 	uint64_t net_bytes;          /* http: bytes received */
-	uint32_t net_retries;
+	uint32_t net_retries;        /* http: retries (requests meeting the
+					same outage retry as one) */
 	/* The image file's SHA-256 (lower-case hex, "" until known) and its
 	 * check against the published one: 0 not checked (yet), 1 it
 	 * matches, -1 it does not. */
 	char source_sha256[65];
-	int checksum_ok;        /* http: retries (requests meeting the
-					same outage retry as one) */
+	int checksum_ok;
 	uint32_t net_retrying;       /* http: while requests wait to be
 					retried, the number of that retry
 					(1 for the first); 0 while data flows */

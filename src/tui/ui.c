@@ -661,3 +661,16 @@ void ui_finish(void)
 	}
 	refresh();
 }
+
+const char *ui_checksum_origin(const struct qf_image *img)
+{
+	const char *origin = NULL, *slash;
+
+	if (!img || !qf_image_checksum(img, &origin))
+		return NULL;
+	if (!origin || !strcmp(origin, "-sha256"))
+		return _("the given value");
+	/* A path or URL: the file's name says enough on a bench. */
+	slash = strrchr(origin, '/');
+	return slash && slash[1] ? slash + 1 : origin;
+}

@@ -79,6 +79,9 @@ void ui_fmt_rate(double bytes_per_s, char *buf, size_t len);
  * returns the next free line. */
 struct qf_progress;
 int ui_draw_counts(int y, int x, int w, const struct qf_progress *p);
+/* The image's published SHA-256 and where it came from, as a short text
+ * ("SHA256SUMS", "the given value"), or NULL when none is published. */
+const char *ui_checksum_origin(const struct qf_image *img);
 const char *ui_spinner(void);
 
 /* Lists: a cursor and the first visible row. */

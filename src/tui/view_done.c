@@ -50,6 +50,34 @@ static void result_text(const struct qf_target_progress *t, char *buf,
 	}
 }
 
+/* The image file's SHA-256 against the published one, when either is
+ * known. */
+static int checksum_line(int y, int w, const struct qf_progress *p)
+{
+	const char *from = ui_checksum_origin(app.img);
+	char buf[400];
+
+	if (p->checksum_ok > 0) {
+		snprintf(buf, sizeof(buf), _("Checksum: the image matches the SHA-256 from %s"),
+			 from ? from : "?");
+		ui_put(y++, 2, w - 4, UI_OK, buf);
+	} else if (p->checksum_ok < 0) {
+		snprintf(buf, sizeof(buf),
+			 _("Checksum: the image does NOT match the SHA-256 from %s (%s); nothing was left that looks like a disk"),
+			 from ? from : "?", p->source_sha256[0] ? p->source_sha256 : "?");
+		y += ui_wrap(y, 2, w - 4, 2, UI_ERROR, buf);
+	} else if (from) {
+		snprintf(buf, sizeof(buf), _("Checksum: not checked (the image was not read to its end); SHA-256 from %s"),
+			 from);
+		ui_put(y++, 2, w - 4, UI_WARN, buf);
+	} else if (p->source_sha256[0]) {
+		snprintf(buf, sizeof(buf), _("SHA-256 of the image: %s (none published)"),
+			 p->source_sha256);
+		ui_put(y++, 2, w - 4, UI_NORMAL, buf);
+	}
+	return y;
+}
+
 void view_done_draw(void)
 {
 	struct ui_area a = ui_content();
@@ -81,6 +109,7 @@ void view_done_draw(void)
 		snprintf(buf, sizeof(buf), _("Flash complete: %d of %d targets OK."),
 			 ok, p->ntargets);
 	ui_put(y++, 2, a.w - 4, bad ? UI_ERROR : cancelled ? UI_WARN : UI_OK, buf);
+	y = checksum_line(y, a.w, p);
 	y++;
 	for (int i = 0; i < p->ntargets && y < last; i++) {
 		const struct qf_target_progress *t = &p->targets[i];

@@ -84,6 +84,14 @@ static int header_lines(char lines[][2][160], int max)
 		qf_size_str(L->file_size, b, sizeof(b));
 		LINE(_("File size:"), "%s", b);
 	}
+	{
+		const char *from = ui_checksum_origin(app.img);
+		if (from)
+			LINE(_("Checksum:"), _("SHA-256 from %s"),
+			     from);
+		else
+			LINE(_("Checksum:"), "%s", _("none published"));
+	}
 	sel = qf_image_snapshot_selected(app.img);
 	if (sel >= 0) {
 		const struct qf_snapshot_info *s = qf_image_snapshot(app.img, sel);

@@ -237,6 +237,7 @@ int qf_checksum_find(const char *image, const char *given,
 	const char *query = image + plen;
 	char *path = qf_xasprintf("%.*s", (int)plen, image);
 	char *text = NULL, *cand;
+	struct qf_err e2;
 	size_t len = 0;
 	int ret;
 
@@ -275,15 +276,20 @@ int qf_checksum_find(const char *image, const char *given,
 		else
 			cand = qf_xasprintf("%.*sSHA256SUMS%s",
 					    (int)(base - image), image, query);
-		ret = slurp(cand, opts, &text, &len, e);
+		e2 = (struct qf_err){ 0 };
+		ret = slurp(cand, opts, &text, &len, &e2);
 		if (ret == -ENOENT) {
 			free(cand);
 			continue;
 		}
+		/* Nobody asked for this file: one that cannot be read (a
+		 * server that answers every path with a page, an outage)
+		 * leaves the image unchecked, said as a warning. */
 		if (ret < 0) {
+			qf_warn(opts, _("%s; the image is not checked against it"),
+				e2.msg);
 			free(cand);
-			free(path);
-			return ret;
+			continue;
 		}
 		ret = qf_sums_lookup(text, len, path, hex);
 		/* IMAGE.sha256 may hold the bare digest (SHA256SUMS may not:
