@@ -1,8 +1,8 @@
 #!/bin/bash
 # checksum.sh - a published SHA-256 beside a compressed image: the image
-# screen names the file it came from, the result screen says the flash
-# matched it (green), or that it did not (red) and the target failed
-# without a partition table.
+# screen names the file it came from (and every partition's filesystem),
+# the result screen says the flash matched it (green), or that it did
+# not (red) and the target failed without a partition table.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -17,6 +17,9 @@ gzip -c "$T/disk.img" >"$T/pub/disk.img.gz"
 
 tui_start -- --target "$T/out.img" "$T/pub/disk.img.gz"
 tui_wait "Checksum:     SHA-256 from SHA256SUMS"
+# The ext4 at 65 MiB lies beyond the stream's head, and is named too.
+tui_screen | grep -Eq "root fs +ext4 +rootfs" ||
+	fail "partition 2 of the gzip image has no filesystem: $(tui_screen)"
 tui_select_whole_disk 1
 tui_type yes
 tui_keys Enter

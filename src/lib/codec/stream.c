@@ -13,6 +13,7 @@
  * image. */
 #include "codec/stream.h"
 #include "codec/codec.h"
+#include "codec/peek.h"
 #include "source/digest.h"
 
 #include <errno.h>
@@ -48,6 +49,7 @@ struct stream {
 	struct qf_digest *tap;       /* of the compressed file, or NULL */
 	char hex[65];                /* its result once the file is read */
 	struct qf_err err;           /* sticky: the stream is unusable */
+	struct qf_peek *peek;        /* windows beyond the head, or NULL */
 };
 
 /* The decompressed size the hard way, for formats that do not record it
@@ -250,6 +252,7 @@ static void stream_close(struct qf_source *s)
 	qf_digest_free(st->tap);
 	free(st->head);
 	free(st->ring);
+	qf_peek_free(st->peek);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
 }
@@ -370,6 +373,8 @@ int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 	 * (its end was checked at open). */
 	uint64_t limit = st->expect == st->head_len ? s->size : st->head_len;
 
+	if (!range_inside(off, len, limit) && qf_peek_read(st->peek, buf, len, off))
+		return 0;
 	if (!range_inside(off, len, limit))
 		return qf_err_set(e, ESPIPE,
 				  N_("%s: a compressed image can only be read in order: only its first %llu bytes can be read at random (read of %zu bytes at %llu)"),
@@ -379,3 +384,33 @@ int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 }
 
 
+
+int qf_stream_peek(struct qf_source *s, const uint64_t *offs, size_t n,
+		   struct qf_err *e)
+{
+	struct stream *st = (struct stream *)s;
+	uint64_t want[QF_PEEK_MAX];
+	size_t k = 0;
+
+	qf_peek_free(st->peek);
+	st->peek = NULL;
+	/* A remote file would be fetched twice; the head covers windows
+	 * inside it, and an image that fits in the head needs none. */
+	if (st->in->remote || st->expect == st->head_len)
+		return 0;
+	for (size_t i = 0; i < n && k < QF_PEEK_MAX; i++)
+		if (offs[i] + QF_PEEK_WINDOW > st->head_len && offs[i] < st->expect)
+			want[k++] = offs[i];
+	if (!k)
+		return 0;
+	st->peek = qf_peek_run(st->c->ops, st->in, want, k, e);
+	return st->peek ? 0 : e && e->code ? e->code : -EIO;
+}
+
+void qf_stream_peek_done(struct qf_source *s)
+{
+	struct stream *st = (struct stream *)s;
+
+	qf_peek_free(st->peek);
+	st->peek = NULL;
+}

@@ -35,4 +35,12 @@ int qf_stream_digest(struct qf_source *s, char hex[65]);
 int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 			uint64_t off, struct qf_err *e);
 
+/* Decode, with a decoder of its own, the first bytes at each of @offs
+ * (@n of them: partition starts) beyond the head, so qf_stream_read_head
+ * can read them too, until qf_stream_peek_done.  Local files only (a
+ * remote one would be downloaded twice): elsewhere nothing is done. */
+int qf_stream_peek(struct qf_source *s, const uint64_t *offs, size_t n,
+		   struct qf_err *e);
+void qf_stream_peek_done(struct qf_source *s);
+
 #endif

@@ -28,4 +28,10 @@ struct qf_image {
 	char *sha256_origin;
 };
 
+/* For a stream image, decode the bytes at each of @offs ahead of the
+ * engine so reads there succeed (partition starts, for probing their
+ * filesystems); NULL @offs lets them go.  Other images need nothing;
+ * failures only leave the reads failing. */
+void qf_image_peek(struct qf_image *img, const uint64_t *offs, size_t n);
+
 #endif

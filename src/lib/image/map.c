@@ -133,3 +133,15 @@ int qf_image_read(struct qf_image *img, void *buf, size_t len, uint64_t off,
 	return ret;
 }
 
+
+void qf_image_peek(struct qf_image *img, const uint64_t *offs, size_t n)
+{
+	struct qf_err e = { 0 };
+
+	if (!qf_image_is_stream(img))
+		return;
+	if (offs)
+		qf_stream_peek(img->layers[0].stream, offs, n, &e);
+	else
+		qf_stream_peek_done(img->layers[0].stream);
+}

@@ -3,6 +3,7 @@
  * libblkid finds on them (fsprobe.c).  Every structure is read through a
  * callback, so tables built in memory decode exactly like images do. */
 #include "image/ptable_int.h"
+#include "image/image_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +20,15 @@ static int cmp_number(const void *a, const void *b)
 
 static void probe_all(struct dec *d)
 {
+	uint64_t *offs = NULL;
 	int i;
+
+	if (d->peek && d->pt->count) {
+		offs = qf_xcalloc((size_t)d->pt->count, sizeof(*offs));
+		for (i = 0; i < d->pt->count; i++)
+			offs[i] = d->pt->parts[i].start;
+		d->peek(d->ctx, offs, (size_t)d->pt->count);
+	}
 
 	for (i = 0; i < d->pt->count; i++) {
 		struct qf_partition *p = &d->pt->parts[i];
@@ -33,6 +42,10 @@ static void probe_all(struct dec *d)
 		snprintf(p->fs_type, sizeof(p->fs_type), "%s", fs.type);
 		snprintf(p->fs_label, sizeof(p->fs_label), "%s", fs.label);
 		snprintf(p->fs_uuid, sizeof(p->fs_uuid), "%s", fs.uuid);
+	}
+	if (offs) {
+		d->peek(d->ctx, NULL, 0);
+		free(offs);
 	}
 }
 
@@ -139,11 +152,21 @@ static int image_read(void *ctx, void *buf, size_t len, uint64_t off,
 	return qf_image_read(ctx, buf, len, off, e);
 }
 
+static void image_peek(void *ctx, const uint64_t *offs, size_t n)
+{
+	qf_image_peek(ctx, offs, n);
+}
+
 int qf_ptable_read(struct qf_image *img, struct qf_ptable **out,
 		   qf_warn_fn warn, void *warn_ctx, struct qf_err *e)
 {
-	return qf_ptable_decode(image_read, img, qf_image_size(img), out, warn,
-				warn_ctx, e);
+	struct dec d = {
+		.read = image_read, .ctx = img, .size = qf_image_size(img),
+		.warn = { .warn = warn, .warn_ctx = warn_ctx },
+		.probe_fs = true, .peek = image_peek,
+	};
+
+	return decode(&d, out, e);
 }
 
 int qf_ptable_read_layout(struct qf_image *img, struct qf_ptable **out,

@@ -26,6 +26,8 @@ struct dec {
 	uint64_t size;
 	struct qf_open_opts warn;    /* only .warn and .warn_ctx are used */
 	bool probe_fs;               /* fill the partitions' fs_* fields */
+	/* Optional: the partition starts about to be probed (NULL: done). */
+	void (*peek)(void *ctx, const uint64_t *offs, size_t n);
 	struct qf_ptable *pt;
 	size_t cap;
 };
