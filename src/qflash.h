@@ -106,6 +106,11 @@ struct qf_open_opts {
 	/* Compute the image file's SHA-256 in a job even when none is
 	 * published (for the flash log). */
 	bool hash_source;
+	/* The bmap of a compressed raw image (path or URL), or NULL to look
+	 * for IMAGE.bmap (and x.img.bmap for x.img.xz) beside it; no_bmap
+	 * uses none. */
+	const char *bmap;
+	bool no_bmap;
 	/* http(s) sources */
 	const char *cacert;          /* extra CA bundle file */
 	bool insecure;               /* do not verify TLS peers */
@@ -128,6 +133,10 @@ void qf_image_close(struct qf_image *img);
  * came from ("-sha256", or the file that listed it); NULL when none was
  * given or found. */
 const char *qf_image_checksum(const struct qf_image *img, const char **origin);
+/* The bmap the image is flashed with: the file it came from, with the
+ * bytes it maps and whether it has a digest per range; NULL when none. */
+const char *qf_image_bmap(const struct qf_image *img, uint64_t *mapped,
+			  bool *checked);
 /* The SHA-256 of a compressed image's file once every byte was read
  * (lower-case hex into @hex): 1, or 0 while it is not known (qcow2 and raw
  * images: a job computes it). */

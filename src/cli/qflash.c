@@ -34,8 +34,8 @@ static struct {
 	int ndst;
 	bool list_parts, info, json, debug, force, verify, verify_only;
 	bool direct, assume_zeroed, insecure, exact, grow, allow_remote;
-	bool hash_source;
-	const char *sha256;
+	bool hash_source, no_bmap;
+	const char *sha256, *bmap;
 	const char *write_parts;
 	struct wpart *parts;         /* -write-parts, parsed: */
 	int nparts;
@@ -89,6 +89,8 @@ static const struct flag flags[] = {
 	{ "allow-remote-backing", ARG_NONE, NULL, N_("let a local image's backing or data files be read from a server") },
 	{ "sha256", ARG_VALUE, N_("HEX|FILE"), N_("the image file's published SHA-256, or a sha256sum-style file listing it (default: IMAGE.sha256, IMAGE.sha256sum or SHA256SUMS beside it)") },
 	{ "hash-source", ARG_NONE, NULL, N_("compute the image file's SHA-256 for the log even when none is published") },
+	{ "bmap", ARG_VALUE, N_("FILE"), N_("the bmap of a compressed raw image: its ranges are checked as they are decoded, the rest is zeroed (default: IMAGE.bmap, or x.img.bmap for x.img.xz, beside it)") },
+	{ "no-bmap", ARG_NONE, NULL, N_("use no bmap, even when one lies beside the image") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
@@ -252,6 +254,8 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "allow-remote-backing")) opt.allow_remote = true;
 		else if (!strcmp(name, "sha256")) opt.sha256 = val;
 		else if (!strcmp(name, "hash-source")) opt.hash_source = true;
+		else if (!strcmp(name, "bmap")) opt.bmap = val;
+		else if (!strcmp(name, "no-bmap")) opt.no_bmap = true;
 		else if (!strcmp(name, "header")) {
 			check_header(val);
 			push(&opt.headers, &opt.nheaders, val);
@@ -389,6 +393,15 @@ static void print_info_text(struct qf_image *img)
 		if (l->data_file)
 			printf(_("%sdata file:      %s%s\n"), i ? "  " : "", l->data_file,
 			       l->data_file_raw ? _(" (raw)") : "");
+	}
+	{
+		uint64_t mapped;
+		bool checked;
+		const char *bm = qf_image_bmap(img, &mapped, &checked);
+		if (bm)
+			printf(_("bmap:           %s (%s mapped%s)\n"), bm,
+			       qf_size_str(mapped, b1, sizeof(b1)),
+			       checked ? _(", checked per range") : "");
 	}
 	if (qf_image_snapshot_count(img)) {
 		printf(_("snapshots:\n"));
@@ -724,6 +737,8 @@ int main(int argc, char **argv)
 	oo.allow_remote_backing = opt.allow_remote;
 	oo.sha256 = opt.sha256;
 	oo.hash_source = opt.hash_source;
+	oo.bmap = opt.bmap;
+	oo.no_bmap = opt.no_bmap;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 

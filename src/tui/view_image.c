@@ -92,6 +92,19 @@ static int header_lines(char lines[][2][160], int max)
 		else
 			LINE(_("Checksum:"), "%s", _("none published"));
 	}
+	{
+		uint64_t mapped;
+		bool checked;
+		const char *bm = qf_image_bmap(app.img, &mapped, &checked), *slash;
+
+		if (bm) {
+			slash = strrchr(bm, '/');
+			qf_size_str(mapped, a, sizeof(a));
+			/* The pane is narrow: the mapped size in brackets. */
+			LINE(_("Bmap:"), checked ? _("%s (%s)")
+				: _("%s (%s, no checksums)"), slash && slash[1] ? slash + 1 : bm, a);
+		}
+	}
 	sel = qf_image_snapshot_selected(app.img);
 	if (sel >= 0) {
 		const struct qf_snapshot_info *s = qf_image_snapshot(app.img, sel);

@@ -3,7 +3,8 @@
 # (URL.sha256, URL.sha256sum, or SHA256SUMS in its directory, the query
 # string kept for signed URLs), and a file that is not there is no error.
 # A wrong one fails the flash: the target is left untouched (refused
-# before the first write) or without a partition table.
+# before the first write) or without a partition table.  A bmap beside
+# the URL is found and checked the same way.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
@@ -55,4 +56,28 @@ for b in disk.img.zst disk.img.gz disk.qcow2; do
 	grep -q 'SHA-256' "$T/err.txt" && fail "$b: a check claimed without a checksum"
 	note "ok: $b over http: beside it, in SHA256SUMS, wrong, none"
 done
+
+# A bmap at the same URL, x.img.bmap for x.img.gz: found, used, and its
+# ranges checked.
+if command -v bmaptool >/dev/null 2>&1; then
+	bmaptool create "$T/disk.raw" -o "$WWW/c/disk.img.bmap" 2>/dev/null ||
+		fail "bmaptool create failed"
+	run_ok -src "$BASE/c/disk.img.gz" -info
+	grep -q "bmap: *$BASE/c/disk.img.bmap" "$T/out.txt" ||
+		fail "the bmap at the URL is not found: $(cat "$T/out.txt")"
+	rand_file "$T/out.raw" $((100 << 20)) 5
+	run_ok -src "$BASE/c/disk.img.gz" -dst "$T/out.raw" -verify
+	cmp -s "$T/out.raw" "$T/disk.raw" || fail "with the remote bmap: wrong bytes"
+	# The image at the URL replaced by another: its ranges do not match.
+	cp "$T/disk.raw" "$T/other.raw"
+	printf 'X' | dd of="$T/other.raw" bs=1 seek=$((1 << 20)) conv=notrunc status=none
+	gzip -c "$T/other.raw" >"$WWW/c/disk.img.gz"
+	run_q -src "$BASE/c/disk.img.gz" -dst "$T/out.raw"
+	[ "$RC" = 1 ] || fail "an image that does not match its remote bmap: exit $RC"
+	grep -q "do not match their sha256 in $BASE/c/disk.img.bmap" "$T/err.txt" ||
+		fail "remote bmap mismatch: $(cat "$T/err.txt")"
+	! blkid -p "$T/out.raw" 2>/dev/null | grep -q PTTYPE ||
+		fail "a mismatch against the remote bmap left a partition table"
+	note "ok: a bmap beside the URL is used and checked"
+fi
 exit 0

@@ -2,7 +2,8 @@
 # checksum.sh - a published SHA-256 beside a compressed image: the image
 # screen names the file it came from (and every partition's filesystem),
 # the result screen says the flash matched it (green), or that it did
-# not (red) and the target failed without a partition table.
+# not (red) and the target failed without a partition table.  A bmap
+# beside it is named too.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/tui/tuilib.sh"
@@ -75,3 +76,16 @@ tui_wait "none published"
 tui_keys q
 tui_expect_exit 0
 note "ok: no checksum published"
+
+# A bmap beside the image is named with what it maps.
+if command -v bmaptool >/dev/null 2>&1; then
+	bmaptool create "$T/disk.img" -o "$T/pub/disk.img.bmap" 2>/dev/null ||
+		fail "bmaptool create failed"
+	tui_start -- --target "$T/out.img" "$T/pub/disk.img.zst"
+	tui_wait "Bmap:"
+	tui_screen | grep -Eq "Bmap: +disk.img.bmap \([0-9.]+ MiB\)" ||
+		fail "the bmap is not shown: $(tui_screen)"
+	tui_keys q
+	tui_expect_exit 0
+	note "ok: the bmap is shown"
+fi

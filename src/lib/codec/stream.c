@@ -14,6 +14,7 @@
 #include "codec/stream.h"
 #include "codec/codec.h"
 #include "codec/peek.h"
+#include "source/bmap.h"
 #include "source/digest.h"
 
 #include <errno.h>
@@ -50,6 +51,7 @@ struct stream {
 	char hex[65];                /* its result once the file is read */
 	struct qf_err err;           /* sticky: the stream is unusable */
 	struct qf_peek *peek;        /* windows beyond the head, or NULL */
+	struct qf_bmap_check *bmap;  /* checks decoded bytes, or NULL */
 };
 
 /* The decompressed size the hard way, for formats that do not record it
@@ -156,6 +158,9 @@ static void advance(struct stream *st)
 		ret = qf_codec_read(st->c, st->ring + idx, k, &got, &e);
 		if (ret == 0 && got < k)
 			ret = short_err(st, pos + got, &e);
+		if (ret == 0 && st->bmap)
+			ret = qf_bmap_check_bytes(st->bmap, st->ring + idx, pos, k,
+						  st->s.name, &e);
 		pthread_mutex_lock(&st->mu);
 		if (ret == 0)
 			st->pos = pos + k;
@@ -253,6 +258,7 @@ static void stream_close(struct qf_source *s)
 	free(st->head);
 	free(st->ring);
 	qf_peek_free(st->peek);
+	qf_bmap_check_free(st->bmap);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
 }
@@ -309,7 +315,11 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 		st->tap = qf_digest_new("sha256");
 		st->c->in.tap = st->tap;
 	}
-	if (o && o->size) {
+	if (o && o->bmap) {
+		st->bmap = qf_bmap_check_new(o->bmap);
+		expect = o->bmap->image_size;
+		known = true;
+	} else if (o && o->size) {
 		expect = o->size;
 		known = true;
 	} else if ((ret = qf_codec_size(st->c, &expect, &known, e)) < 0) {
@@ -342,6 +352,9 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	ret = qf_codec_read(st->c, st->head, st->head_len, &got, e);
 	if (ret == 0 && got < st->head_len)
 		ret = short_err(st, got, e);
+	if (ret == 0 && st->bmap)
+		ret = qf_bmap_check_bytes(st->bmap, st->head, 0, st->head_len,
+					  st->s.name, e);
 	if (ret == 0 && expect == st->head_len)
 		ret = finish(st, e);
 	if (ret == 0 && expect == st->head_len)

@@ -5,6 +5,8 @@
 
 #include "source/source.h"
 
+struct qf_bmap;
+
 /* Bytes of the decompressed stream that stay readable at any time: the
  * partition tables and the first filesystem superblocks live there. */
 #define QF_STREAM_HEAD ((uint64_t)4 << 20)
@@ -15,6 +17,10 @@ struct qf_stream_opts {
 	uint64_t size;
 	/* Compute the SHA-256 of the compressed file as it is read. */
 	bool digest;
+	/* The image's bmap, or NULL: its size is the image's, bytes outside
+	 * its ranges read as zeros and those inside are checked against
+	 * its digests as they are decoded.  Not owned. */
+	const struct qf_bmap *bmap;
 };
 
 /* Open the decompressed view of @in, a file of format @fmt (one a codec

@@ -5,6 +5,7 @@
 #include "image/extent.h"
 #include "codec/codec.h"
 #include "codec/stream.h"
+#include "source/bmap.h"
 #include "source/digest.h"
 
 #include <errno.h>
@@ -207,6 +208,18 @@ const char *qf_image_checksum(const struct qf_image *img, const char **origin)
 	return img->sha256[0] ? img->sha256 : NULL;
 }
 
+const char *qf_image_bmap(const struct qf_image *img, uint64_t *mapped,
+			  bool *checked)
+{
+	if (!img->bmap)
+		return NULL;
+	if (mapped)
+		*mapped = img->bmap->mapped;
+	if (checked)
+		*checked = img->bmap->alg != NULL;
+	return img->bmap->origin;
+}
+
 struct qf_source *qf_image_file(struct qf_image *img)
 {
 	return img->layers[0].file;
@@ -254,6 +267,11 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		};
 		char got[65];
 
+		if (!img->opts.no_bmap &&
+		    (ret = qf_bmap_find(name, img->opts.bmap, &img->opts,
+					&img->bmap, e)) < 0)
+			goto fail;
+		so.bmap = img->bmap;
 		if ((ret = qf_stream_open(top->file, fmt, &so, &top->stream, e)) < 0)
 			goto fail;
 		top->info.format = qf_format_name(fmt);
@@ -291,6 +309,7 @@ void qf_image_close(struct qf_image *img)
 	free(img->files);
 	free(img->name);
 	free(img->sha256_origin);
+	qf_bmap_free(img->bmap);
 	free(img);
 }
 

@@ -26,6 +26,7 @@ struct qf_image {
 	 * and where it came from. */
 	char sha256[65];
 	char *sha256_origin;
+	struct qf_bmap *bmap;        /* a stream's bmap, or NULL */
 };
 
 /* For a stream image, decode the bytes at each of @offs ahead of the

@@ -164,10 +164,8 @@ int qf_sums_lookup(const char *text, size_t len, const char *name,
 	return 0;
 }
 
-/* The whole of the small file @name (a path or URL): 0, -ENOENT when it
- * is not there, or another error. */
-static int slurp(const char *name, const struct qf_open_opts *opts,
-		 char **text, size_t *len, struct qf_err *e)
+int qf_small_file(const char *name, const struct qf_open_opts *opts,
+		  uint64_t max, char **text, size_t *len, struct qf_err *e)
 {
 	struct qf_source *s = NULL;
 	struct qf_err e2 = { 0 };
@@ -178,9 +176,9 @@ static int slurp(const char *name, const struct qf_open_opts *opts,
 			*e = e2;
 		return ret;
 	}
-	if (s->size > SUMS_MAX) {
+	if (s->size > max) {
 		qf_source_close(s);
-		return qf_err_set(e, EFBIG, N_("%s: too large for a checksum file"),
+		return qf_err_set(e, EFBIG, N_("%s: too large for a checksum or bmap file"),
 				  name);
 	}
 	*len = (size_t)s->size;
@@ -250,7 +248,7 @@ int qf_checksum_find(const char *image, const char *given,
 		return 1;
 	}
 	if (given) {
-		if ((ret = slurp(given, opts, &text, &len, e)) < 0) {
+		if ((ret = qf_small_file(given, opts, SUMS_MAX, &text, &len, e)) < 0) {
 			free(path);
 			return ret == -ENOENT
 			       ? qf_err_set(e, ENOENT, N_("%s: no such checksum file"),
@@ -277,7 +275,7 @@ int qf_checksum_find(const char *image, const char *given,
 			cand = qf_xasprintf("%.*sSHA256SUMS%s",
 					    (int)(base - image), image, query);
 		e2 = (struct qf_err){ 0 };
-		ret = slurp(cand, opts, &text, &len, &e2);
+		ret = qf_small_file(cand, opts, SUMS_MAX, &text, &len, &e2);
 		if (ret == -ENOENT) {
 			free(cand);
 			continue;

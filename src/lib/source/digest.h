@@ -24,6 +24,12 @@ void qf_hex(const uint8_t *b, size_t n, char *out);
 /* @hex (exactly 2n hex digits, any case) into @out; 0 or -EINVAL. */
 int qf_hex_parse(const char *hex, uint8_t *out, size_t n);
 
+/* The whole of the small file @name (a path or URL; a checksum list, a
+ * bmap) NUL-terminated into *@text: 0, -ENOENT when it is not there,
+ * -EFBIG when it holds more than @max bytes, or another error. */
+int qf_small_file(const char *name, const struct qf_open_opts *opts,
+		  uint64_t max, char **text, size_t *len, struct qf_err *e);
+
 /* The SHA-256 of the file called @name in a checksum list in sha256sum
  * format ("HEX  NAME", "HEX *NAME", or the BSD "SHA256 (NAME) = HEX"),
  * lower-case into @hex: 1 found, 0 not listed.  Only the last part of
