@@ -111,6 +111,9 @@ struct qf_open_opts {
 	 * uses none. */
 	const char *bmap;
 	bool no_bmap;
+	/* The member of a zip archive to flash; NULL: its only disk image
+	 * (-EMLINK, naming them, when it holds several). */
+	const char *member;
 	/* http(s) sources */
 	const char *cacert;          /* extra CA bundle file */
 	bool insecure;               /* do not verify TLS peers */
@@ -133,6 +136,12 @@ void qf_image_close(struct qf_image *img);
  * came from ("-sha256", or the file that listed it); NULL when none was
  * given or found. */
 const char *qf_image_checksum(const struct qf_image *img, const char **origin);
+/* The members of the archive @name that look like disk images, when it
+ * is one (NULL-terminated into *@members: free each and the array):
+ * their count, 0 for a file that is no archive, or a negative errno.
+ * For the choice qf_image_open's -EMLINK asks for. */
+int qf_image_members(const char *name, const struct qf_open_opts *opts,
+		     char ***members, struct qf_err *e);
 /* The bmap the image is flashed with: the file it came from, with the
  * bytes it maps and whether it has a digest per range; NULL when none. */
 const char *qf_image_bmap(const struct qf_image *img, uint64_t *mapped,

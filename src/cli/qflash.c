@@ -35,7 +35,7 @@ static struct {
 	bool list_parts, info, json, debug, force, verify, verify_only;
 	bool direct, assume_zeroed, insecure, exact, grow, allow_remote;
 	bool hash_source, no_bmap;
-	const char *sha256, *bmap;
+	const char *sha256, *bmap, *member;
 	const char *write_parts;
 	struct wpart *parts;         /* -write-parts, parsed: */
 	int nparts;
@@ -91,6 +91,7 @@ static const struct flag flags[] = {
 	{ "hash-source", ARG_NONE, NULL, N_("compute the image file's SHA-256 for the log even when none is published") },
 	{ "bmap", ARG_VALUE, N_("FILE"), N_("the bmap of a compressed raw image: its ranges are checked as they are decoded, the rest is zeroed (default: IMAGE.bmap, or x.img.bmap for x.img.xz, beside it)") },
 	{ "no-bmap", ARG_NONE, NULL, N_("use no bmap, even when one lies beside the image") },
+	{ "member", ARG_VALUE, N_("NAME"), N_("the member of a zip archive to flash, when it holds several images") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
@@ -256,6 +257,7 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "hash-source")) opt.hash_source = true;
 		else if (!strcmp(name, "bmap")) opt.bmap = val;
 		else if (!strcmp(name, "no-bmap")) opt.no_bmap = true;
+		else if (!strcmp(name, "member")) opt.member = val;
 		else if (!strcmp(name, "header")) {
 			check_header(val);
 			push(&opt.headers, &opt.nheaders, val);
@@ -739,6 +741,7 @@ int main(int argc, char **argv)
 	oo.hash_source = opt.hash_source;
 	oo.bmap = opt.bmap;
 	oo.no_bmap = opt.no_bmap;
+	oo.member = opt.member;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 
@@ -747,7 +750,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qflash: %s%s\n", e.msg,
 			ret == -EMEDIUMTYPE ? _(" (use -format raw for a raw disk image)")
 			: ret == -EUCLEAN ? _("; use -force to read it anyway")
-			: ret == -EREMOTE ? _("; use -allow-remote-backing to let it") : "");
+			: ret == -EREMOTE ? _("; use -allow-remote-backing to let it")
+			: ret == -EMLINK ? _(" with -member NAME") : "");
 		return 1;
 	}
 	if (opt.debug)

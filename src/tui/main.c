@@ -147,6 +147,10 @@ static void pending_set(const struct task *t)
 
 /* The image the user let read its backing files from a server. */
 static char *remote_ok;
+/* The archive the user picked a member of, and that member. */
+static char *member_of, *member;
+/* The images of the archive being asked about. */
+static char **pick_names;
 
 static void open_image(const char *name, const char *snapshot,
 		       enum qf_format format, bool force, bool forward)
@@ -164,6 +168,8 @@ static void open_image(const char *name, const char *snapshot,
 	/* Once the user let this image read from a server, it may again. */
 	t->allow_remote = remote_ok && strcmp(remote_ok, name) == 0;
 	t->forward = forward;
+	if (member_of && member && strcmp(member_of, name) == 0)
+		t->member = xstrdup(member);
 	if (task_start(t) < 0) {
 		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
 		task_free(t);
@@ -204,6 +210,18 @@ static void open_remote(void)
 	pending_clear();
 }
 
+static void open_member(int i)
+{
+	if (pending.name && pick_names) {
+		free(member_of);
+		free(member);
+		member_of = xstrdup(pending.name);
+		member = xstrdup(pick_names[i]);
+		open_image(pending.name, NULL, pending.format, false, true);
+	}
+	pending_clear();
+}
+
 static void open_corrupt(void)
 {
 	if (pending.name)
@@ -216,7 +234,8 @@ static void open_corrupt(void)
  * broken file, not a raw image. */
 static bool named_as_format(const char *name)
 {
-	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst" };
+	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst",
+					   ".zip" };
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
@@ -239,7 +258,7 @@ static void open_done(struct task *t)
 
 		pending_set(t);
 		snprintf(q, sizeof(q),
-			 _("%s is not a qcow2, gzip or zstd image. Flash it as a raw disk image? (y/n)"),
+			 _("%s is in no format qflash knows. Flash it as a raw disk image? (y/n)"),
 			 t->name);
 		ui_ask(q, open_as_raw);
 	} else if (t->ret == -EREMOTE && !t->allow_remote) {
@@ -261,6 +280,20 @@ static void open_done(struct task *t)
 			 _("%s: the program that wrote it found it inconsistent, so some of what it holds may be wrong. Open it anyway? (y/n)"),
 			 t->err.msg);
 		ui_ask(q, open_corrupt);
+	} else if (t->ret == -EMLINK && t->members) {
+		/* The CLI's -member: the user picks from the list. */
+		int n = 0;
+
+		pending_set(t);
+		for (int i = 0; pick_names && pick_names[i]; i++)
+			free(pick_names[i]);
+		free(pick_names);
+		pick_names = t->members;
+		t->members = NULL;
+		while (pick_names[n])
+			n++;
+		ui_pick(_("Which image of the archive?"),
+			(const char *const *)pick_names, n, open_member);
 	} else if (t->ret < 0) {
 		ui_msg(_("Cannot open the image"), "%s", t->err.msg);
 	}

@@ -46,9 +46,16 @@ static void run_open(struct task *t)
 	o.snapshot = t->snapshot;
 	o.force = t->force;
 	o.allow_remote_backing = t->allow_remote;
+	o.member = t->member;
 	o.warn = collect_warning;
 	o.warn_ctx = t;
 	t->ret = qf_image_open(t->name, &o, &t->img, &t->err);
+	if (t->ret == -EMLINK) {
+		/* Several images in an archive: the user picks one. */
+		struct qf_err e2 = { 0 };
+		if (qf_image_members(t->name, &o, &t->members, &e2) < 2)
+			t->members = NULL;
+	}
 	if (t->ret < 0)
 		return;
 	/* A stream's partition table is read from its buffered head. */
@@ -140,6 +147,10 @@ void task_free(struct task *t)
 		qf_ptable_free(t->pt);
 	free(t->name);
 	free(t->snapshot);
+	free(t->member);
+	for (int i = 0; t->members && t->members[i]; i++)
+		free(t->members[i]);
+	free(t->members);
 	for (int i = 0; i < t->nfiles; i++)
 		free(t->files[i]);
 	free(t->files);

@@ -26,6 +26,8 @@ struct task {
 	bool force;              /* read it even if marked corrupt */
 	bool allow_remote;       /* it may read backing files from servers */
 	bool forward;            /* go on to the next screen when done */
+	char *member;            /* the archive member to open, or NULL */
+	char **members;          /* out, on -EMLINK: the archive's images */
 	struct qf_image *img;
 	struct qf_ptable *pt;
 	struct qf_err pterr;     /* why pt is NULL */

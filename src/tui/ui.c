@@ -479,13 +479,17 @@ void ui_cursor(int y, int x)
 
 /* --------------------------------------------------------------- dialogs */
 
-enum dlg_kind { DLG_NONE, DLG_MSG, DLG_ASK };
+enum dlg_kind { DLG_NONE, DLG_MSG, DLG_ASK, DLG_PICK };
 
 static struct {
 	enum dlg_kind kind;
 	char title[128];
 	char text[QF_ERR_MSG_MAX + 256];
 	void (*yes)(void);
+	/* DLG_PICK */
+	const char *const *items;
+	int n, cur;
+	void (*chosen)(int);
 } dlg;
 
 void ui_msg(const char *title, const char *fmt, ...)
@@ -508,6 +512,64 @@ void ui_ask(const char *question, void (*yes)(void))
 	dlg.yes = yes;
 }
 
+void ui_pick(const char *title, const char *const *items, int n,
+	     void (*chosen)(int))
+{
+	dlg.kind = DLG_PICK;
+	snprintf(dlg.title, sizeof(dlg.title), "%s", title);
+	dlg.items = items;
+	dlg.n = n;
+	dlg.cur = 0;
+	dlg.chosen = chosen;
+}
+
+static bool pick_key(int ch)
+{
+	switch (km_action(ch)) {
+	case KA_UP:
+		if (dlg.cur > 0)
+			dlg.cur--;
+		return true;
+	case KA_DOWN:
+		if (dlg.cur < dlg.n - 1)
+			dlg.cur++;
+		return true;
+	case KA_ENTER: {
+		void (*chosen)(int) = dlg.chosen;
+		dlg.kind = DLG_NONE;
+		if (chosen)
+			chosen(dlg.cur);
+		return true;
+	}
+	default:
+		break;
+	}
+	if (ch == 27 || ch == 'q')
+		dlg.kind = DLG_NONE;
+	return true;
+}
+
+static void pick_draw(void)
+{
+	int w = 44, rows = dlg.n, top = 0;
+	struct ui_area a;
+
+	for (int i = 0; i < dlg.n; i++)
+		if (ui_width(dlg.items[i]) + 8 > w)
+			w = ui_width(dlg.items[i]) + 8;
+	if (w > 70)
+		w = 70;
+	if (rows > LINES - 8)
+		rows = LINES - 8 > 1 ? LINES - 8 : 1;
+	if (dlg.cur >= rows)
+		top = dlg.cur - rows + 1;
+	a = ui_overlay(rows + 4, w, dlg.title);
+	for (int i = 0; i < rows && top + i < dlg.n; i++)
+		ui_put(a.y + i, a.x, a.w, top + i == dlg.cur ? UI_CURSOR : UI_NORMAL,
+		       dlg.items[top + i]);
+	ui_put(a.y + a.h - 1, a.x, a.w, UI_KEY, _("Up/Down choose  Enter open  Esc cancel"));
+}
+
 bool ui_dialog_active(void)
 {
 	return dlg.kind != DLG_NONE;
@@ -523,6 +585,8 @@ bool ui_dialog_key(int ch)
 	/* TRANSLATORS: the key that answers "yes" in (y/n) questions. */
 	const char *ykey = _("y");
 
+	if (dlg.kind == DLG_PICK)
+		return pick_key(ch);
 	if (dlg.kind == DLG_MSG) {
 		if (ch == '\n' || ch == '\r' || ch == KEY_ENTER || ch == 27 ||
 		    ch == ' ' || ch == 'q')
@@ -573,6 +637,10 @@ void ui_dialog_draw(void)
 
 	if (dlg.kind == DLG_NONE)
 		return;
+	if (dlg.kind == DLG_PICK) {
+		pick_draw();
+		return;
+	}
 	/* Questions carry their own "(y/n)". */
 	hint = dlg.kind == DLG_ASK ? "" : _("Press Enter to continue");
 	tw = ui_width(dlg.text);

@@ -110,6 +110,10 @@ void ui_cursor(int y, int x);
 void ui_msg(const char *title, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ui_ask(const char *question, void (*yes)(void));
+/* A list to pick one of @n @items (kept by the caller until chosen):
+ * Enter calls @chosen with its index, Esc closes it. */
+void ui_pick(const char *title, const char *const *items, int n,
+	     void (*chosen)(int));
 bool ui_dialog_active(void);
 void ui_dialog_close(void);
 bool ui_dialog_key(int ch);

@@ -35,7 +35,7 @@ static unsigned seen_visit = ~0u;
 static char load_error[PATH_MAX + 256];
 
 static const char *const image_suffixes[] = {
-	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", NULL
+	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", ".zip", NULL
 };
 
 static bool is_image_name(const char *name)
@@ -248,7 +248,7 @@ void view_source_draw(void)
 		ui_put(y, 2, a.w - 4, UI_ERROR, load_error);
 	else if (!nshown)
 		ui_put(y, 2, a.w - 4, UI_DIM,
-		       _("No image files here (*.qcow2 *.img *.raw *.gz *.zst)"));
+		       _("No image files here (*.qcow2 *.img *.raw *.gz *.zst *.zip)"));
 	for (int i = list.top; i < nshown && i < list.top + rows; i++, y++) {
 		struct entry *en = &ents[shown[i]];
 		bool cur = i == list.cur && !focus_path;

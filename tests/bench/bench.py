@@ -15,6 +15,9 @@ Sections (BENCH_SECTIONS, comma-separated, default all):
   drive    what making a drive correct costs: the wipe before the data and
            the table written last (and read back) on a larger drive, with
            the GPT fix-up and with -exact
+  formats  compressed raw images with their bmap against bmaptool and
+           each decoder's floor (tests/bench/formats.py)
+  wan      those images through a 40 ms, 40 MB/s delay line against curl
 
 Runs alternate between the tools compared; the tables show medians of
 BENCH_ROUNDS runs (3).  Images live in BENCH_DIR (/var/tmp/qflash-bench),
@@ -43,7 +46,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WORK = os.environ.get("BENCH_DIR", "/var/tmp/qflash-bench")
 SHM = os.environ.get("BENCH_SHM", "/dev/shm")
 SECTIONS = os.environ.get("BENCH_SECTIONS",
-                          "convert,drive,tui,http").split(",")
+                          "convert,drive,tui,http,formats,wan").split(",")
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
 ROOT = os.geteuid() == 0
@@ -941,7 +944,8 @@ def main():
         signal.signal(sig, on_signal)
     if not shutil.which("qemu-img"):
         raise SystemExit("qemu-img is needed (package qemu-utils)")
-    unknown = set(SECTIONS) - {"convert", "drive", "tui", "http"}
+    unknown = set(SECTIONS) - {"convert", "drive", "tui", "http", "formats",
+                               "wan"}
     if unknown:
         raise SystemExit("unknown BENCH_SECTIONS: %s" %
                          ", ".join(sorted(unknown)))
@@ -954,9 +958,13 @@ def main():
           (os.cpu_count(), os.getloadavg()[0], qemu_version), flush=True)
     failed = []
     try:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import formats
         for name, fn in (("convert", section_convert),
                          ("drive", section_drive), ("tui", section_tui),
-                         ("http", section_http)):
+                         ("http", section_http),
+                         ("formats", formats.section_formats),
+                         ("wan", formats.section_wan)):
             if name not in SECTIONS:
                 continue
             try:

@@ -14,10 +14,18 @@
 int qf_codec_open(const struct qf_codec_ops *ops, struct qf_source *src,
 		  struct qf_codec **out, struct qf_err *e)
 {
+	return qf_codec_open_member(ops, src, NULL, out, e);
+}
+
+int qf_codec_open_member(const struct qf_codec_ops *ops,
+			 struct qf_source *src, const char *member,
+			 struct qf_codec **out, struct qf_err *e)
+{
 	struct qf_codec *c = qf_xcalloc(1, sizeof(*c));
 	int ret;
 
 	c->ops = ops;
+	c->member = member;
 	c->in.src = src;
 	c->in.cap = IN_BUF;
 	c->in.buf = qf_xmalloc(IN_BUF);

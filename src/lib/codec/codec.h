@@ -59,6 +59,8 @@ struct qf_codec {
 	 * file that may hold more (a remote file cannot be walked cheaply):
 	 * the end of the data then has to prove it right. */
 	bool size_of_first_frame;
+	/* The member of an archive to decode, or NULL for its only image. */
+	const char *member;
 	void *priv;
 };
 
@@ -70,6 +72,12 @@ const struct qf_codec_ops *qf_codec_for(enum qf_format fmt);
 /* Open @ops over @src (not owned; it must outlive the codec). */
 int qf_codec_open(const struct qf_codec_ops *ops, struct qf_source *src,
 		  struct qf_codec **out, struct qf_err *e);
+/* The same for the member @member (not copied; NULL: the only image) of
+ * an archive.  -EMLINK when the archive holds several images and none is
+ * named. */
+int qf_codec_open_member(const struct qf_codec_ops *ops,
+			 struct qf_source *src, const char *member,
+			 struct qf_codec **out, struct qf_err *e);
 int qf_codec_size(struct qf_codec *c, uint64_t *size, bool *known,
 		  struct qf_err *e);
 int qf_codec_read(struct qf_codec *c, void *out, size_t n, size_t *got,
@@ -85,7 +93,13 @@ uint64_t qf_codec_consumed(const struct qf_codec *c);
  * error. */
 int qf_codec_tap_rest(struct qf_codec *c, struct qf_err *e);
 
+/* The members of the zip archive in @src that look like disk images,
+ * NULL-terminated into *@names (free each and the array): their count,
+ * or a negative errno. */
+int qf_zip_images(struct qf_source *src, char ***names, struct qf_err *e);
+
 extern const struct qf_codec_ops qf_codec_gzip;
 extern const struct qf_codec_ops qf_codec_zstd;
+extern const struct qf_codec_ops qf_codec_zip;
 
 #endif

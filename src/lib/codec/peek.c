@@ -59,8 +59,8 @@ static int run_to(struct qf_codec *c, struct qf_peek *p, uint64_t *at,
 }
 
 struct qf_peek *qf_peek_run(const struct qf_codec_ops *ops,
-			    struct qf_source *in, const uint64_t *offs,
-			    size_t n, struct qf_err *e)
+			    struct qf_source *in, const char *member,
+			    const uint64_t *offs, size_t n, struct qf_err *e)
 {
 	struct qf_peek *p = qf_xcalloc(1, sizeof(*p));
 	uint64_t sorted[QF_PEEK_MAX], at = 0;
@@ -95,7 +95,7 @@ struct qf_peek *qf_peek_run(const struct qf_codec_ops *ops,
 	p->n = k;
 	if (!k)
 		return p;
-	if (qf_codec_open(ops, in, &c, e) < 0)
+	if (qf_codec_open_member(ops, in, member, &c, e) < 0)
 		goto fail;
 	scratch = qf_xmalloc(QF_PEEK_WINDOW);
 	for (size_t i = 0; i < k && !end; i++)

@@ -17,12 +17,12 @@
 struct qf_peek;
 
 /* Decode @in (a file of @ops' format) from its start with a decoder of
- * its own and keep QF_PEEK_WINDOW bytes at each of @offs (@n of them, in
+ * its own (of @member in an archive) and keep QF_PEEK_WINDOW bytes at each of @offs (@n of them, in
  * any order; those past QF_PEEK_MAX or QF_PEEK_LIMIT are left out).
  * NULL with @e set when the data cannot be decoded. */
 struct qf_peek *qf_peek_run(const struct qf_codec_ops *ops,
-			    struct qf_source *in, const uint64_t *offs,
-			    size_t n, struct qf_err *e);
+			    struct qf_source *in, const char *member,
+			    const uint64_t *offs, size_t n, struct qf_err *e);
 /* Copy [@off, @off + @len) when one window holds all of it: true. */
 bool qf_peek_read(const struct qf_peek *p, void *buf, size_t len,
 		  uint64_t off);

@@ -309,7 +309,8 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 				 qf_format_name(fmt));
 		goto fail;
 	}
-	if ((ret = qf_codec_open(ops, in, &st->c, e)) < 0)
+	if ((ret = qf_codec_open_member(ops, in, o ? o->member : NULL, &st->c,
+					e)) < 0)
 		goto fail;
 	if (o && o->digest) {
 		st->tap = qf_digest_new("sha256");
@@ -416,7 +417,7 @@ int qf_stream_peek(struct qf_source *s, const uint64_t *offs, size_t n,
 			want[k++] = offs[i];
 	if (!k)
 		return 0;
-	st->peek = qf_peek_run(st->c->ops, st->in, want, k, e);
+	st->peek = qf_peek_run(st->c->ops, st->in, st->c->member, want, k, e);
 	return st->peek ? 0 : e && e->code ? e->code : -EIO;
 }
 

@@ -21,6 +21,8 @@ struct qf_stream_opts {
 	 * its ranges read as zeros and those inside are checked against
 	 * its digests as they are decoded.  Not owned. */
 	const struct qf_bmap *bmap;
+	/* The member of an archive to flash, or NULL for its only image. */
+	const char *member;
 };
 
 /* Open the decompressed view of @in, a file of format @fmt (one a codec

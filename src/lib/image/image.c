@@ -220,6 +220,26 @@ const char *qf_image_bmap(const struct qf_image *img, uint64_t *mapped,
 	return img->bmap->origin;
 }
 
+int qf_image_members(const char *name, const struct qf_open_opts *opts,
+		     char ***members, struct qf_err *e)
+{
+	struct qf_source *src = NULL;
+	uint8_t head[QF_CODEC_PROBE_LEN];
+	size_t n;
+	int ret;
+
+	*members = NULL;
+	if ((ret = qf_source_open(name, NULL, opts, &src, e)) < 0)
+		return ret;
+	n = src->size < sizeof(head) ? (size_t)src->size : sizeof(head);
+	ret = qf_source_pread(src, head, n, 0, 0, e);
+	if (ret == 0)
+		ret = qf_codec_probe(head, n) == &qf_codec_zip
+		      ? qf_zip_images(src, members, e) : 0;
+	qf_source_close(src);
+	return ret;
+}
+
 struct qf_source *qf_image_file(struct qf_image *img)
 {
 	return img->layers[0].file;
@@ -272,6 +292,9 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 					&img->bmap, e)) < 0)
 			goto fail;
 		so.bmap = img->bmap;
+		img->member = img->opts.member ? qf_xstrdup(img->opts.member) : NULL;
+		img->opts.member = img->member;
+		so.member = img->member;
 		if ((ret = qf_stream_open(top->file, fmt, &so, &top->stream, e)) < 0)
 			goto fail;
 		top->info.format = qf_format_name(fmt);
@@ -310,6 +333,7 @@ void qf_image_close(struct qf_image *img)
 	free(img->name);
 	free(img->sha256_origin);
 	qf_bmap_free(img->bmap);
+	free(img->member);
 	free(img);
 }
 

@@ -27,6 +27,7 @@ struct qf_image {
 	char sha256[65];
 	char *sha256_origin;
 	struct qf_bmap *bmap;        /* a stream's bmap, or NULL */
+	char *member;                /* the archive member flashed, or NULL */
 };
 
 /* For a stream image, decode the bytes at each of @offs ahead of the
