@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether a standard cluster entry has a host cluster.  With an external
+ * data file host offset 0 is a real cluster, marked by the copied bit. */
 static bool std_allocated(const struct qcow2 *q, uint64_t l2e)
 {
 	return (l2e & L2E_OFFSET_MASK) ||
@@ -37,31 +39,31 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 		compressed_at(q, l2e, &coff, &clen);
 
 		if (qcow2_has_data_file(q))
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu in an image with an external data file"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu in an image with an external data file"), voff);
 		if (coff & ~L2E_OFFSET_MASK & ~511ull)
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu has reserved offset bits set"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu has reserved offset bits set"), voff);
 		if (q->ext_l2 && bitmap)
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu has a subcluster bitmap"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu has a subcluster bitmap"), voff);
 		if (coff >= fsize || add_overflows(coff, clen, &end) ||
 		    end > ((fsize + 511) & ~511ull))
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu lies past the end of the file"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu lies past the end of the file"), voff);
 		return 0;
 	}
 	if (l2e & L2E_STD_RESERVED)
-		return qcow2_bad(q, _("L2 entry for virtual offset %llu has reserved bits set"), voff);
+		return qcow2_bad(q, N_("L2 entry for virtual offset %llu has reserved bits set"), voff);
 	{
 		uint64_t off = l2e & L2E_OFFSET_MASK;
 
 		if (off & (q->cluster_size - 1))
-			return qcow2_bad(q, _("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
+			return qcow2_bad(q, N_("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
 		if (off && !qcow2_has_data_file(q) && off >= fsize)
-			return qcow2_bad(q, _("data cluster for virtual offset %llu is past the end of the file"), voff);
+			return qcow2_bad(q, N_("data cluster for virtual offset %llu is past the end of the file"), voff);
 		if (q->ext_l2) {
 			uint32_t a = (uint32_t)bitmap, z = (uint32_t)(bitmap >> 32);
 			if (a & z)
-				return qcow2_bad(q, _("subclusters at virtual offset %llu are both allocated and zero"), voff);
+				return qcow2_bad(q, N_("subclusters at virtual offset %llu are both allocated and zero"), voff);
 			if (a && !std_allocated(q, l2e))
-				return qcow2_bad(q, _("subclusters at virtual offset %llu are allocated without a host cluster"), voff);
+				return qcow2_bad(q, N_("subclusters at virtual offset %llu are allocated without a host cluster"), voff);
 		}
 	}
 	return 0;
@@ -85,16 +87,16 @@ int qcow2_load_l1(struct qcow2 *q, uint64_t l1_off, uint32_t l1_size)
 		uint64_t v = get_be64(raw + (size_t)i * 8);
 		uint64_t l2 = v & L1E_OFFSET_MASK;
 		if (v & L1E_RESERVED) {
-			ret = qcow2_bad(q, _("L1 entry %u has reserved bits set"), i);
+			ret = qcow2_bad(q, N_("L1 entry %u has reserved bits set"), i);
 			goto out;
 		}
 		if (l2 & (q->cluster_size - 1)) {
-			ret = qcow2_bad(q, _("L2 table at %llu (L1 entry %u) is not aligned to a cluster"),
+			ret = qcow2_bad(q, N_("L2 table at %llu (L1 entry %u) is not aligned to a cluster"),
 				  (unsigned long long)l2, i);
 			goto out;
 		}
 		if (l2 && !range_inside(l2, q->cluster_size, fsize)) {
-			ret = qcow2_bad(q, _("L2 table at %llu (L1 entry %u) is past the end of the file"),
+			ret = qcow2_bad(q, N_("L2 table at %llu (L1 entry %u) is past the end of the file"),
 				  (unsigned long long)l2, i);
 			goto out;
 		}
