@@ -12,7 +12,7 @@ libdeflate-dev libxxhash-dev libssl-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
 dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip gdisk
-fuse3 libfuse3-dev"
+fuse3 libfuse3-dev time"
 fi
 missing=
 for p in $pkgs; do

@@ -78,7 +78,7 @@ struct qcow2 {
 
 	uint32_t l1_size;         /* entries in the L1 being read */
 	uint64_t *l1;
-	uint64_t ncompressed;     /* compressed clusters it maps (found at open) */
+	uint64_t ncompressed;     /* compressed entries in its distinct L2 tables */
 	int snap_selected;
 	struct qf_snapshot_info *snaps;
 	uint32_t nsnaps;
