@@ -17,25 +17,67 @@ static const char *feature_name(const struct qcow2 *q, int type, int bit)
 	return NULL;
 }
 
-static int parse_extensions(struct qcow2 *q, const uint8_t *c0)
+/* The bitmaps extension at @d (24 bytes).  Dirty bitmaps do not change
+ * what the disk reads as, but an image whose extension is inconsistent
+ * while claiming to be consistent (autoclear bit 0) is broken. */
+static int check_bitmaps(struct qcow2 *q, const uint8_t *d, uint32_t len)
+{
+	uint32_t nb;
+	uint64_t dsize, doff;
+
+	if (len != 24)
+		return qcow2_bad(q, N_("bitmaps extension has a bad length (%u)"), len);
+	if (!(q->autoclear & AUTOCLEAR_BITMAPS))
+		return 0;     /* marked inconsistent: not to be used at all */
+	nb = get_be32(d);
+	dsize = get_be64(d + 8);
+	doff = get_be64(d + 16);
+	if (get_be32(d + 4))
+		return qcow2_bad(q, N_("bitmaps extension has a reserved field that is not zero"));
+	if (nb == 0 || nb > MAX_BITMAPS)
+		return qcow2_bad(q, N_("bitmaps extension lists %u bitmaps (1 to 65535 allowed)"), nb);
+	if (doff & (q->cluster_size - 1))
+		return qcow2_bad(q, N_("bitmap directory offset %llu is not aligned to a cluster"),
+				 (unsigned long long)doff);
+	if (dsize == 0 || dsize > MAX_BITMAP_DIR)
+		return qcow2_bad(q, N_("bitmap directory size %llu is out of range (1 to 67107840)"),
+				 (unsigned long long)dsize);
+	if (!range_inside(doff, dsize, q->file->size))
+		return qcow2_bad(q, N_("bitmap directory at %llu is past the end of the file"),
+				 (unsigned long long)doff);
+	return 0;
+}
+
+/* The extensions from the end of the header up to @ext_end: the backing
+ * file name, when there is one, or the end of the first cluster. */
+static int parse_extensions(struct qcow2 *q, const uint8_t *c0,
+			    uint64_t ext_end)
 {
 	uint64_t pos = q->header_length;
 
-	while (pos + 8 <= q->cluster_size) {
-		uint32_t type = get_be32(c0 + pos);
-		uint32_t len = get_be32(c0 + pos + 4);
+	while (pos < ext_end) {
+		uint32_t type, len;
 		uint64_t data = pos + 8, next;
+		int ret;
 
+		if (data > ext_end)
+			return qcow2_bad(q, N_("header extension at %llu runs into the backing file name"),
+					 (unsigned long long)pos);
+		type = get_be32(c0 + pos);
+		len = get_be32(c0 + pos + 4);
 		/* The area may also fill the first cluster without an end. */
 		if (type == EXT_END)
 			break;
+		if (len > ext_end - data)
+			return qcow2_bad(q, ext_end < q->cluster_size
+					 ? N_("header extension 0x%08x at %llu runs into the backing file name")
+					 : N_("header extension 0x%08x at %llu runs past the first cluster"),
+					 type, (unsigned long long)pos);
 		next = data + (((uint64_t)len + 7) & ~7ull);
-		if (next > q->cluster_size)
-			return qcow2_bad(q, N_("header extension 0x%08x at %llu runs past the first cluster"),
-				   type, (unsigned long long)pos);
 		switch (type) {
 		case EXT_BACKING_FMT:
-			if (len == 0 || len > 255)
+			/* qemu keeps the name in 16 bytes, NUL included. */
+			if (len == 0 || len > 15)
 				return qcow2_bad(q, N_("backing file format extension has a bad length (%u)"), len);
 			free(q->backing_fmt);
 			q->backing_fmt = qf_xstrndup((const char *)c0 + data, len);
@@ -62,14 +104,19 @@ static int parse_extensions(struct qcow2 *q, const uint8_t *c0)
 			}
 			break;
 		case EXT_CRYPTO:
+			if (q->crypt_method != 2)
+				return qcow2_bad(q, N_("encryption header pointer in an image not encrypted with LUKS"));
 			if (len != 16)
 				return qcow2_bad(q, N_("encryption header pointer has a bad length (%u)"), len);
 			break;
 		case EXT_BITMAPS:
-			/* Dirty bitmaps do not change what the disk reads as. */
+			if ((ret = check_bitmaps(q, c0 + data, len)) < 0)
+				return ret;
+			break;
 		default:
 			break;
 		}
+		/* The padding of the last one may reach past @ext_end. */
 		pos = next;
 	}
 	return 0;
@@ -191,7 +238,12 @@ int qcow2_parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
 	if ((q->incompat & INCOMPAT_COMPRESS) && q->ctype == QF_COMPRESSION_DEFLATE)
 		return qcow2_bad(q, N_("compression type feature bit set but the compression type is zlib or missing"));
 
-	if ((ret = parse_extensions(q, c0)) < 0)
+	/* Extensions end where the backing file name begins. */
+	if (backing_off > q->cluster_size)
+		return qcow2_bad(q, N_("backing file name at %llu is outside the first cluster"),
+				 (unsigned long long)backing_off);
+	if ((ret = parse_extensions(q, c0, backing_off ? backing_off
+						      : q->cluster_size)) < 0)
 		return ret;
 
 	/* Backing file name: inside the first cluster and the file. */
@@ -232,7 +284,10 @@ int qcow2_parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
 		return qcow2_bad(q, N_("refcount table offset %llu is not aligned to a cluster"),
 			   (unsigned long long)rt_off);
 	if (mul_overflows(rt_clusters, q->cluster_size, &span) ||
-	    !range_inside(rt_off, span, fsize))
+	    span > MAX_REFTABLE_BYTES)
+		return qcow2_bad(q, N_("refcount table of %u clusters is larger than 8 MiB"),
+				 rt_clusters);
+	if (!range_inside(rt_off, span, fsize))
 		return qcow2_bad(q, N_("refcount table at %llu is past the end of the file"),
 			   (unsigned long long)rt_off);
 
@@ -245,10 +300,11 @@ int qcow2_parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
 	l1_bytes = (uint64_t)q->l1_size * 8;
 	if (l1_bytes > MAX_L1_BYTES)
 		return qcow2_bad(q, N_("L1 table of %u entries is larger than 32 MiB"), q->l1_size);
+	/* Offsets are checked even for empty tables, as qemu does. */
+	if (l1_off & (q->cluster_size - 1))
+		return qcow2_bad(q, N_("L1 table offset %llu is not aligned to a cluster"),
+				 (unsigned long long)l1_off);
 	if (q->l1_size) {
-		if (l1_off & (q->cluster_size - 1))
-			return qcow2_bad(q, N_("L1 table offset %llu is not aligned to a cluster"),
-				   (unsigned long long)l1_off);
 		if (!range_inside(l1_off, l1_bytes, fsize))
 			return qcow2_bad(q, N_("L1 table at %llu is past the end of the file"),
 				   (unsigned long long)l1_off);
@@ -257,10 +313,10 @@ int qcow2_parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
 	/* Snapshot table: bounded before anything is allocated for it. */
 	if (q->nsnaps > MAX_SNAPSHOTS)
 		return qcow2_bad(q, N_("snapshot table has %u entries (at most 65536 allowed)"), q->nsnaps);
+	if (snap_off & (q->cluster_size - 1))
+		return qcow2_bad(q, N_("snapshot table offset %llu is not aligned to a cluster"),
+				 (unsigned long long)snap_off);
 	if (q->nsnaps) {
-		if (snap_off & (q->cluster_size - 1))
-			return qcow2_bad(q, N_("snapshot table offset %llu is not aligned to a cluster"),
-				   (unsigned long long)snap_off);
 		if (snap_off == 0 || snap_off >= fsize)
 			return qcow2_bad(q, N_("snapshot table at %llu is past the end of the file"),
 				   (unsigned long long)snap_off);

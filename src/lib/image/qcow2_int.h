@@ -20,6 +20,7 @@
 #define INCOMPAT_EXTL2     (1ull << 4)
 #define INCOMPAT_KNOWN     0x1full
 #define COMPAT_LAZY        (1ull << 0)
+#define AUTOCLEAR_BITMAPS  (1ull << 0)
 #define AUTOCLEAR_RAW_DATA (1ull << 1)
 
 #define EXT_END          0x00000000u
@@ -41,6 +42,9 @@
 #define MAX_SNAPSHOTS      65536u
 #define MAX_SNAP_TABLE     (64u << 20)
 #define MAX_BACKING_NAME   1023u
+#define MAX_REFTABLE_BYTES (8u << 20)
+#define MAX_BITMAPS        65535u
+#define MAX_BITMAP_DIR     (1024u * MAX_BITMAPS)
 #define L2_CACHE_BYTES     (8u << 20)
 #define L2_CACHE_MIN       4
 

@@ -51,8 +51,20 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 	}
 	if (l2e & L2E_STD_RESERVED)
 		return qcow2_bad(q, N_("L2 entry for virtual offset %llu has reserved bits set"), voff);
+	/* The zero flag came with version 3, and extended entries use the
+	 * bitmap instead (qemu refuses the first at read time). */
+	if ((l2e & L2E_ZERO) && q->version < 3)
+		return qcow2_bad(q, N_("L2 entry for virtual offset %llu has the zero flag, which version 2 images do not have"), voff);
+	if ((l2e & L2E_ZERO) && q->ext_l2)
+		return qcow2_bad(q, N_("extended L2 entry for virtual offset %llu has the zero flag set"), voff);
 	{
 		uint64_t off = l2e & L2E_OFFSET_MASK;
+
+		/* A raw data file is the disk itself: host = guest. */
+		if ((q->autoclear & AUTOCLEAR_RAW_DATA) && std_allocated(q, l2e) &&
+		    off != (uint64_t)voff)
+			return qcow2_bad(q, N_("cluster at virtual offset %llu is at %llu in the raw external data file"),
+					 voff, (unsigned long long)off);
 
 		if (off & (q->cluster_size - 1))
 			return qcow2_bad(q, N_("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
