@@ -652,3 +652,51 @@ fault_dev_down() {
 	[ -d "$mnt" ] && ! mountpoint -q "$mnt" && rmdir "$mnt" 2>/dev/null
 	return $left
 }
+
+# ------------------------------------------------------ refused images
+
+# reject LABEL IMG REGEX [qflash options...]: qflash refuses IMG.
+# REGEX (extended, case-insensitive) must match stderr; so must $also when
+# set.  The message must name $named (default: IMG's base name).
+reject() {
+	local label=$1 img=$2 re=$3 who
+	shift 3
+	who=${named:-$(basename "$img")}
+	[ -f "$T/dst.orig" ] || rand_file "$T/dst.orig" $((1 << 20)) 11
+	cp "$T/dst.orig" "$T/dst.raw"
+	run_q -src "$img" -dst "$T/dst.raw" "$@"
+	local err
+	err=$(head -c 600 "$T/err.txt")
+	[ "$RC" = 1 ] || fail "$label: exit $RC, want 1; stderr: $err"
+	grep -qF "$who" "$T/err.txt" ||
+		fail "$label: message does not name $who: $err"
+	grep -Eiq "$re" "$T/err.txt" ||
+		fail "$label: message does not match /$re/: $err"
+	if [ -n "${also:-}" ]; then
+		grep -Eiq "$also" "$T/err.txt" ||
+			fail "$label: message does not match /$also/: $err"
+	fi
+	cmp -s "$T/dst.orig" "$T/dst.raw" ||
+		fail "$label: existing destination was modified"
+	rm -f "$T/new.raw"
+	run_q -src "$img" -dst "$T/new.raw" "$@"
+	[ "$RC" = 1 ] || fail "$label: exit $RC with a new destination"
+	[ -e "$T/new.raw" ] && fail "$label: a missing destination was created"
+	note "ok: $label: $(head -n 1 "$T/err.txt")"
+}
+
+# good_qcow2 OUT [create options...]: a valid 16 MiB v3 image, 64 KiB
+# clusters, data at 0 and 1 MiB so an L2 table exists.
+good_qcow2() {
+	local out=$1
+	shift
+	mkq "$out" 16M "$@"
+	qio "$out" "write -P 0x5a 0 64k" "write -P 0x5b 1M 64k"
+}
+
+# or64 FILE OFFSET BITS: set bits in a big-endian u64.
+or64() {
+	local v
+	v=$((0x$(readhex "$1" "$2" 8)))
+	be64 "$1" "$2" $((v | $3))
+}

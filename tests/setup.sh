@@ -13,7 +13,7 @@ libarchive-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
 dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip gdisk
-fuse3 libfuse3-dev bmap-tools zip"
+fuse3 libfuse3-dev bmap-tools zip time"
 fi
 missing=
 for p in $pkgs; do

@@ -7,6 +7,7 @@
 #include "qflash.h"
 #include "bytes.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 #include <stddef.h>
@@ -33,6 +34,8 @@ void *qf_xmemalign(size_t align, size_t n);
 char *qf_xstrdup(const char *s);
 char *qf_xstrndup(const char *s, size_t n);
 char *qf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* qf_err_set with its arguments in @ap, for helpers that take a format. */
+int qf_err_vset(struct qf_err *e, int code, const char *fmt, va_list ap);
 /* Add @sep (after a non-empty message) and both texts of @more to @e. */
 void qf_err_join(struct qf_err *e, const char *sep, const struct qf_err *more);
 void qf_warn(const struct qf_open_opts *o, const char *fmt, ...)

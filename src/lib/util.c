@@ -60,20 +60,28 @@ static void render(char *msg, char *en, size_t len, int err, const char *fmt,
 	va_end(ap2);
 }
 
-int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
+int qf_err_vset(struct qf_err *e, int code, const char *fmt, va_list ap)
 {
 	if (code > 0)
 		code = -code;
 	if (code == 0)
 		code = -EINVAL;
 	if (e && e->code == 0) {
-		va_list ap;
-		va_start(ap, fmt);
 		render(e->msg, e->msg_en, sizeof(e->msg), -code, fmt, ap);
-		va_end(ap);
 		e->code = code;
 	}
 	return code;
+}
+
+int qf_err_set(struct qf_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = qf_err_vset(e, code, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 /* @buf = @a @sep @b (no @sep after an empty @a), cut to @len. */

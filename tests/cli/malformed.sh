@@ -7,48 +7,8 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 need_cmd qemu-img qemu-io python3
 
-rand_file "$T/dst.orig" $((1 << 20)) 11
-
-# reject LABEL IMG REGEX [qflash options...]
-# REGEX (extended, case-insensitive) must match stderr; so must $also when
-# set.  The message must name $named (default: IMG's base name).
-reject() {
-	local label=$1 img=$2 re=$3 who
-	shift 3
-	who=${named:-$(basename "$img")}
-	cp "$T/dst.orig" "$T/dst.raw"
-	run_q -src "$img" -dst "$T/dst.raw" "$@"
-	local err
-	err=$(head -c 600 "$T/err.txt")
-	[ "$RC" = 1 ] || fail "$label: exit $RC, want 1; stderr: $err"
-	grep -qF "$who" "$T/err.txt" ||
-		fail "$label: message does not name $who: $err"
-	grep -Eiq "$re" "$T/err.txt" ||
-		fail "$label: message does not match /$re/: $err"
-	if [ -n "${also:-}" ]; then
-		grep -Eiq "$also" "$T/err.txt" ||
-			fail "$label: message does not match /$also/: $err"
-	fi
-	cmp -s "$T/dst.orig" "$T/dst.raw" ||
-		fail "$label: existing destination was modified"
-	rm -f "$T/new.raw"
-	run_q -src "$img" -dst "$T/new.raw" "$@"
-	[ "$RC" = 1 ] || fail "$label: exit $RC with a new destination"
-	[ -e "$T/new.raw" ] && fail "$label: a missing destination was created"
-	note "ok: $label: $(head -n 1 "$T/err.txt")"
-}
-
-# good OUT [create options...]: a valid 16 MiB v3 image, 64 KiB clusters,
-# data at 0 and 1 MiB so an L2 table exists.
-good() {
-	local out=$1
-	shift
-	mkq "$out" 16M "$@"
-	qio "$out" "write -P 0x5a 0 64k" "write -P 0x5b 1M 64k"
-}
-
 # mut NAME: a fresh copy of the good image to patch, path in $M.
-good "$T/good.qcow2"
+good_qcow2 "$T/good.qcow2"
 mut() {
 	M=$T/$1.qcow2
 	cp "$T/good.qcow2" "$M"
@@ -56,12 +16,6 @@ mut() {
 
 set_field() {  # set_field IMG FIELD VALUE
 	qcow2 "$1" set "$2" "$3"
-}
-
-or64() {  # or64 FILE OFFSET BITS: set bits in a big-endian u64
-	local v
-	v=$((0x$(readhex "$1" "$2" 8)))
-	be64 "$1" "$2" $((v | $3))
 }
 
 EOF_SIZE=$(file_size "$T/good.qcow2")
@@ -175,7 +129,7 @@ be64 "$M" "$ce" $(( (v & ~((1 << x) - 1)) | host ))
 reject "compressed cluster past EOF" "$M" 'compress|past|beyond|end'
 
 # ------------------------------------------------------------ snapshots
-good "$T/snap.qcow2"
+good_qcow2 "$T/snap.qcow2"
 qemu-img snapshot -c s1 "$T/snap.qcow2" || fail "snapshot"
 cp "$T/snap.qcow2" "$T/snapmany.qcow2"
 set_field "$T/snapmany.qcow2" nb_snapshots 65537

@@ -1,7 +1,8 @@
 /* qcow2_int.h - what the qcow2 files share and nothing else sees: the
  * on-disk constants, the layer's state and the steps of qcow2_open.
- * qcow2.c reads the header and extensions, qcow2_snap.c the snapshot
- * table, qcow2_l2.c the L1/L2 tables and the allocation map. */
+ * qcow2.c runs the open sequence: qcow2_header.c reads the header and
+ * extensions, qcow2_snap.c the snapshot table, qcow2_l2.c the L1/L2 tables
+ * and the allocation map; all of them use qcow2_io.c, which uses none. */
 #ifndef QF_QCOW2_INT_H
 #define QF_QCOW2_INT_H
 
@@ -19,6 +20,7 @@
 #define INCOMPAT_EXTL2     (1ull << 4)
 #define INCOMPAT_KNOWN     0x1full
 #define COMPAT_LAZY        (1ull << 0)
+#define AUTOCLEAR_BITMAPS  (1ull << 0)
 #define AUTOCLEAR_RAW_DATA (1ull << 1)
 
 #define EXT_END          0x00000000u
@@ -40,6 +42,9 @@
 #define MAX_SNAPSHOTS      65536u
 #define MAX_SNAP_TABLE     (64u << 20)
 #define MAX_BACKING_NAME   1023u
+#define MAX_REFTABLE_BYTES (8u << 20)
+#define MAX_BITMAPS        65535u
+#define MAX_BITMAP_DIR     (1024u * MAX_BITMAPS)
 #define L2_CACHE_BYTES     (8u << 20)
 #define L2_CACHE_MIN       4
 
@@ -77,7 +82,7 @@ struct qcow2 {
 
 	uint32_t l1_size;         /* entries in the L1 being read */
 	uint64_t *l1;
-	uint64_t ncompressed;     /* compressed clusters it maps (found at open) */
+	uint64_t ncompressed;     /* compressed entries in its distinct L2 tables */
 	int snap_selected;
 	struct qf_snapshot_info *snaps;
 	uint32_t nsnaps;
@@ -97,6 +102,12 @@ int qcow2_bad(struct qcow2 *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int qcow2_read(struct qcow2 *q, void *buf, size_t len, uint64_t off,
 	       struct qf_err *e);
+
+/* Parse and check the header in @c0 (@c0len bytes of the file's start):
+ * the active L1 table is at *@active_l1, the snapshot table at
+ * *@snap_table. */
+int qcow2_parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
+		       uint64_t *active_l1, uint64_t *snap_table);
 
 /* Read the snapshot table at @snap_off; snapshot i's L1 table is at
  * @l1_offs[i] (q->nsnaps entries). */

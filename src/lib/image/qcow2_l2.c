@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether a standard cluster entry has a host cluster.  With an external
+ * data file host offset 0 is a real cluster, marked by the copied bit. */
 static bool std_allocated(const struct qcow2 *q, uint64_t l2e)
 {
 	return (l2e & L2E_OFFSET_MASK) ||
@@ -37,31 +39,43 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 		compressed_at(q, l2e, &coff, &clen);
 
 		if (qcow2_has_data_file(q))
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu in an image with an external data file"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu in an image with an external data file"), voff);
 		if (coff & ~L2E_OFFSET_MASK & ~511ull)
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu has reserved offset bits set"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu has reserved offset bits set"), voff);
 		if (q->ext_l2 && bitmap)
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu has a subcluster bitmap"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu has a subcluster bitmap"), voff);
 		if (coff >= fsize || add_overflows(coff, clen, &end) ||
 		    end > ((fsize + 511) & ~511ull))
-			return qcow2_bad(q, _("compressed cluster at virtual offset %llu lies past the end of the file"), voff);
+			return qcow2_bad(q, N_("compressed cluster at virtual offset %llu lies past the end of the file"), voff);
 		return 0;
 	}
 	if (l2e & L2E_STD_RESERVED)
-		return qcow2_bad(q, _("L2 entry for virtual offset %llu has reserved bits set"), voff);
+		return qcow2_bad(q, N_("L2 entry for virtual offset %llu has reserved bits set"), voff);
+	/* The zero flag came with version 3, and extended entries use the
+	 * bitmap instead (qemu refuses the first at read time). */
+	if ((l2e & L2E_ZERO) && q->version < 3)
+		return qcow2_bad(q, N_("L2 entry for virtual offset %llu has the zero flag, which version 2 images do not have"), voff);
+	if ((l2e & L2E_ZERO) && q->ext_l2)
+		return qcow2_bad(q, N_("extended L2 entry for virtual offset %llu has the zero flag set"), voff);
 	{
 		uint64_t off = l2e & L2E_OFFSET_MASK;
 
+		/* A raw data file is the disk itself: host = guest. */
+		if ((q->autoclear & AUTOCLEAR_RAW_DATA) && std_allocated(q, l2e) &&
+		    off != (uint64_t)voff)
+			return qcow2_bad(q, N_("cluster at virtual offset %llu is at %llu in the raw external data file"),
+					 voff, (unsigned long long)off);
+
 		if (off & (q->cluster_size - 1))
-			return qcow2_bad(q, _("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
+			return qcow2_bad(q, N_("data cluster for virtual offset %llu is not aligned to a cluster"), voff);
 		if (off && !qcow2_has_data_file(q) && off >= fsize)
-			return qcow2_bad(q, _("data cluster for virtual offset %llu is past the end of the file"), voff);
+			return qcow2_bad(q, N_("data cluster for virtual offset %llu is past the end of the file"), voff);
 		if (q->ext_l2) {
 			uint32_t a = (uint32_t)bitmap, z = (uint32_t)(bitmap >> 32);
 			if (a & z)
-				return qcow2_bad(q, _("subclusters at virtual offset %llu are both allocated and zero"), voff);
+				return qcow2_bad(q, N_("subclusters at virtual offset %llu are both allocated and zero"), voff);
 			if (a && !std_allocated(q, l2e))
-				return qcow2_bad(q, _("subclusters at virtual offset %llu are allocated without a host cluster"), voff);
+				return qcow2_bad(q, N_("subclusters at virtual offset %llu are allocated without a host cluster"), voff);
 		}
 	}
 	return 0;
@@ -70,39 +84,30 @@ static int check_l2_entry(struct qcow2 *q, uint64_t l2e, uint64_t bitmap,
 int qcow2_load_l1(struct qcow2 *q, uint64_t l1_off, uint32_t l1_size)
 {
 	uint64_t fsize = q->file->size;
-	uint8_t *raw;
 	int ret;
 
 	q->l1_size = l1_size;
 	q->l1 = qf_xcalloc(l1_size ? l1_size : 1, sizeof(uint64_t));
 	if (!l1_size)
 		return 0;
-	raw = qf_xmalloc((size_t)l1_size * 8);
-	ret = qcow2_read(q, raw, (size_t)l1_size * 8, l1_off, q->open_err);
+	/* Decoded in place: a 32 MiB table is not held twice. */
+	ret = qcow2_read(q, q->l1, (size_t)l1_size * 8, l1_off, q->open_err);
 	if (ret < 0)
-		goto out;
+		return ret;
 	for (uint32_t i = 0; i < l1_size; i++) {
-		uint64_t v = get_be64(raw + (size_t)i * 8);
+		uint64_t v = get_be64(&q->l1[i]);
 		uint64_t l2 = v & L1E_OFFSET_MASK;
-		if (v & L1E_RESERVED) {
-			ret = qcow2_bad(q, _("L1 entry %u has reserved bits set"), i);
-			goto out;
-		}
-		if (l2 & (q->cluster_size - 1)) {
-			ret = qcow2_bad(q, _("L2 table at %llu (L1 entry %u) is not aligned to a cluster"),
-				  (unsigned long long)l2, i);
-			goto out;
-		}
-		if (l2 && !range_inside(l2, q->cluster_size, fsize)) {
-			ret = qcow2_bad(q, _("L2 table at %llu (L1 entry %u) is past the end of the file"),
-				  (unsigned long long)l2, i);
-			goto out;
-		}
+		if (v & L1E_RESERVED)
+			return qcow2_bad(q, N_("L1 entry %u has reserved bits set"), i);
+		if (l2 & (q->cluster_size - 1))
+			return qcow2_bad(q, N_("L2 table at %llu (L1 entry %u) is not aligned to a cluster"),
+					 (unsigned long long)l2, i);
+		if (l2 && !range_inside(l2, q->cluster_size, fsize))
+			return qcow2_bad(q, N_("L2 table at %llu (L1 entry %u) is past the end of the file"),
+					 (unsigned long long)l2, i);
 		q->l1[i] = l2;
 	}
-out:
-	free(raw);
-	return ret;
+	return 0;
 }
 
 /* Read (through the cache) the L2 table at @off; returns a pointer valid
@@ -138,32 +143,87 @@ static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
 	return 0;
 }
 
+/* The L2 tables checked so far, by host offset (never 0): an open
+ * addressing hash set, so that a table many L1 entries name is read and
+ * checked once. */
+struct table_set {
+	uint64_t *slot;
+	size_t mask, used;
+};
+
+static size_t set_hash(uint64_t off, size_t mask)
+{
+	return (size_t)((off >> 9) * 0x9e3779b97f4a7c15ull >> 17) & mask;
+}
+
+/* Add @off; false if it was there already. */
+static bool set_add(struct table_set *s, uint64_t off)
+{
+	size_t i;
+
+	if (2 * (s->used + 1) > s->mask + 1) {
+		struct table_set big = { 0 };
+
+		big.mask = s->mask ? 2 * s->mask + 1 : 255;
+		big.slot = qf_xcalloc(big.mask + 1, sizeof(uint64_t));
+		for (size_t k = 0; s->slot && k <= s->mask; k++)
+			if (s->slot[k])
+				set_add(&big, s->slot[k]);
+		free(s->slot);
+		*s = big;
+	}
+	for (i = set_hash(off, s->mask); s->slot[i]; i = (i + 1) & s->mask)
+		if (s->slot[i] == off)
+			return false;
+	s->slot[i] = off;
+	s->used++;
+	return true;
+}
+
+/* Check the first @n entries of the L2 table at @off, which maps virtual
+ * clusters from @first on; @raw holds one cluster. */
+static int check_table(struct qcow2 *q, uint64_t off, uint64_t first,
+		       uint64_t n, uint8_t *raw)
+{
+	int ret = qcow2_read(q, raw, q->cluster_size, off, q->open_err);
+
+	for (uint64_t j = 0; ret == 0 && j < n; j++) {
+		const uint8_t *p = raw + j * 8 * q->entry_words;
+		uint64_t l2e = get_be64(p);
+		uint64_t bm = q->ext_l2 ? get_be64(p + 8) : 0;
+
+		ret = check_l2_entry(q, l2e, bm, first + j);
+		/* Counted here, where every entry is read anyway. */
+		q->ncompressed += (l2e & L2E_COMPRESSED) != 0;
+	}
+	return ret;
+}
+
+/* Every L2 table the L1 names is checked once, up to the entries the
+ * virtual size reaches: the work is linear in the tables, not in the
+ * references to them.  A table the last, partly used L1 entry names
+ * alone is checked as far as that entry reaches. */
 int qcow2_validate_tables(struct qcow2 *q)
 {
 	uint64_t nclusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
+	uint64_t nfull = nclusters / q->l2_entries;
+	uint64_t tail = nclusters % q->l2_entries;
+	struct table_set seen = { 0 };
+	uint8_t *raw = qf_xmalloc(q->cluster_size);
 	int ret = 0;
 
-	for (uint32_t i = 0; i < q->l1_size; i++) {
-		const uint64_t *tab;
-		uint64_t first = (uint64_t)i * q->l2_entries;
+	for (uint64_t i = 0; ret == 0 && i < q->l1_size && i <= nfull; i++) {
+		uint64_t first = i * q->l2_entries;
+		uint64_t off = q->l1[i];
 
-		if (!q->l1[i])
+		if (!off || (i == nfull && !tail) || !set_add(&seen, off))
 			continue;
-		if ((ret = l2_get(q, q->l1[i], &tab, q->open_err)) < 0)
-			return ret;
-		for (uint32_t j = 0; j < q->l2_entries; j++) {
-			uint64_t l2e = tab[(size_t)j * q->entry_words];
-			uint64_t bm = q->ext_l2 ? tab[(size_t)j * 2 + 1] : 0;
-			/* Entries past the virtual size are never read. */
-			if (first + j >= nclusters)
-				break;
-			if ((ret = check_l2_entry(q, l2e, bm, first + j)) < 0)
-				return ret;
-			/* Counted here, where every entry is read anyway. */
-			q->ncompressed += (l2e & L2E_COMPRESSED) != 0;
-		}
+		ret = check_table(q, off, first, i < nfull ? q->l2_entries : tail,
+				  raw);
 	}
-	return 0;
+	free(seen.slot);
+	free(raw);
+	return ret;
 }
 
 void qcow2_cache_init(struct qcow2 *q)

@@ -24,7 +24,7 @@ int qcow2_parse_snapshots(struct qcow2 *q, uint64_t snap_off,
 		char *strs;
 
 		if (!range_inside(pos, sizeof(fixed), fsize))
-			return qcow2_bad(q, _("snapshot table entry %u is past the end of the file"), i);
+			return qcow2_bad(q, N_("snapshot table entry %u is past the end of the file"), i);
 		if ((ret = qcow2_read(q, fixed, sizeof(fixed), pos, e)) < 0)
 			return ret;
 		l1_off = get_be64(fixed);
@@ -37,16 +37,16 @@ int qcow2_parse_snapshots(struct qcow2 *q, uint64_t snap_off,
 		q->snaps[i].vm_state_size = get_be32(fixed + 32);
 		extra_len = get_be32(fixed + 36);
 		if (extra_len > 1024)
-			return qcow2_bad(q, _("snapshot %u has %u bytes of extra data (too many)"), i, extra_len);
+			return qcow2_bad(q, N_("snapshot %u has %u bytes of extra data (too many)"), i, extra_len);
 		if (q->version >= 3 && extra_len < 16)
-			return qcow2_bad(q, _("snapshot %u lacks the extra data version 3 requires"), i);
+			return qcow2_bad(q, N_("snapshot %u lacks the extra data version 3 requires"), i);
 		/* The padding of the last entry need not be in the file. */
 		entry_len = 40 + (uint64_t)extra_len + id_len + name_len;
 		total += (entry_len + 7) & ~7ull;
 		if (total > MAX_SNAP_TABLE)
-			return qcow2_bad(q, _("snapshot table is larger than 64 MiB"));
+			return qcow2_bad(q, N_("snapshot table is larger than 64 MiB"));
 		if (!range_inside(pos, entry_len, fsize))
-			return qcow2_bad(q, _("snapshot table entry %u is past the end of the file"), i);
+			return qcow2_bad(q, N_("snapshot table entry %u is past the end of the file"), i);
 		if (extra_len &&
 		    (ret = qcow2_read(q, extra, extra_len < 16 ? extra_len : 16, pos + 40, e)) < 0)
 			return ret;
@@ -62,10 +62,10 @@ int qcow2_parse_snapshots(struct qcow2 *q, uint64_t snap_off,
 		q->snaps[i].name = qf_xstrndup(strs + id_len, name_len);
 		free(strs);
 		if (q->snaps[i].l1_size > MAX_L1_BYTES / 8)
-			return qcow2_bad(q, _("snapshot %s: L1 table is larger than 32 MiB"), q->snaps[i].id);
+			return qcow2_bad(q, N_("snapshot %s: L1 table is larger than 32 MiB"), q->snaps[i].id);
 		if (q->snaps[i].l1_size && ((l1_off & (q->cluster_size - 1)) ||
 		    !range_inside(l1_off, (uint64_t)q->snaps[i].l1_size * 8, fsize)))
-			return qcow2_bad(q, _("snapshot %s: L1 table at %llu is unaligned or past the end of the file"),
+			return qcow2_bad(q, N_("snapshot %s: L1 table at %llu is unaligned or past the end of the file"),
 				   q->snaps[i].id, (unsigned long long)l1_off);
 		l1_offs[i] = l1_off;
 		pos += (entry_len + 7) & ~7ull;
@@ -73,8 +73,6 @@ int qcow2_parse_snapshots(struct qcow2 *q, uint64_t snap_off,
 	return 0;
 }
 
-/* Whether a standard cluster entry has a host cluster.  With an external
- * data file host offset 0 is a real cluster, marked by the copied bit. */
 int qcow2_find_snapshot(const struct qcow2 *q, const char *want)
 {
 	for (uint32_t i = 0; i < q->nsnaps; i++)
