@@ -19,8 +19,9 @@ int qf_codec_open(const struct qf_codec_ops *ops, struct qf_source *src,
 
 	c->ops = ops;
 	c->in.src = src;
-	c->in.cap = IN_BUF;
-	c->in.buf = qf_xmalloc(IN_BUF);
+	/* A small file needs no more room than it has bytes. */
+	c->in.cap = src->size && src->size < IN_BUF ? (size_t)src->size : IN_BUF;
+	c->in.buf = qf_xmalloc(c->in.cap);
 	if ((ret = ops->open(c, e)) < 0) {
 		free(c->in.buf);
 		free(c);
