@@ -363,7 +363,7 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 		l1_size = q->snaps[found].l1_size;
 	}
 
-	qcow2_cache_init(q);
+	qcow2_cache_init(q, l1_size);
 	if ((ret = qcow2_load_l1(q, l1_off, l1_size)) < 0)
 		goto out;
 	if ((ret = qcow2_validate_tables(q)) < 0)
