@@ -13,7 +13,7 @@ libarchive-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
 dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip gdisk
-fuse3 libfuse3-dev bmap-tools zip time"
+fuse3 libfuse3-dev bmap-tools zip time clang-14 libclang-rt-14-dev"
 fi
 missing=
 for p in $pkgs; do
@@ -55,6 +55,10 @@ check)
 		exit 1
 	}
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+	# The parsers fuzzed for a short while (20 s each): any crash, leak
+	# or sanitizer report fails; the end of the harness's log is shown.
+	cd ../build
+	make fuzz-smoke FUZZ_SECONDS=20
 	cd ..
 	mkdir -p build-tsan
 	cd build-tsan

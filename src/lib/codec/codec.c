@@ -27,8 +27,9 @@ int qf_codec_open_member(const struct qf_codec_ops *ops,
 	c->ops = ops;
 	c->member = member;
 	c->in.src = src;
-	c->in.cap = IN_BUF;
-	c->in.buf = qf_xmalloc(IN_BUF);
+	/* A small file needs no more room than it has bytes. */
+	c->in.cap = src->size && src->size < IN_BUF ? (size_t)src->size : IN_BUF;
+	c->in.buf = qf_xmalloc(c->in.cap);
 	if ((ret = ops->open(c, e)) < 0) {
 		free(c->in.buf);
 		free(c);

@@ -2,6 +2,7 @@
  * its source and optional external data file, or a compressed raw stream),
  * format detection, and what the chain tells about itself. */
 #include "image/image_int.h"
+#include "image/image.h"
 #include "image/extent.h"
 #include "codec/codec.h"
 #include "codec/stream.h"
@@ -51,6 +52,16 @@ static int read_magic(struct qf_source *s, uint8_t magic[QF_CODEC_PROBE_LEN],
 	return *n ? qf_source_pread(s, magic, *n, 0, 0, e) : 0;
 }
 
+/* An image opened over a source of its own (qf_image_open_source) has no
+ * directory or server to find the files it names in. */
+static int refuse_other_file(struct qf_image *img, const char *other,
+			     struct qf_err *e)
+{
+	return qf_err_set(e, ENOENT,
+			  N_("%s: names the file %s, but an image opened from memory has no files beside it"),
+			  img->name, other);
+}
+
 static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 			    const char *snapshot, struct qf_err *e)
 {
@@ -61,6 +72,8 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 	qcow2_info(l->q, &l->info);
 	if (qcow2_has_data_file(l->q)) {
 		const char *dn = qcow2_data_file_name(l->q);
+		if (img->alone)
+			return refuse_other_file(img, dn, e);
 		ret = qf_source_open(dn, l->file->name, &img->opts, &l->data, e);
 		if (ret < 0)
 			return wrap_err(e, ret, _("%s: cannot open its external data file: %s"),
@@ -116,6 +129,8 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 
 		if (!bname)
 			return 0;     /* raw layers have none either */
+		if (img->alone)
+			return refuse_other_file(img, bname, e);
 		if (img->nlayers == MAX_LAYERS)
 			return qf_err_set(e, ELOOP,
 					  N_("%s: backing chain is deeper than %d files"),
@@ -251,31 +266,22 @@ int qf_image_stream_digest(struct qf_image *img, char hex[65])
 	       qf_stream_digest(img->layers[0].stream, hex);
 }
 
-int qf_image_open(const char *name, const struct qf_open_opts *opts,
-		  struct qf_image **out, struct qf_err *e)
+/* Everything after the top layer's file is open: its format, then its
+ * stream, or its qcow2 header and the chain below it. */
+static int open_top(struct qf_image *img, struct qf_err *e)
 {
-	struct qf_image *img = qf_xcalloc(1, sizeof(*img));
 	struct layer *top = &img->layers[0];
 	enum qf_format fmt = QF_FORMAT_AUTO;
 	int ret;
 
-	if (opts)
-		img->opts = *opts;
-	img->name = qf_xstrdup(name);
-	ret = qf_source_open(name, NULL, &img->opts, &top->file, e);
-	if (ret < 0)
-		goto fail;
 	img->nlayers = 1;
 	top->info.name = top->file->name;
 	top->info.file_size = top->file->size;
-	if ((ret = find_checksum(img, e)) < 0)
-		goto fail;
 	if ((ret = detect_format(top->file, img->opts.format, &fmt, e)) < 0)
-		goto fail;
-	if (fmt != QF_FORMAT_QCOW2 && img->opts.snapshot) {
-		ret = qf_err_set(e, EINVAL, N_("%s: raw images have no snapshots"), name);
-		goto fail;
-	}
+		return ret;
+	if (fmt != QF_FORMAT_QCOW2 && img->opts.snapshot)
+		return qf_err_set(e, EINVAL, N_("%s: raw images have no snapshots"),
+				  img->name);
 	if (fmt == QF_FORMAT_RAW) {
 		layer_raw(top);
 	} else if (qf_codec_for(fmt)) {
@@ -287,35 +293,84 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		};
 		char got[65];
 
-		if (!img->opts.no_bmap &&
-		    (ret = qf_bmap_find(name, img->opts.bmap, &img->opts,
+		/* An image over a source of its own has no place to look. */
+		if (!img->opts.no_bmap && !img->alone &&
+		    (ret = qf_bmap_find(img->name, img->opts.bmap, &img->opts,
 					&img->bmap, e)) < 0)
-			goto fail;
+			return ret;
 		so.bmap = img->bmap;
 		img->member = img->opts.member ? qf_xstrdup(img->opts.member) : NULL;
 		img->opts.member = img->member;
 		so.member = img->member;
 		if ((ret = qf_stream_open(top->file, fmt, &so, &top->stream, e)) < 0)
-			goto fail;
+			return ret;
 		top->info.format = qf_format_name(fmt);
 		top->info.virtual_size = top->stream->size;
 		/* A stream read whole to find its size was checked already:
 		 * a wrong image is refused before anything is written. */
 		if (img->sha256[0] && qf_stream_digest(top->stream, got) &&
 		    (ret = qf_image_digest_check(img, got, e)) < 0)
-			goto fail;
+			return ret;
 	} else {
 		if ((ret = open_layer_qcow2(img, top, img->opts.snapshot, e)) < 0)
-			goto fail;
+			return ret;
 		if ((ret = open_backing(img, e)) < 0)
-			goto fail;
+			return ret;
 	}
 	list_files(img);
+	return 0;
+}
+
+/* The open that every entry point ends with: @img's top file is set. */
+static int open_image(struct qf_image *img, struct qf_image **out,
+		      struct qf_err *e)
+{
+	int ret = open_top(img, e);
+
+	if (ret < 0) {
+		qf_image_close(img);
+		return ret;
+	}
 	*out = img;
 	return 0;
-fail:
-	qf_image_close(img);
-	return ret;
+}
+
+static struct qf_image *new_image(const char *name,
+				  const struct qf_open_opts *opts)
+{
+	struct qf_image *img = qf_xcalloc(1, sizeof(*img));
+
+	if (opts)
+		img->opts = *opts;
+	img->name = qf_xstrdup(name);
+	return img;
+}
+
+int qf_image_open(const char *name, const struct qf_open_opts *opts,
+		  struct qf_image **out, struct qf_err *e)
+{
+	struct qf_image *img = new_image(name, opts);
+	int ret = qf_source_open(name, NULL, &img->opts, &img->layers[0].file, e);
+
+	if (ret == 0)
+		ret = find_checksum(img, e);
+	if (ret < 0) {
+		qf_image_close(img);
+		return ret;
+	}
+	return open_image(img, out, e);
+}
+
+int qf_image_open_source(struct qf_source *src, const struct qf_open_opts *opts,
+			 struct qf_image **out, struct qf_err *e)
+{
+	struct qf_image *img = new_image(src->name, opts);
+
+	/* No place to look for checksums, backing or data files. */
+	img->opts.sha256 = NULL;
+	img->alone = true;
+	img->layers[0].file = src;
+	return open_image(img, out, e);
 }
 
 void qf_image_close(struct qf_image *img)

@@ -22,6 +22,8 @@ struct qf_image {
 	int nlayers;
 	struct layer layers[MAX_LAYERS];
 	const char **files;        /* qf_image_files, once the chain is open */
+	bool alone;                /* over a source of its own: names no other
+				      file (qf_image_open_source) */
 	/* The published SHA-256 of the image file, "" when there is none,
 	 * and where it came from. */
 	char sha256[65];

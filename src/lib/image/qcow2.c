@@ -18,13 +18,17 @@ bool qcow2_probe(const void *buf, size_t len)
 	return len >= 4 && get_be32(buf) == QCOW2_MAGIC;
 }
 
+/* Header bytes up to and including cluster_bits. */
+#define CLUSTER_BITS_END 24
+
 int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 	       const char *snapshot, struct qcow2 **out, struct qf_err *e)
 {
 	struct qcow2 *q = qf_xcalloc(1, sizeof(*q));
-	uint8_t *c0;
+	uint8_t hdr[CLUSTER_BITS_END], *c0 = NULL;
 	uint64_t *snap_l1 = NULL;   /* L1 offsets of the snapshots */
-	size_t c0len;
+	size_t c0len, c0cap;
+	uint32_t bits;
 	uint64_t snap_off = 0, l1_off = 0;
 	uint32_t l1_size;
 	int ret;
@@ -35,10 +39,19 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 	q->snap_selected = -1;
 	pthread_mutex_init(&q->lock, NULL);
 
-	/* The first cluster holds header and extensions; read up to 2 MiB
-	 * (the largest cluster) or the whole file if shorter. */
-	c0len = file->size < (2u << 20) ? (size_t)file->size : (2u << 20);
-	c0 = qf_xcalloc(1, (2u << 20));
+	/* The first cluster holds header and extensions: read it whole, or
+	 * the whole file if shorter, zeros after.  An out-of-range cluster
+	 * size is refused by the header's checks before they read past the
+	 * first 512 bytes. */
+	c0len = file->size < CLUSTER_BITS_END ? (size_t)file->size
+					      : CLUSTER_BITS_END;
+	memset(hdr, 0, sizeof(hdr));
+	if ((ret = qcow2_read(q, hdr, c0len, 0, e)) < 0)
+		goto out;
+	bits = get_be32(hdr + CLUSTER_BITS_END - 4);
+	c0cap = bits >= 9 && bits <= 21 ? (size_t)1 << bits : 512;
+	c0len = file->size < c0cap ? (size_t)file->size : c0cap;
+	c0 = qf_xcalloc(1, c0cap);
 	if ((ret = qcow2_read(q, c0, c0len, 0, e)) < 0)
 		goto out;
 	if (!qcow2_probe(c0, c0len)) {
@@ -65,7 +78,7 @@ int qcow2_open(struct qf_source *file, const struct qf_open_opts *opts,
 		l1_size = q->snaps[found].l1_size;
 	}
 
-	qcow2_cache_init(q);
+	qcow2_cache_init(q, l1_size);
 	if ((ret = qcow2_load_l1(q, l1_off, l1_size)) < 0)
 		goto out;
 	if ((ret = qcow2_validate_tables(q)) < 0)

@@ -120,6 +120,7 @@ int qcow2_find_snapshot(const struct qcow2 *q, const char *want);
 /* Load the L1 table in use and check every L2 entry it reaches. */
 int qcow2_load_l1(struct qcow2 *q, uint64_t l1_off, uint32_t l1_size);
 int qcow2_validate_tables(struct qcow2 *q);
-void qcow2_cache_init(struct qcow2 *q);
+/* The L2 cache, for an L1 table of @l1_size entries. */
+void qcow2_cache_init(struct qcow2 *q, uint32_t l1_size);
 
 #endif

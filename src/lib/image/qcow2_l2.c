@@ -226,11 +226,15 @@ int qcow2_validate_tables(struct qcow2 *q)
 	return ret;
 }
 
-void qcow2_cache_init(struct qcow2 *q)
+void qcow2_cache_init(struct qcow2 *q, uint32_t l1_size)
 {
 	uint64_t per_table = (uint64_t)q->l2_entries * q->entry_words * 8;
 
 	q->ncache = L2_CACHE_BYTES / per_table;
+	/* Never more slots than L2 tables: every lookup scans them all, and
+	 * small clusters would make that thousands for a small image. */
+	if (q->ncache > l1_size)
+		q->ncache = l1_size;
 	if (q->ncache < L2_CACHE_MIN)
 		q->ncache = L2_CACHE_MIN;
 	q->cache = qf_xcalloc(q->ncache, sizeof(*q->cache));

@@ -110,8 +110,9 @@ static bool parse_line(const char *l, size_t n, const char **hex,
 	if (n > 7 && !strncmp(l, "SHA256 (", 8)) {
 		/* BSD style: SHA256 (NAME) = HEX */
 		const char *close = NULL;
-		for (size_t i = n; i-- > 8;)
-			if (!strncmp(l + i, ") = ", 4)) {
+		/* The line is not NUL-terminated: ") = " ends by its end. */
+		for (size_t i = n - 3; i-- > 8;)
+			if (!memcmp(l + i, ") = ", 4)) {
 				close = l + i;
 				break;
 			}

@@ -70,6 +70,10 @@ struct http_source {
 	char etag[256];
 	char lastmod[128];
 	atomic_bool changed;
+	/* The retry count at which a request gave up on the current outage
+	 * (0: none did): the others meeting it give up there too, so that
+	 * every message and the source's count agree. */
+	atomic_uint_fast32_t gave_up_at;
 	atomic_bool stopping;      /* mirrors stop, read without the lock */
 
 	pthread_mutex_t pool_lock;
@@ -127,6 +131,9 @@ struct xfer {
 int http_err_changed(struct http_source *hs, struct qf_err *e);
 /* Decide whether the response may be used, once its headers are in. */
 void http_check_response(struct xfer *x);
+/* The same for a response with @status whose body is @clen bytes long
+ * (-1: not known), the headers having gone through http_on_header. */
+void http_judge_response(struct xfer *x, long status, int64_t clen);
 size_t http_on_header(char *line, size_t size, size_t nitems, void *arg);
 size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg);
 int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,

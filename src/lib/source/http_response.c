@@ -128,15 +128,24 @@ static void learn_version(struct http_source *hs, const struct xfer *x,
 
 void http_check_response(struct xfer *x)
 {
+	long status = 0;
+	curl_off_t clen = -1;
+
+	curl_easy_getinfo(x->hd->h, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(x->hd->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+			      &clen) != CURLE_OK)
+		clen = -1;
+	http_judge_response(x, status, clen);
+}
+
+void http_judge_response(struct xfer *x, long status, int64_t clen)
+{
 	struct http_source *hs = x->hs;
 	bool has_range = false, has_total = false;
 	uint64_t a = 0, b = 0, t = 0;
-	long status = 0;
-	curl_off_t clen = -1;
 	bool parsed;
 
 	x->checked = true;
-	curl_easy_getinfo(x->hd->h, CURLINFO_RESPONSE_CODE, &status);
 	parsed = parse_crange(x->crange, &has_range, &a, &b, &has_total, &t);
 
 	switch (status) {
@@ -144,9 +153,7 @@ void http_check_response(struct xfer *x)
 		break;
 	case 200:
 		/* Servers ignore ranges on empty files; nothing to read anyway. */
-		if (x->probe && curl_easy_getinfo(x->hd->h,
-				CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen) == CURLE_OK &&
-		    clen == 0) {
+		if (x->probe && clen == 0) {
 			learn_version(hs, x, 0);
 			return;
 		}
@@ -262,6 +269,7 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	x->received += n;
 	atomic_fetch_add(&x->hs->s.bytes_read, (uint64_t)n);
 	atomic_store(&x->hs->s.retrying, 0);
+	atomic_store(&x->hs->gave_up_at, 0);
 	return n;
 }
 

@@ -214,6 +214,33 @@ static void note_retry(struct http_source *hs, uint_fast32_t n)
 	}
 }
 
+/* Whether a request that has retried @retries times (since @t0, the
+ * next wait @delay) gives up, with the retries of the outage in *@n; if
+ * not, its next retry is counted.  Decided under the lock, so that once
+ * one request gives up the others meeting the same outage stop at the
+ * same count and every message says what the source counted. */
+static bool give_up(struct http_source *hs, int retries, double t0,
+		    double delay, uint_fast32_t *n)
+{
+	uint_fast32_t at, seen;
+	bool stop;
+
+	pthread_mutex_lock(&hs->lock);
+	at = atomic_load(&hs->gave_up_at);
+	stop = retries + 1 >= MAX_TRIES || qf_now() - t0 + delay > RETRY_BUDGET ||
+	       (at && (uint_fast32_t)retries >= at);
+	if (stop) {
+		seen = atomic_load(&hs->s.retrying);
+		*n = seen > (uint_fast32_t)retries ? seen : (uint_fast32_t)retries;
+		if (!at)
+			atomic_store(&hs->gave_up_at, *n ? *n : 1);
+	} else {
+		note_retry(hs, (uint_fast32_t)retries + 1);
+	}
+	pthread_mutex_unlock(&hs->lock);
+	return stop;
+}
+
 /* Sleep before another try; false if the source is being closed. */
 static bool backoff(struct http_source *hs, double delay)
 {
@@ -249,6 +276,7 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	uint64_t got = 0;
 	double delay = FIRST_DELAY, t0 = qf_now();
 	int retries = 0, ret = 0;     /* in a row, since data last came */
+	uint_fast32_t n;
 
 	hd = handle_get(hs, e);
 	if (!hd)
@@ -284,14 +312,13 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 		}
 		/* Counted in retries, as the source's counter is, so that the
 		 * two agree (MAX_TRIES attempts are MAX_TRIES - 1 retries). */
-		if (retries + 1 >= MAX_TRIES ||
-		    qf_now() - t0 + delay > RETRY_BUDGET) {
+		if (give_up(hs, retries, t0, delay, &n)) {
 			ret = copy_err(e, &x.qe, x.err);
 			qf_err_append(e, " ", N_("(gave up after %d retries)"),
-				      retries);
+				      (int)n);
 			break;
 		}
-		note_retry(hs, (uint_fast32_t)++retries);
+		retries++;
 		if (!backoff(hs, delay)) {
 			ret = qf_err_set(e, ECANCELED, N_("%s: cancelled"),
 					 hs->s.name);

@@ -10,7 +10,8 @@
 #include <sys/types.h>
 
 /* ------------------------------------------------------------- sources
- * A random-access, read-only byte source: a local file or an http(s) URL.
+ * A random-access, read-only byte source: a local file, an http(s) URL or
+ * a buffer in memory.
  * pread is thread-safe and either fills the whole buffer or fails; a read
  * that reaches past the end of the source fails with -EIO unless
  * QF_READ_ZERO_PAST_EOF is given, in which case the missing tail is zeros. */
@@ -61,6 +62,10 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 			struct qf_err *e);
 int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 			struct qf_source **out, struct qf_err *e);
+/* The @len bytes at @buf as a source called @name: for images made in
+ * memory.  The buffer is not copied and must outlive the source. */
+int qf_source_memory_open(const char *name, const void *buf, size_t len,
+			  struct qf_source **out);
 bool qf_name_is_url(const char *name);
 /* Split @url: [url, auth) scheme and "://", [auth, at) userinfo with its
  * '@' (may be empty), [at, end) host and port. */

@@ -1,0 +1,17 @@
+/* image.h - the image layer's entry points that front ends do not see:
+ * an image over a source that is already open, such as one in memory
+ * (unit tests and fuzzing harnesses feed images this way). */
+#ifndef QF_IMAGE_H
+#define QF_IMAGE_H
+
+#include "source/source.h"
+
+/* qf_image_open over @src, which the image owns from then on (closed with
+ * it, or at once when the open fails).  No checksum is looked for
+ * (opts->sha256 is ignored), and an image that names a backing or
+ * external data file is refused with -ENOENT: there is nowhere to find
+ * one. */
+int qf_image_open_source(struct qf_source *src, const struct qf_open_opts *opts,
+			 struct qf_image **out, struct qf_err *e);
+
+#endif
