@@ -216,7 +216,7 @@ static void open_corrupt(void)
  * broken file, not a raw image. */
 static bool named_as_format(const char *name)
 {
-	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst" };
+	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst", ".xz" };
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
@@ -239,7 +239,7 @@ static void open_done(struct task *t)
 
 		pending_set(t);
 		snprintf(q, sizeof(q),
-			 _("%s is not a qcow2, gzip or zstd image. Flash it as a raw disk image? (y/n)"),
+			 _("%s is neither a qcow2 image nor a compressed image qflash reads. Flash it as a raw disk image? (y/n)"),
 			 t->name);
 		ui_ask(q, open_as_raw);
 	} else if (t->ret == -EREMOTE && !t->allow_remote) {
@@ -900,7 +900,7 @@ static void stop_curses(void)
 static void usage(FILE *f)
 {
 	fprintf(f, _("Usage: %s [options] [IMAGE|URL]\n"), "qflash-tui");
-	fputs(_("Flash a qcow2 (or raw, gzip, zstd) disk image to drives and files,\n"
+	fputs(_("Flash a disk image (qcow2, raw, or raw compressed) to drives and files,\n"
 		"interactively.\n\n"), f);
 	fputs(_("Options:\n"
 		"  --target PATH       offer this file or device first (repeatable);\n"

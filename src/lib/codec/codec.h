@@ -87,5 +87,6 @@ int qf_codec_tap_rest(struct qf_codec *c, struct qf_err *e);
 
 extern const struct qf_codec_ops qf_codec_gzip;
 extern const struct qf_codec_ops qf_codec_zstd;
+extern const struct qf_codec_ops qf_codec_xz;
 
 #endif
