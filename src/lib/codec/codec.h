@@ -124,5 +124,6 @@ int qf_codec_walk(struct qf_source *in, size_t header_max,
 extern const struct qf_codec_ops qf_codec_gzip;
 extern const struct qf_codec_ops qf_codec_zstd;
 extern const struct qf_codec_ops qf_codec_xz;
+extern const struct qf_codec_ops qf_codec_lz4;
 
 #endif
