@@ -8,10 +8,10 @@ what=${1:-demo}
 
 pkgs="build-essential autoconf automake autopoint gettext pkg-config
 libncurses-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libblkid-dev
-libdeflate-dev libxxhash-dev libssl-dev liblzma-dev liblz4-dev"
+libdeflate-dev libxxhash-dev libssl-dev liblzma-dev liblz4-dev libisal-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
-dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip xz-utils lz4 gdisk
+dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip xz-utils lz4 isal gdisk
 fuse3 libfuse3-dev"
 fi
 missing=

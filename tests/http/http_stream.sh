@@ -2,14 +2,15 @@
 # http_stream.sh - compressed raw images fetched from a local nginx flash
 # byte for byte like the local files: xz (sized from its indexes with a
 # few range requests), with several blocks and several streams, and lz4
-# (counted, or sized by its first frame's header); a
+# (counted, or sized by its first frame's header), and gzip made by igzip
+# in many members; a
 # published SHA-256 of the compressed file is checked, and a truncated
 # file is refused before anything is written.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
 . "$top_srcdir/tests/cli/streamlib.sh"
-need_cmd qemu-img sha256sum blkid cmp xz lz4
+need_cmd qemu-img sha256sum blkid cmp xz lz4 igzip
 start_nginx
 note "nginx on $BASE"
 
@@ -28,7 +29,13 @@ lz4 -q -c --content-size "$RAW" >"$W/size.img.lz4" || fail "lz4 --content-size"
 { head -c $HALF "$RAW" | lz4 -q -c; tail -c +$((HALF + 1)) "$RAW" | lz4 -q -c
 } >"$W/multi.img.lz4"
 
-for img in disk.img.xz multi.img.xz disk.img.lz4 size.img.lz4 multi.img.lz4; do
+igzip -c -1 <"$RAW" >"$W/disk.img.gz" || fail "igzip"
+for i in 0 1 2 3 4; do
+	dd if="$RAW" bs=20M skip=$i count=1 status=none | igzip -c
+done >"$W/multi.img.gz"
+
+for img in disk.img.xz multi.img.xz disk.img.lz4 size.img.lz4 multi.img.lz4 \
+	   disk.img.gz multi.img.gz; do
 	flash_same "$RAW" "$BASE/s/$img"
 	sha256sum "$W/$img" | cut -c1-64 >"$W/$img.sha256"
 	flash_same "$RAW" "$BASE/s/$img"
