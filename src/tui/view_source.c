@@ -35,7 +35,7 @@ static unsigned seen_visit = ~0u;
 static char load_error[PATH_MAX + 256];
 
 static const char *const image_suffixes[] = {
-	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", ".xz", ".lz4", NULL
+	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", ".xz", ".lz4", ".bz2", NULL
 };
 
 /* "*.qcow2 *.qcow ...": the suffixes above, for the empty-list note. */

@@ -3,14 +3,14 @@
 # byte for byte like the local files: xz (sized from its indexes with a
 # few range requests), with several blocks and several streams, and lz4
 # (counted, or sized by its first frame's header), and gzip made by igzip
-# in many members; a
+# in many members, and bzip2 (lbzip2's, and several streams); a
 # published SHA-256 of the compressed file is checked, and a truncated
 # file is refused before anything is written.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
 . "$top_srcdir/tests/cli/streamlib.sh"
-need_cmd qemu-img sha256sum blkid cmp xz lz4 igzip
+need_cmd qemu-img sha256sum blkid cmp xz lz4 igzip bzip2 lbzip2
 start_nginx
 note "nginx on $BASE"
 
@@ -33,9 +33,13 @@ igzip -c -1 <"$RAW" >"$W/disk.img.gz" || fail "igzip"
 for i in 0 1 2 3 4; do
 	dd if="$RAW" bs=20M skip=$i count=1 status=none | igzip -c
 done >"$W/multi.img.gz"
+lbzip2 -n2 -c "$RAW" >"$W/disk.img.bz2" || fail "lbzip2"
+for i in 0 1 2 3 4; do
+	dd if="$RAW" bs=20M skip=$i count=1 status=none | bzip2 -c -1
+done >"$W/multi.img.bz2"
 
 for img in disk.img.xz multi.img.xz disk.img.lz4 size.img.lz4 multi.img.lz4 \
-	   disk.img.gz multi.img.gz; do
+	   disk.img.gz multi.img.gz disk.img.bz2 multi.img.bz2; do
 	flash_same "$RAW" "$BASE/s/$img"
 	sha256sum "$W/$img" | cut -c1-64 >"$W/$img.sha256"
 	flash_same "$RAW" "$BASE/s/$img"

@@ -125,5 +125,6 @@ extern const struct qf_codec_ops qf_codec_gzip;
 extern const struct qf_codec_ops qf_codec_zstd;
 extern const struct qf_codec_ops qf_codec_xz;
 extern const struct qf_codec_ops qf_codec_lz4;
+extern const struct qf_codec_ops qf_codec_bzip2;
 
 #endif
