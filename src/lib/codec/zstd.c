@@ -28,7 +28,7 @@ static bool zst_probe(const uint8_t *head, size_t n)
 static int truncated(const struct qf_source *in, struct qf_err *e)
 {
 	return qf_err_set(e, EIO,
-			  _("%s: the zstd data is truncated (the file ends inside a zstd frame)"),
+			  N_("%s: the zstd data is truncated (the file ends inside a zstd frame)"),
 			  in->name);
 }
 
@@ -44,7 +44,7 @@ static int zst_open(struct qf_codec *c, struct qf_err *e)
 
 	if (!(z->zd = ZSTD_createDStream())) {
 		free(z);
-		return qf_err_set(e, ENOMEM, _("%s: cannot set up the zstd decoder"),
+		return qf_err_set(e, ENOMEM, N_("%s: cannot set up the zstd decoder"),
 				  c->in.src->name);
 	}
 	z->boundary = true;
@@ -78,11 +78,11 @@ static int zst_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		if (ZSTD_isError(r) && ZSTD_getErrorCode(r) ==
 				       ZSTD_error_frameParameter_windowTooLarge)
 			return qf_err_set(e, ENOTSUP,
-					  _("%s: the zstd data needs a decompression window larger than 128 MiB (made with --long?), which is not supported"),
+					  N_("%s: the zstd data needs a decompression window larger than 128 MiB (made with --long?), which is not supported"),
 					  in->src->name);
 		if (ZSTD_isError(r))
 			return qf_err_set(e, EINVAL,
-					  _("%s: corrupt zstd data near compressed offset %llu: %s"),
+					  N_("%s: corrupt zstd data near compressed offset %llu: %s"),
 					  in->src->name,
 					  (unsigned long long)qf_codec_consumed(c),
 					  ZSTD_getErrorName(r));
@@ -97,7 +97,7 @@ static int zst_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		} else if (eof) {
 			return truncated(in->src, e);
 		} else {
-			return qf_err_set(e, EIO, _("%s: the zstd decoder stopped making progress"),
+			return qf_err_set(e, EIO, N_("%s: the zstd decoder stopped making progress"),
 					  in->src->name);
 		}
 	}
@@ -147,11 +147,11 @@ static int zstd_frame(struct qf_codec_peek *pk, const uint8_t *p, size_t n,
 
 	if (get_le32(p) != ZSTD_MAGICNUMBER)
 		return qf_err_set(e, EINVAL,
-				  _("%s: unexpected data at compressed offset %llu (not a zstd frame)"),
+				  N_("%s: unexpected data at compressed offset %llu (not a zstd frame)"),
 				  name, (unsigned long long)*off);
 	if (!zstd_header(p, n, &hlen, size, &cks))
 		return qf_err_set(e, EINVAL,
-				  _("%s: bad zstd frame header at compressed offset %llu"),
+				  N_("%s: bad zstd frame header at compressed offset %llu"),
 				  name, (unsigned long long)*off);
 	if (*size == UINT64_MAX)
 		return 0;
@@ -166,7 +166,7 @@ static int zstd_frame(struct qf_codec_peek *pk, const uint8_t *p, size_t n,
 		type = bh >> 1 & 3;
 		if (type == 3)
 			return qf_err_set(e, EINVAL,
-					  _("%s: bad zstd block header at compressed offset %llu"),
+					  N_("%s: bad zstd block header at compressed offset %llu"),
 					  name, (unsigned long long)*off);
 		/* An RLE block stores its byte once. */
 		*off += 3 + (type == 1 ? 1 : bh >> 3);
