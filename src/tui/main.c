@@ -216,8 +216,9 @@ static void open_corrupt(void)
  * broken file, not a raw image. */
 static bool named_as_format(const char *name)
 {
-	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst", ".xz", ".lz4",
-					   ".bz2" };
+	static const char *const ext[] = {
+		".qcow2", ".qcow", ".gz", ".zst", ".xz", ".lz4", ".bz2",
+	};
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
