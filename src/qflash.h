@@ -75,7 +75,7 @@ void qf_init(void);
 /* ----------------------------------------------------------------- image */
 
 enum qf_format {
-	QF_FORMAT_AUTO = 0,   /* qcow2 by magic, gz/zst by magic; never raw */
+	QF_FORMAT_AUTO = 0,   /* qcow2 or a compressed format by magic; never raw */
 	QF_FORMAT_QCOW2,
 	QF_FORMAT_RAW,        /* only when the user asks for it */
 	QF_FORMAT_GZIP,       /* raw image compressed with gzip */

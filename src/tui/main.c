@@ -234,8 +234,9 @@ static void open_corrupt(void)
  * broken file, not a raw image. */
 static bool named_as_format(const char *name)
 {
-	static const char *const ext[] = { ".qcow2", ".qcow", ".gz", ".zst",
-					   ".zip" };
+	static const char *const ext[] = {
+		".qcow2", ".qcow", ".gz", ".zst", ".xz", ".lz4", ".bz2", ".zip",
+	};
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
@@ -933,7 +934,7 @@ static void stop_curses(void)
 static void usage(FILE *f)
 {
 	fprintf(f, _("Usage: %s [options] [IMAGE|URL]\n"), "qflash-tui");
-	fputs(_("Flash a qcow2 (or raw, gzip, zstd) disk image to drives and files,\n"
+	fputs(_("Flash a disk image (qcow2, raw, or raw compressed) to drives and files,\n"
 		"interactively.\n\n"), f);
 	fputs(_("Options:\n"
 		"  --target PATH       offer this file or device first (repeatable);\n"

@@ -35,8 +35,21 @@ static unsigned seen_visit = ~0u;
 static char load_error[PATH_MAX + 256];
 
 static const char *const image_suffixes[] = {
-	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", ".zip", NULL
+	".qcow2", ".qcow", ".img", ".raw", ".gz", ".zst", ".xz", ".lz4", ".bz2",
+	".zip", NULL
 };
+
+/* "*.qcow2 *.qcow ...": the suffixes above, for the empty-list note. */
+static const char *suffix_patterns(void)
+{
+	static char buf[128];
+
+	if (!buf[0])
+		for (int i = 0; image_suffixes[i]; i++)
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+				 "%s*%s", i ? " " : "", image_suffixes[i]);
+	return buf;
+}
 
 static bool is_image_name(const char *name)
 {
@@ -246,9 +259,13 @@ void view_source_draw(void)
 	y = a.y + 1;
 	if (load_error[0])
 		ui_put(y, 2, a.w - 4, UI_ERROR, load_error);
-	else if (!nshown)
-		ui_put(y, 2, a.w - 4, UI_DIM,
-		       _("No image files here (*.qcow2 *.img *.raw *.gz *.zst *.zip)"));
+	else if (!nshown) {
+		char note[256];
+
+		snprintf(note, sizeof(note), _("No image files here (%s)"),
+			 suffix_patterns());
+		ui_put(y, 2, a.w - 4, UI_DIM, note);
+	}
 	for (int i = list.top; i < nshown && i < list.top + rows; i++, y++) {
 		struct entry *en = &ents[shown[i]];
 		bool cur = i == list.cur && !focus_path;

@@ -117,6 +117,71 @@ int qf_codec_tap_rest(struct qf_codec *c, struct qf_err *e)
 	return ret;
 }
 
+int qf_codec_peek_at(struct qf_codec_peek *pk, uint64_t off, size_t n,
+		     const uint8_t **p, struct qf_err *e)
+{
+	if (!range_inside(off, n, pk->in->size))
+		return 1;
+	if (off < pk->off || off + n > pk->off + pk->len) {
+		uint64_t left = pk->in->size - off;
+		size_t len = left < QF_CODEC_PEEK_BUF ? (size_t)left
+						      : QF_CODEC_PEEK_BUF;
+		int ret = qf_source_pread(pk->in, pk->buf, len, off, 0, e);
+
+		if (ret < 0)
+			return ret;
+		pk->off = off;
+		pk->len = len;
+	}
+	*p = pk->buf + (off - pk->off);
+	return 0;
+}
+
+int qf_codec_walk(struct qf_source *in, size_t header_max,
+		  qf_codec_frame_fn frame, uint64_t *total, bool *known,
+		  struct qf_err *e)
+{
+	struct qf_codec_peek pk = { in, qf_xmalloc(QF_CODEC_PEEK_BUF), 0, 0 };
+	uint64_t off = 0, sum = 0, size;
+	int ret = 0;
+
+	*known = false;
+	while (off < in->size) {
+		uint64_t left = in->size - off;
+		size_t n = left < header_max ? (size_t)left : header_max;
+		const uint8_t *p;
+
+		if (n < 4 || (ret = qf_codec_peek_at(&pk, off, n, &p, e)) != 0)
+			break;
+		if ((get_le32(p) & QF_CODEC_SKIPPABLE_MASK) ==
+		    QF_CODEC_SKIPPABLE_MAGIC) {
+			if (n < 8 || add_overflows(off, 8 + (uint64_t)get_le32(p + 4), &off)) {
+				ret = 1;
+				break;
+			}
+			continue;
+		}
+		if ((ret = frame(&pk, p, n, &off, &size, e)) != 0)
+			break;
+		if (size == UINT64_MAX)
+			goto out;    /* not recorded: count by decompressing */
+		if (add_overflows(sum, size, &sum)) {
+			ret = qf_err_set(e, EFBIG, N_("%s: the decompressed image is too large"),
+					 in->name);
+			break;
+		}
+	}
+	if (ret == 0 && off == in->size) {
+		*known = true;
+		*total = sum;
+	} else if (ret == 0) {
+		ret = 1;     /* a frame runs past the end of the file */
+	}
+out:
+	free(pk.buf);
+	return ret;
+}
+
 uint64_t qf_codec_consumed(const struct qf_codec *c)
 {
 	return c->in.next - (c->in.len - c->in.pos);

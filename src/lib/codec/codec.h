@@ -98,8 +98,47 @@ int qf_codec_tap_rest(struct qf_codec *c, struct qf_err *e);
  * or a negative errno. */
 int qf_zip_images(struct qf_source *src, char ***names, struct qf_err *e);
 
+/* Small reads of header bytes through one buffer of QF_CODEC_PEEK_BUF
+ * bytes (buf, freed by the caller), for walking frame headers without
+ * decoding: { src, qf_xmalloc(QF_CODEC_PEEK_BUF), 0, 0 }. */
+#define QF_CODEC_PEEK_BUF ((size_t)64 << 10)
+struct qf_codec_peek {
+	struct qf_source *in;
+	uint8_t *buf;
+	uint64_t off;                /* file offset of buf[0] */
+	size_t len;
+};
+/* Point *p at @n (<= QF_CODEC_PEEK_BUF) bytes of the file at @off: 0,
+ * 1 when the file ends first, or an error. */
+int qf_codec_peek_at(struct qf_codec_peek *pk, uint64_t off, size_t n,
+		     const uint8_t **p, struct qf_err *e);
+
+/* Skippable frames, the same in zstd and lz4: magic 0x184D2A5?, a
+ * 32-bit little-endian length, and that many bytes to ignore. */
+#define QF_CODEC_SKIPPABLE_MAGIC 0x184d2a50u
+#define QF_CODEC_SKIPPABLE_MASK 0xfffffff0u
+
+/* A frame format's step of qf_codec_walk: the frame at *off, whose first
+ * @n (>= 4) bytes are at @p and which is not a skippable frame.  Sets
+ * *size to its decompressed size (UINT64_MAX when the frame does not
+ * record it: the walk stops there) and, when it does, moves *off past the
+ * frame.  0, 1 when the file ends inside the frame, or an error. */
+typedef int (*qf_codec_frame_fn)(struct qf_codec_peek *pk, const uint8_t *p,
+				 size_t n, uint64_t *off, uint64_t *size,
+				 struct qf_err *e);
+/* Sum the sizes of all frames of a local file by their headers, without
+ * decompressing; skippable frames are passed over.  0 with *known false
+ * when some frame does not record its size, 1 when the file ends inside a
+ * frame, or an error.  @header_max: bytes a frame header may take. */
+int qf_codec_walk(struct qf_source *in, size_t header_max,
+		  qf_codec_frame_fn frame, uint64_t *total, bool *known,
+		  struct qf_err *e);
+
 extern const struct qf_codec_ops qf_codec_gzip;
 extern const struct qf_codec_ops qf_codec_zstd;
+extern const struct qf_codec_ops qf_codec_xz;
+extern const struct qf_codec_ops qf_codec_lz4;
+extern const struct qf_codec_ops qf_codec_bzip2;
 extern const struct qf_codec_ops qf_codec_zip;
 
 #endif

@@ -6,6 +6,9 @@ static const struct qf_codec_ops *const codecs[] = {
 	&qf_codec_gzip,
 	&qf_codec_zstd,
 	&qf_codec_zip,
+	&qf_codec_xz,
+	&qf_codec_lz4,
+	&qf_codec_bzip2,
 };
 
 #define NCODECS (sizeof(codecs) / sizeof(codecs[0]))

@@ -27,7 +27,7 @@ static int gz_open(struct qf_codec *c, struct qf_err *e)
 	/* 15 + 16: the gzip wrapper only, any window size. */
 	if (inflateInit2(&g->zs, 15 + 16) != Z_OK) {
 		free(g);
-		return qf_err_set(e, ENOMEM, _("%s: cannot set up the gzip decoder"),
+		return qf_err_set(e, ENOMEM, N_("%s: cannot set up the gzip decoder"),
 				  c->in.src->name);
 	}
 	g->boundary = true;
@@ -52,13 +52,13 @@ static int gz_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 			if (eof)
 				return g->boundary ? 0 :
 				       qf_err_set(e, EIO,
-						  _("%s: the gzip data is truncated (the file ends inside a gzip member)"),
+						  N_("%s: the gzip data is truncated (the file ends inside a gzip member)"),
 						  in->src->name);
 		}
 		/* inflate would call it a bad header; say what it is. */
 		if (g->boundary && g->members && in->buf[in->pos] != 0x1f)
 			return qf_err_set(e, EINVAL,
-					  _("%s: unexpected data after the last gzip member at compressed offset %llu"),
+					  N_("%s: unexpected data after the last gzip member at compressed offset %llu"),
 					  in->src->name,
 					  (unsigned long long)qf_codec_consumed(c));
 		in_avail = in->len - in->pos;
@@ -85,13 +85,13 @@ static int gz_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		if (r == Z_OK || (r == Z_BUF_ERROR && in->pos == in->len))
 			continue;
 		if (r == Z_MEM_ERROR)
-			return qf_err_set(e, ENOMEM, _("%s: out of memory decompressing"),
+			return qf_err_set(e, ENOMEM, N_("%s: out of memory decompressing"),
 					  in->src->name);
 		return qf_err_set(e, EINVAL,
-				  _("%s: corrupt gzip data near compressed offset %llu: %s"),
+				  N_("%s: corrupt gzip data near compressed offset %llu: %s"),
 				  in->src->name,
 				  (unsigned long long)qf_codec_consumed(c),
-				  g->zs.msg ? g->zs.msg : _("invalid data"));
+				  g->zs.msg ? g->zs.msg : N_("invalid data"));
 	}
 	return 0;
 }

@@ -56,8 +56,8 @@ struct stream {
 
 /* The decompressed size the hard way, for formats that do not record it
  * (gzip: ISIZE only holds the size modulo 2^32, of one member) and for
- * zstd frames that do not: the whole stream is decompressed once at open
- * and the output thrown away. */
+ * zstd and lz4 frames that do not: the whole stream is decompressed once
+ * at open and the output thrown away. */
 static int count_all(struct qf_codec *c, uint64_t *total, struct qf_err *e)
 {
 	uint8_t *scratch = qf_xmalloc(SCRATCH);
@@ -92,8 +92,8 @@ static int finish(struct stream *st, struct qf_err *e)
 		return ret;
 	if (st->c->size_of_first_frame)
 		return qf_err_set(e, EINVAL,
-				  N_("%s: more data follows the first zstd frame; the size of a remote zstd image of several frames cannot be known in advance (download it first)"),
-				  st->s.name);
+				  N_("%s: more data follows the first %s frame; the size of a remote %s image of several frames cannot be known in advance (download it first)"),
+				  st->s.name, st->c->ops->name, st->c->ops->name);
 	return qf_err_set(e, EINVAL,
 			  N_("%s: the decompressed data is longer than the %llu bytes expected"),
 			  st->s.name, (unsigned long long)st->expect);

@@ -1,4 +1,4 @@
-/* stream.h - gzip/zstd-compressed raw images seen as a virtual source
+/* stream.h - compressed raw images (codec.h) seen as a virtual source
  * holding the decompressed bytes (see stream.c for the reading model). */
 #ifndef QF_STREAM_H
 #define QF_STREAM_H

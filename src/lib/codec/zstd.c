@@ -10,7 +10,6 @@
 #include <zstd_errors.h>
 
 #define ZSTD_HEADER_MAX 18
-#define PEEK_BUF ((size_t)64 << 10)
 
 struct zst {
 	ZSTD_DStream *zd;
@@ -29,7 +28,7 @@ static bool zst_probe(const uint8_t *head, size_t n)
 static int truncated(const struct qf_source *in, struct qf_err *e)
 {
 	return qf_err_set(e, EIO,
-			  _("%s: the zstd data is truncated (the file ends inside a zstd frame)"),
+			  N_("%s: the zstd data is truncated (the file ends inside a zstd frame)"),
 			  in->name);
 }
 
@@ -45,7 +44,7 @@ static int zst_open(struct qf_codec *c, struct qf_err *e)
 
 	if (!(z->zd = ZSTD_createDStream())) {
 		free(z);
-		return qf_err_set(e, ENOMEM, _("%s: cannot set up the zstd decoder"),
+		return qf_err_set(e, ENOMEM, N_("%s: cannot set up the zstd decoder"),
 				  c->in.src->name);
 	}
 	z->boundary = true;
@@ -79,11 +78,11 @@ static int zst_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		if (ZSTD_isError(r) && ZSTD_getErrorCode(r) ==
 				       ZSTD_error_frameParameter_windowTooLarge)
 			return qf_err_set(e, ENOTSUP,
-					  _("%s: the zstd data needs a decompression window larger than 128 MiB (made with --long?), which is not supported"),
+					  N_("%s: the zstd data needs a decompression window larger than 128 MiB (made with --long?), which is not supported"),
 					  in->src->name);
 		if (ZSTD_isError(r))
 			return qf_err_set(e, EINVAL,
-					  _("%s: corrupt zstd data near compressed offset %llu: %s"),
+					  N_("%s: corrupt zstd data near compressed offset %llu: %s"),
 					  in->src->name,
 					  (unsigned long long)qf_codec_consumed(c),
 					  ZSTD_getErrorName(r));
@@ -98,7 +97,7 @@ static int zst_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		} else if (eof) {
 			return truncated(in->src, e);
 		} else {
-			return qf_err_set(e, EIO, _("%s: the zstd decoder stopped making progress"),
+			return qf_err_set(e, EIO, N_("%s: the zstd decoder stopped making progress"),
 					  in->src->name);
 		}
 	}
@@ -137,113 +136,55 @@ static bool zstd_header(const uint8_t *p, size_t avail, size_t *hlen,
 	return true;
 }
 
-/* Small reads of header bytes through one buffer. */
-struct peek {
-	struct qf_source *in;
-	uint8_t *buf;
-	uint64_t off;
-	size_t len;
-};
-
-/* Point *p at @n bytes at @off; returns 1 when the file ends first. */
-static int peek_at(struct peek *pk, uint64_t off, size_t n, const uint8_t **p,
-		   struct qf_err *e)
+/* qf_codec_walk's step: one frame, following its block headers. */
+static int zstd_frame(struct qf_codec_peek *pk, const uint8_t *p, size_t n,
+		      uint64_t *off, uint64_t *size, struct qf_err *e)
 {
-	if (!range_inside(off, n, pk->in->size))
-		return 1;
-	if (off < pk->off || off + n > pk->off + pk->len) {
-		uint64_t left = pk->in->size - off;
-		size_t len = left < PEEK_BUF ? (size_t)left : PEEK_BUF;
-		int ret = qf_source_pread(pk->in, pk->buf, len, off, 0, e);
-		if (ret < 0)
+	const char *name = pk->in->name;
+	size_t hlen;
+	bool cks;
+	int ret;
+
+	if (get_le32(p) != ZSTD_MAGICNUMBER)
+		return qf_err_set(e, EINVAL,
+				  N_("%s: unexpected data at compressed offset %llu (not a zstd frame)"),
+				  name, (unsigned long long)*off);
+	if (!zstd_header(p, n, &hlen, size, &cks))
+		return qf_err_set(e, EINVAL,
+				  N_("%s: bad zstd frame header at compressed offset %llu"),
+				  name, (unsigned long long)*off);
+	if (*size == UINT64_MAX)
+		return 0;
+	*off += hlen;
+	for (;;) {
+		uint32_t bh;
+		unsigned type;
+
+		if ((ret = qf_codec_peek_at(pk, *off, 3, &p, e)) != 0)
 			return ret;
-		pk->off = off;
-		pk->len = len;
+		bh = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+		type = bh >> 1 & 3;
+		if (type == 3)
+			return qf_err_set(e, EINVAL,
+					  N_("%s: bad zstd block header at compressed offset %llu"),
+					  name, (unsigned long long)*off);
+		/* An RLE block stores its byte once. */
+		*off += 3 + (type == 1 ? 1 : bh >> 3);
+		if (bh & 1)
+			break;
 	}
-	*p = pk->buf + (off - pk->off);
+	if (cks)
+		*off += 4;
 	return 0;
 }
 
 /* Sum the content sizes recorded in every frame header of a local zstd
- * file, following the block headers from frame to frame without
- * decompressing.  *known is false when some frame does not record it. */
+ * file, without decompressing. */
 static int zstd_walk(struct qf_source *in, uint64_t *total, bool *known,
 		     struct qf_err *e)
 {
-	struct peek pk = { in, qf_xmalloc(PEEK_BUF), 0, 0 };
-	uint64_t off = 0, sum = 0;
-	int ret = 0;
+	int ret = qf_codec_walk(in, ZSTD_HEADER_MAX, zstd_frame, total, known, e);
 
-	*known = false;
-	while (off < in->size) {
-		uint64_t left = in->size - off, fcs;
-		size_t n = left < ZSTD_HEADER_MAX ? (size_t)left : ZSTD_HEADER_MAX;
-		size_t hlen;
-		const uint8_t *p;
-		bool cks;
-		uint32_t magic;
-
-		if (n < 4 || (ret = peek_at(&pk, off, n, &p, e)) != 0)
-			break;
-		magic = get_le32(p);
-		if ((magic & ZSTD_MAGIC_SKIPPABLE_MASK) ==
-		    ZSTD_MAGIC_SKIPPABLE_START) {
-			if (n < 8 || add_overflows(off, 8 + (uint64_t)get_le32(p + 4), &off)) {
-				ret = 1;
-				break;
-			}
-			continue;
-		}
-		if (magic != ZSTD_MAGICNUMBER) {
-			ret = qf_err_set(e, EINVAL,
-					 _("%s: unexpected data at compressed offset %llu (not a zstd frame)"),
-					 in->name, (unsigned long long)off);
-			goto out;
-		}
-		if (!zstd_header(p, n, &hlen, &fcs, &cks)) {
-			ret = qf_err_set(e, EINVAL,
-					 _("%s: bad zstd frame header at compressed offset %llu"),
-					 in->name, (unsigned long long)off);
-			goto out;
-		}
-		if (fcs == UINT64_MAX)
-			goto out;    /* not recorded: count by decompressing */
-		if (add_overflows(sum, fcs, &sum)) {
-			ret = qf_err_set(e, EFBIG, _("%s: the decompressed image is too large"),
-					 in->name);
-			goto out;
-		}
-		off += hlen;
-		for (;;) {
-			uint32_t bh;
-			unsigned type;
-
-			if ((ret = peek_at(&pk, off, 3, &p, e)) != 0)
-				goto out;
-			bh = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
-			type = bh >> 1 & 3;
-			if (type == 3) {
-				ret = qf_err_set(e, EINVAL,
-						 _("%s: bad zstd block header at compressed offset %llu"),
-						 in->name, (unsigned long long)off);
-				goto out;
-			}
-			/* An RLE block stores its byte once. */
-			off += 3 + (type == 1 ? 1 : bh >> 3);
-			if (bh & 1)
-				break;
-		}
-		if (cks)
-			off += 4;
-	}
-	if (ret == 0 && off == in->size) {
-		*known = true;
-		*total = sum;
-	} else if (ret >= 0) {
-		ret = 1;     /* a frame runs past the end of the file */
-	}
-out:
-	free(pk.buf);
 	/* 1: the file ended inside a frame */
 	return ret > 0 ? truncated(in, e) : ret;
 }
