@@ -52,6 +52,10 @@ for h in $FUZZ_HARNESSES; do
 	case $h in
 	gzip) src=fuzz_codec.c def=-DFUZZ_FORMAT=QF_FORMAT_GZIP ;;
 	zstd) src=fuzz_codec.c def=-DFUZZ_FORMAT=QF_FORMAT_ZSTD ;;
+	xz) src=fuzz_codec.c def=-DFUZZ_FORMAT=QF_FORMAT_XZ ;;
+	lz4) src=fuzz_codec.c def=-DFUZZ_FORMAT=QF_FORMAT_LZ4 ;;
+	bzip2) src=fuzz_codec.c def=-DFUZZ_FORMAT=QF_FORMAT_BZIP2 ;;
+	zip) src=fuzz_codec.c def=-DFUZZ_FORMAT=QF_FORMAT_ZIP ;;
 	*) src=fuzz_$h.c def= ;;
 	esac
 	o=$out/obj/fuzz_$h.o

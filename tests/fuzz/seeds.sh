@@ -1,7 +1,8 @@
 #!/bin/sh
 # seeds.sh OUTDIR [HARNESS...] - seed inputs for the fuzzing harnesses,
 # made with the tools that make real images (qemu-img and qemu-io, sfdisk
-# and sgdisk, gzip, zstd, sha256sum) into OUTDIR/HARNESS/.  Images are kept
+# and sgdisk, gzip, zstd, xz, lz4, bzip2, python's zipfile, bmaptool,
+# sha256sum) into OUTDIR/HARNESS/.  Images are kept
 # small (clusters of 512 bytes to 64 KiB, disks of a few hundred KiB): the
 # fuzzer mutates every byte of them.  A tool that is missing leaves its
 # seeds out; the harness still runs.
@@ -9,7 +10,7 @@ set -eu
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
-[ $# -gt 0 ] || set -- qcow2 ptable gzip zstd http sums
+[ $# -gt 0 ] || set -- qcow2 ptable gzip zstd xz lz4 bzip2 zip http sums bmap
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qflash-seeds.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -110,12 +111,41 @@ codec_seeds() {  # harness tool
 	$2 -c "$tmp/p" >"$d/file"
 	{ $2 -c <"$tmp/p"; $2 -c <"$tmp/r"; } >"$d/two"
 	: | $2 -c >"$d/empty"
-	if [ "$2" = zstd ]; then
+	case $2 in
+	zstd)
 		zstd -q -c --no-check -19 "$tmp/p" >"$d/nocheck"
-		zstd -q -c --content-size "$tmp/r" >"$d/random"
-	else
-		gzip -c -1 -n "$tmp/r" >"$d/random"
-	fi
+		zstd -q -c --content-size "$tmp/r" >"$d/random" ;;
+	gzip) gzip -c -1 -n "$tmp/r" >"$d/random" ;;
+	xz) xz -c -T2 --block-size=8192 "$tmp/p" >"$d/blocks" ;;
+	lz4) lz4 -q -c --content-size "$tmp/p" >"$d/sized" ;;
+	*) ;;
+	esac
+}
+
+zip_seeds() {
+	d=$out/zip
+	have python3 || return 0
+	payload "$tmp/disk.img"
+	echo "papers" >"$tmp/README.txt"
+	python3 - "$d" "$tmp/disk.img" "$tmp/README.txt" <<'PY'
+import os, sys, zipfile
+d, img, txt = sys.argv[1:4]
+for name, m in (("stored", zipfile.ZIP_STORED), ("deflate", zipfile.ZIP_DEFLATED),
+                ("bzip2", zipfile.ZIP_BZIP2), ("lzma", zipfile.ZIP_LZMA)):
+    with zipfile.ZipFile(os.path.join(d, name), "w", m) as z:
+        z.write(img, "disk.img")
+        z.write(txt, "README.txt")
+PY
+}
+
+bmap_seeds() {
+	d=$out/bmap
+	have bmaptool || return 0
+	payload "$tmp/disk.img"
+	truncate -s 256K "$tmp/disk.img"
+	bmaptool create "$tmp/disk.img" -o "$d/v2" 2>/dev/null || return 0
+	sed 's/<bmap version="2.0">/<bmap version="1.4">/; s/chksum=/sha1=/' \
+		"$d/v2" >"$d/v1"
 }
 
 http_seeds() {
@@ -164,7 +194,9 @@ for h; do
 	case $h in
 	qcow2) qcow2_seeds ;;
 	ptable) ptable_seeds ;;
-	gzip|zstd) codec_seeds "$h" "$h" ;;
+	gzip|zstd|xz|lz4|bzip2) codec_seeds "$h" "$h" ;;
+	zip) zip_seeds ;;
+	bmap) bmap_seeds ;;
 	http) http_seeds ;;
 	sums) sums_seeds ;;
 	*) echo "seeds.sh: no harness $h" >&2; exit 2 ;;

@@ -13,7 +13,7 @@ int http_err_changed(struct http_source *hs, struct qf_err *e)
 {
 	atomic_store(&hs->changed, true);
 	return qf_err_set(e, ESTALE,
-			  _("%s: the image changed on the server while it was being read"),
+			  N_("%s: the image changed on the server while it was being read"),
 			  hs->s.name);
 }
 
@@ -158,7 +158,7 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 			return;
 		}
 		reject(x, EOPNOTSUPP, false,
-		       _("%s: server does not support range requests (HTTP %ld)"),
+		       N_("%s: server does not support range requests (HTTP %ld)"),
 		       status);
 		return;
 	case 416:
@@ -171,43 +171,43 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 			x->err = http_err_changed(hs, &x->qe);
 			return;
 		}
-		reject(x, EPROTO, false, _("%s: range not satisfiable (HTTP %ld)"),
+		reject(x, EPROTO, false, N_("%s: range not satisfiable (HTTP %ld)"),
 		       status);
 		return;
 	case 404:
 	case 410:
-		reject(x, ENOENT, false, _("%s: not found (HTTP %ld)"), status);
+		reject(x, ENOENT, false, N_("%s: not found (HTTP %ld)"), status);
 		return;
 	case 401:
 	case 403:
 	case 407:
-		reject(x, EACCES, false, _("%s: access denied (HTTP %ld)"),
+		reject(x, EACCES, false, N_("%s: access denied (HTTP %ld)"),
 		       status);
 		return;
 	case 408:
 	case 429:
-		reject(x, EAGAIN, true, _("%s: server busy (HTTP %ld)"), status);
+		reject(x, EAGAIN, true, N_("%s: server busy (HTTP %ld)"), status);
 		return;
 	default:
 		if (status >= 500 && status <= 599)
-			reject(x, EIO, true, _("%s: server error (HTTP %ld)"),
+			reject(x, EIO, true, N_("%s: server error (HTTP %ld)"),
 			       status);
 		else
 			reject(x, EPROTO, false,
-			       _("%s: unexpected response (HTTP %ld)"), status);
+			       N_("%s: unexpected response (HTTP %ld)"), status);
 		return;
 	}
 
 	if (!parsed || !has_range || !has_total) {
 		x->err = qf_err_set(&x->qe, EPROTO,
-				    _("%s: malformed Content-Range \"%s\""),
+				    N_("%s: malformed Content-Range \"%s\""),
 				    hs->s.name, x->crange);
 		return;
 	}
 	if (x->probe) {
 		if (a != 0) {
 			x->err = qf_err_set(&x->qe, EPROTO,
-					    _("%s: server returned the wrong range (%s)"),
+					    N_("%s: server returned the wrong range (%s)"),
 					    hs->s.name, x->crange);
 			return;
 		}
@@ -223,7 +223,7 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 	 * never anything else. */
 	if (a != x->req_off || b > x->req_off + x->req_len - 1) {
 		x->err = qf_err_set(&x->qe, EPROTO,
-				    _("%s: server returned the wrong range (asked for %llu-%llu, got %s)"),
+				    N_("%s: server returned the wrong range (asked for %llu-%llu, got %s)"),
 				    hs->s.name, (unsigned long long)x->req_off,
 				    (unsigned long long)(x->req_off + x->req_len - 1),
 				    x->crange);
@@ -247,7 +247,7 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (n > x->accept - x->received) {
 		x->err = qf_err_set(&x->qe, EPROTO,
-				    _("%s: server sent more data than announced"),
+				    N_("%s: server sent more data than announced"),
 				    x->hs->s.name);
 		return 0;
 	}
