@@ -56,10 +56,10 @@ check)
 		exit 1
 	}
 	unset ASAN_OPTIONS UBSAN_OPTIONS
-	# The parsers fuzzed for a short while (20 s each): any crash, leak
+	# The parsers fuzzed for a short while (10 s each): any crash, leak
 	# or sanitizer report fails; the end of the harness's log is shown.
 	cd ../build
-	make fuzz-smoke FUZZ_SECONDS=20
+	make fuzz-smoke FUZZ_SECONDS=10
 	cd ..
 	mkdir -p build-tsan
 	cd build-tsan

@@ -262,6 +262,11 @@ int qf_sink_sync(struct qf_sink *s, struct qf_err *e)
 		if (errno != EINTR)
 			return qf_err_set(e, errno, N_("%s: sync failed: %m"), s->path);
 	}
+	/* The device was written around the page cache (O_DIRECT, zeroing
+	 * ioctls): drop what the cache still holds of it, so that whoever
+	 * reads it next (blkid, a partitioner, cmp) reads the new bytes. */
+	if (s->blockdev)
+		(void)ioctl(s->fd, BLKFLSBUF, 0);
 	return 0;
 }
 
