@@ -394,7 +394,7 @@ int qf_bmap_find(const char *image, const char *given,
 		 struct qf_err *e)
 {
 	/* A URL keeps its query (a token) after the name that changes. */
-	size_t plen = strstr(image, "://") ? strcspn(image, "?#") : strlen(image);
+	size_t plen = qf_name_path_len(image);
 	const char *query = image + plen;
 	char *cand;
 	int ret;

@@ -219,7 +219,7 @@ static int bare_digest(const char *text, size_t len, char hex[65])
 
 /* The length of @image without a URL's query or fragment: the names
  * beside it are found next to the path and keep the query (a token). */
-static size_t path_len(const char *image)
+size_t qf_name_path_len(const char *image)
 {
 	if (!strstr(image, "://"))
 		return strlen(image);
@@ -231,7 +231,7 @@ int qf_checksum_find(const char *image, const char *given,
 		     char *origin, size_t olen, struct qf_err *e)
 {
 	static const char *const beside[] = { ".sha256", ".sha256sum" };
-	size_t plen = path_len(image), blen;
+	size_t plen = qf_name_path_len(image), blen;
 	const char *base = base_name(image, plen, &blen);
 	const char *query = image + plen;
 	char *path = qf_xasprintf("%.*s", (int)plen, image);

@@ -24,6 +24,10 @@ void qf_hex(const uint8_t *b, size_t n, char *out);
 /* @hex (exactly 2n hex digits, any case) into @out; 0 or -EINVAL. */
 int qf_hex_parse(const char *hex, uint8_t *out, size_t n);
 
+/* The length of @image (a path or URL) without a URL's query or
+ * fragment: files beside it are named there, the query kept after. */
+size_t qf_name_path_len(const char *image);
+
 /* The whole of the small file @name (a path or URL; a checksum list, a
  * bmap) NUL-terminated into *@text: 0, -ENOENT when it is not there,
  * -EFBIG when it holds more than @max bytes, or another error. */
