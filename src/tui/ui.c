@@ -732,13 +732,18 @@ void ui_finish(void)
 
 const char *ui_checksum_origin(const struct qf_image *img)
 {
-	const char *origin = NULL, *slash;
+	const char *origin = NULL;
 
 	if (!img || !qf_image_checksum(img, &origin))
 		return NULL;
 	if (!origin || !strcmp(origin, "-sha256"))
 		return _("the given value");
+	return ui_base_name(origin);
+}
+
+const char *ui_base_name(const char *path)
+{
 	/* A path or URL: the file's name says enough on a bench. */
-	slash = strrchr(origin, '/');
-	return slash && slash[1] ? slash + 1 : origin;
+	const char *slash = strrchr(path, '/');
+	return slash && slash[1] ? slash + 1 : path;
 }

@@ -82,6 +82,8 @@ int ui_draw_counts(int y, int x, int w, const struct qf_progress *p);
 /* The image's published SHA-256 and where it came from, as a short text
  * ("SHA256SUMS", "the given value"), or NULL when none is published. */
 const char *ui_checksum_origin(const struct qf_image *img);
+/* The last part of a path or URL. */
+const char *ui_base_name(const char *path);
 const char *ui_spinner(void);
 
 /* Lists: a cursor and the first visible row. */

@@ -95,14 +95,13 @@ static int header_lines(char lines[][2][160], int max)
 	{
 		uint64_t mapped;
 		bool checked;
-		const char *bm = qf_image_bmap(app.img, &mapped, &checked), *slash;
+		const char *bm = qf_image_bmap(app.img, &mapped, &checked);
 
 		if (bm) {
-			slash = strrchr(bm, '/');
 			qf_size_str(mapped, a, sizeof(a));
 			/* The pane is narrow: the mapped size in brackets. */
 			LINE(_("Bmap:"), checked ? _("%s (%s)")
-				: _("%s (%s, no checksums)"), slash && slash[1] ? slash + 1 : bm, a);
+				: _("%s (%s, no checksums)"), ui_base_name(bm), a);
 		}
 	}
 	sel = qf_image_snapshot_selected(app.img);
