@@ -263,6 +263,7 @@ int qf_job_start(struct qf_job *job, struct qf_err *e)
 	job->nworkers = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 	job->workers_left = job->nworkers;
 	job->writers_left = job->nt;
+	job->wipes_left = verify_only ? 0 : job->nt;
 	job->hashing = job->opts.verify || job->log_path;
 	job->in_order = qf_image_is_stream(job->img);
 	job->maxbufs = 2 * job->nworkers + 4;
@@ -305,6 +306,7 @@ void qf_job_cancel(struct qf_job *job)
 	pool_kick(job);
 	pthread_mutex_lock(&job->pmu);
 	job_wake_locked(job, true);
+	pthread_cond_broadcast(&job->pcv);   /* workers waiting for wipes */
 	pthread_mutex_unlock(&job->pmu);
 }
 

@@ -191,6 +191,7 @@ struct qf_job {
 	int64_t wall_start;
 	struct qf_err fatal;             /* image error: fails every target */
 	int writers_left;
+	int wipes_left;                  /* writers still wiping their ends */
 	bool finished;
 	int efd;
 };
@@ -237,6 +238,11 @@ bool target_stopped_early(struct target *t);
 /* Threads start before the job is checked and wait here: true once it
  * may run, false when starting failed. */
 bool job_wait_gate(struct qf_job *job);
+/* Workers wait until every writer has wiped its target's ends (short
+ * work on the drive's critical path, given the CPUs to itself); writers
+ * say when theirs is done, whatever its outcome. */
+void job_wait_wiped(struct qf_job *job);
+void job_wiped(struct qf_job *job);
 /* The last writer out closes the job. */
 void job_finalize(struct qf_job *job);
 

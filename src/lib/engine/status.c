@@ -340,6 +340,22 @@ bool job_wait_gate(struct qf_job *job)
 	return gate > 0;
 }
 
+void job_wait_wiped(struct qf_job *job)
+{
+	pthread_mutex_lock(&job->pmu);
+	while (job->wipes_left > 0 && !atomic_load(&job->stop))
+		pthread_cond_wait(&job->pcv, &job->pmu);
+	pthread_mutex_unlock(&job->pmu);
+}
+
+void job_wiped(struct qf_job *job)
+{
+	pthread_mutex_lock(&job->pmu);
+	if (--job->wipes_left == 0)
+		pthread_cond_broadcast(&job->pcv);
+	pthread_mutex_unlock(&job->pmu);
+}
+
 /* A log error after what the target's message says already. */
 static void append_message(struct target *t, const struct qf_err *m)
 {

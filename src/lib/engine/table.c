@@ -27,6 +27,7 @@
 #define TABLE_MAX ((uint64_t)16 << 20)
 /* Final bytes are assembled and checked in pieces of this size. */
 #define PIECE ((size_t)1 << 20)
+_Static_assert(2 * PIECE <= QF_CHUNK, "a chunk buffer holds two pieces");
 /* What of each wiped end is read back: the MBR, both GPT headers and
  * their entries, the first superblocks. */
 #define CHECK_LEN ((uint64_t)64 << 10)
@@ -191,6 +192,55 @@ static void final_bytes(const struct target *t, uint64_t off, uint64_t len,
 	table_patch(t, off, len, buf);
 }
 
+/* Call @fn on the 4 KiB blocks of [from, tsize) that fix-ups of @t land
+ * in, adjacent or overlapping ones as one range, in order. */
+static int tail_blocks(struct target *t, uint64_t from,
+		       int (*fn)(struct target *t, uint64_t off, uint64_t len,
+				 void *ctx),
+		       void *ctx)
+{
+	uint64_t done = from;
+
+	for (;;) {
+		uint64_t a = UINT64_MAX, b = 0;
+		bool grew = true;
+		int ret;
+
+		/* The first patch block at or past @done, then every patch
+		 * that touches the range it has grown to. */
+		for (int i = 0; i < t->lay.npatch; i++) {
+			const struct qf_patch *p = &t->lay.patch[i];
+			uint64_t pa = down4k(p->off), pb = up4k(p->off + p->len);
+			if (pb > t->tsize)
+				pb = t->tsize;
+			if (pa < done)
+				pa = done;
+			if (pa < pb && pa < a) {
+				a = pa;
+				b = pb;
+			}
+		}
+		if (a == UINT64_MAX)
+			return 0;
+		while (grew) {
+			grew = false;
+			for (int i = 0; i < t->lay.npatch; i++) {
+				const struct qf_patch *p = &t->lay.patch[i];
+				uint64_t pa = down4k(p->off), pb = up4k(p->off + p->len);
+				if (pb > t->tsize)
+					pb = t->tsize;
+				if (pa <= b && pb > b) {
+					b = pb;
+					grew = true;
+				}
+			}
+		}
+		if ((ret = fn(t, a, b - a, ctx)) < 0)
+			return ret;
+		done = b;
+	}
+}
+
 /* The ranges of the target written last: the feed's held-back ranges and,
  * past the end of the feed, the wiped tail of the target with whatever
  * fix-ups land there (a moved backup GPT); with @patches_only, just the
@@ -221,7 +271,9 @@ static int each_region(struct target *t, bool sector0_last, bool patches_only,
 		if ((ret = fn(t, a, b - a, ctx)) < 0)
 			return ret;
 	}
-	if (extra < tsize && (ret = fn(t, extra, tsize - extra, ctx)) < 0)
+	/* The tail holds zeros (wiped, or a new file): only the 4 KiB
+	 * blocks that fix-ups land in are written. */
+	if (extra < tsize && (ret = tail_blocks(t, extra, fn, ctx)) < 0)
 		return ret;
 	for (i = fe->ndr - 1; i >= 0 && !patches_only; i--) {
 		uint64_t a = fe->dr[i].off, len = fe->dr[i].len;
@@ -297,14 +349,18 @@ static int with_buffers(struct target *t, struct region_ctx *c, bool read,
 			bool sector0_last, bool patches_only,
 			int (*fn)(struct target *, uint64_t, uint64_t, void *))
 {
+	/* One of the pool's chunk buffers, whose pages the flash has
+	 * touched already (a fresh buffer's page faults cost more than the
+	 * writes), holding both halves: never one held while waiting for
+	 * another. */
+	struct buf *b = pool_get_buf(t->job);
 	int ret;
 
-	c->buf = buf_memalign(PIECE);
-	c->got = read ? buf_memalign(PIECE) : NULL;
+	c->buf = b->data;
+	c->got = read ? b->data + PIECE : NULL;
 	c->mismatch = UINT64_MAX;
 	ret = each_region(t, sector0_last, patches_only, fn, c);
-	free(c->buf);
-	free(c->got);
+	pool_put(t->job, b, false);
 	return ret;
 }
 
@@ -347,20 +403,20 @@ int table_verify(struct target *t, bool patches_only, uint64_t *mismatch,
 	return ret;
 }
 
+/* Never written: zeros without allocating or touching a page. */
+static unsigned char zero_piece[PIECE] __attribute__((aligned(QF_IO_ALIGN)));
+
 static int write_zeros(struct target *t, uint64_t off, uint64_t len,
 			struct qf_err *e)
 {
-	unsigned char *z = qf_xmemalign(QF_IO_ALIGN, PIECE);
 	int ret = 0;
 
-	memset(z, 0, PIECE);
 	while (len && ret == 0) {
 		size_t n = len < PIECE ? (size_t)len : PIECE;
-		ret = qf_sink_write(&t->sink, z, n, off, e);
+		ret = qf_sink_write(&t->sink, zero_piece, n, off, e);
 		off += n;
 		len -= n;
 	}
-	free(z);
 	return ret;
 }
 

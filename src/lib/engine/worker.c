@@ -190,6 +190,7 @@ void *worker_main(void *arg)
 		free(w);
 		return NULL;
 	}
+	job_wait_wiped(job);
 
 	w->d = qf_decomp_new();
 	for (;;) {

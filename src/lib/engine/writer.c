@@ -185,6 +185,7 @@ void *writer_main(void *arg)
 		pthread_mutex_unlock(&job->pmu);
 		if (ret < 0)
 			target_fail(t, &e);
+		job_wiped(job);
 	}
 	while ((op = queue_pop(t))) {
 		if (!atomic_load(&t->failed) && !atomic_load(&job->stop)) {
