@@ -41,6 +41,16 @@ fails_clean() {
 	return 0
 }
 
+# refused_with WHAT PATTERN: the last run_q exited 1 with PATTERN in its
+# message, leaving $T/new.raw absent or without a partition table.
+refused_with() {
+	[ "$RC" = 1 ] || fail "$1: exit $RC, want 1"
+	grep -q "$2" "$T/err.txt" || fail "$1: message: $(cat "$T/err.txt")"
+	[ -e "$T/new.raw" ] && blkid -p "$T/new.raw" 2>/dev/null | grep -q PTTYPE &&
+		fail "$1: the target looks partitioned"
+	return 0
+}
+
 # corrupt_fails FILE [OFFSET]: FILE with 8 bytes flipped at OFFSET (the
 # middle by default) fails with exit 1 and a message naming it, and the
 # target is left without a partition table.

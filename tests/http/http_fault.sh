@@ -11,22 +11,6 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 need_cmd qemu-img python3 cmp
 start_nginx
 
-# start_proxy NAME ARGS...: sets PROXY (its base URL); stats in $T/NAME.stats
-start_proxy() {
-	local name=$1
-	shift
-	python3 "$top_srcdir/tests/http/faultproxy.py" --target "$PORT" \
-		--port-file "$T/$name.port" --stats "$T/$name.stats" \
-		--lifetime 300 "$@" &
-	CLEANUP_PIDS="$CLEANUP_PIDS $!"
-	for _ in $(seq 100); do
-		[ -s "$T/$name.port" ] && break
-		sleep 0.1
-	done
-	[ -s "$T/$name.port" ] || fail "faultproxy did not start"
-	PROXY=http://127.0.0.1:$(cat "$T/$name.port")
-}
-
 mkraw "$T/disk.raw" 40
 qemu-img convert -q -f raw -O qcow2 "$T/disk.raw" "$WWW/plain.qcow2" ||
 	fail "qemu-img convert plain"

@@ -68,6 +68,23 @@ start_nginx() {
 	fail "nginx did not start"
 }
 
+# start_proxy NAME ARGS...: tests/http/faultproxy.py in front of nginx
+# with ARGS; sets PROXY (its base URL); stats in $T/NAME.stats
+start_proxy() {
+	local name=$1
+	shift
+	python3 "$top_srcdir/tests/http/faultproxy.py" --target "$PORT" \
+		--port-file "$T/$name.port" --stats "$T/$name.stats" \
+		--lifetime 300 "$@" &
+	CLEANUP_PIDS="$CLEANUP_PIDS $!"
+	for _ in $(seq 100); do
+		[ -s "$T/$name.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$T/$name.port" ] || fail "faultproxy did not start"
+	PROXY=http://127.0.0.1:$(cat "$T/$name.port")
+}
+
 # mkraw FILE MIB: a disk with random, text-like (compressible), patterned
 # and zero regions, so compressed images hold both kinds of cluster.
 mkraw() {

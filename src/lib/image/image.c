@@ -87,6 +87,21 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 	return 0;
 }
 
+/* A file that can only be read in order holds a compressed raw image or
+ * nothing qflash can use: qcow2 and raw layers are read where the engine
+ * needs them. */
+static int refuse_sequential(struct qf_source *s, enum qf_format fmt,
+			     struct qf_err *e)
+{
+	if (fmt == QF_FORMAT_AUTO)
+		return qf_err_set(e, EOPNOTSUPP,
+				  N_("%s: server does not support range requests, which a backing file needs"),
+				  s->name);
+	return qf_err_set(e, EOPNOTSUPP,
+			  N_("%s: server does not support range requests, which a %s image needs (only compressed raw images such as .img.xz can be read in one pass)"),
+			  s->name, qf_format_name(fmt));
+}
+
 static int detect_format(struct qf_source *s, enum qf_format asked,
 			 enum qf_format *fmt, struct qf_err *e)
 {
@@ -105,6 +120,8 @@ static int detect_format(struct qf_source *s, enum qf_format asked,
 		*fmt = QF_FORMAT_QCOW2;
 	} else if ((codec = qf_codec_probe(magic, n))) {
 		*fmt = codec->format;
+	} else if (s->sequential) {
+		return refuse_sequential(s, QF_FORMAT_RAW, e);
 	} else {
 		/* Its own code: a front end may offer to open it as raw. */
 		return qf_err_set(e, EMEDIUMTYPE, N_("%s: not a qcow2 image"),
@@ -142,6 +159,8 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 					up->file->name);
 		img->nlayers++;
 		l->info.name = l->file->name;
+		if (l->file->sequential)
+			return refuse_sequential(l->file, QF_FORMAT_AUTO, e);
 		for (int i = 0; i < img->nlayers - 1; i++)
 			if (same_file(img->layers[i].file, l->file))
 				return qf_err_set(e, ELOOP,
@@ -279,6 +298,8 @@ static int open_top(struct qf_image *img, struct qf_err *e)
 	top->info.file_size = top->file->size;
 	if ((ret = detect_format(top->file, img->opts.format, &fmt, e)) < 0)
 		return ret;
+	if (top->file->sequential && !qf_codec_for(fmt))
+		return refuse_sequential(top->file, fmt, e);
 	if (fmt != QF_FORMAT_QCOW2 && img->opts.snapshot)
 		return qf_err_set(e, EINVAL, N_("%s: raw images have no snapshots"),
 				  img->name);

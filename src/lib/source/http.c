@@ -7,6 +7,7 @@
  * reads go straight into the caller's buffer.  Background threads fill the
  * cache for ranges the engine announces with prefetch.  Transient failures
  * are retried with exponential backoff, resuming at the first missing byte.
+ * A server without ranges is read in order from plain GETs (http_plain.c).
  * The URL's credentials are used for requests but never appear in names or
  * messages. */
 #include "source/http_int.h"
@@ -124,6 +125,8 @@ static int http_pread(struct qf_source *qs, void *buf, size_t len,
 		return 0;
 	if (atomic_load(&hs->changed))
 		return http_err_changed(hs, e);
+	if (hs->plain)
+		return http_plain_pread(hs, buf, len, off, e);
 	first = off >> CHUNK_SHIFT;
 	last = (off + len - 1) >> CHUNK_SHIFT;
 	n = (size_t)(last - first + 1);
@@ -237,6 +240,8 @@ static void http_close(struct qf_source *qs)
 	pthread_mutex_unlock(&hs->lock);
 	for (int i = 0; i < hs->pf_nthreads; i++)
 		pthread_join(hs->pf_threads[i], NULL);
+	http_plain_stop(hs);
+	free(hs->pl_ring);
 	http_handles_free(hs);
 	if (hs->share)
 		curl_share_cleanup(hs->share);
@@ -321,6 +326,7 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	ret = http_probe(hs, e);
 	if (ret < 0)
 		goto fail;
+	hs->s.sequential = hs->plain;
 	*out = &hs->s;
 	return 0;
 

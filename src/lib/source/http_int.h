@@ -6,7 +6,9 @@
  *                    validators) and where its body goes
  *   http_xfer.c      curl handles, one request, retries with resume
  *   http_cache.c     the bounded cache of aligned chunks
- *   http_prefetch.c  background threads filling the cache ahead */
+ *   http_prefetch.c  background threads filling the cache ahead
+ *   http_plain.c     servers without ranges: the file read in order from
+ *                    one plain GET */
 #ifndef QF_HTTP_INT_H
 #define QF_HTTP_INT_H
 
@@ -27,6 +29,10 @@
 #define PF_RUN 4                        /* chunks per prefetch request */
 #define PF_MAX_UNUSED (CACHE_SLOTS / 2) /* prefetched but not yet read */
 #define PF_STALE 10.0                   /* seconds before such a chunk may go */
+
+#define PLAIN_RING ((size_t)8 << 20)   /* received, not yet read */
+#define PLAIN_KEEP ((size_t)1 << 20)   /* kept behind the reader */
+#define PLAIN_RESTARTS 4               /* GETs from the start, at most */
 
 #define MAX_TRIES 8
 #define OPEN_TRIES 3
@@ -94,6 +100,18 @@ struct http_source {
 	int pf_nthreads;
 	pthread_t pf_threads[PF_THREADS];
 	bool stop;
+
+	/* A server that ignores ranges (plain): one GET at a time on a
+	 * thread of its own fills the ring with the file's bytes
+	 * [pl_base, pl_end) in order, under lock. */
+	bool plain;
+	unsigned char *pl_ring;    /* PLAIN_RING bytes, on first read */
+	uint64_t pl_base, pl_end;
+	bool pl_running, pl_done, pl_abort;
+	int pl_gets;
+	int pl_err;                /* how the last GET ended, with pl_qe */
+	struct qf_err pl_qe;
+	pthread_t pl_thread;
 };
 
 /* A piece of the destination of one fetch. */
@@ -150,6 +168,18 @@ int http_probe(struct http_source *hs, struct qf_err *e);
 struct timespec http_deadline_in(double seconds);
 /* Close the idle handles of the pool. */
 void http_handles_free(struct http_source *hs);
+/* A handle from the pool (or a new one), and back: NULL and @e set when
+ * none can be made. */
+struct handle *http_handle_get(struct http_source *hs, struct qf_err *e);
+void http_handle_put(struct http_source *hs, struct handle *hd);
+/* Set x->err (and x->transient) from a failed curl_easy_perform. */
+void http_curl_failure(struct xfer *x, CURLcode rc);
+
+/* http_plain.c: reads of a server without ranges, and stopping the GET
+ * under way (close). */
+int http_plain_pread(struct http_source *hs, void *buf, size_t len,
+		     uint64_t off, struct qf_err *e);
+void http_plain_stop(struct http_source *hs);
 
 /* http_cache.c: callers hold hs->lock */
 uint64_t http_chunk_start(uint64_t idx);

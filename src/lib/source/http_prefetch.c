@@ -104,7 +104,8 @@ void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len)
 	struct http_source *hs = (struct http_source *)qs;
 	uint64_t end;
 
-	if (off >= hs->s.size || !len)
+	/* Without ranges the one GET under way is all there is. */
+	if (off >= hs->s.size || !len || hs->plain)
 		return;
 	end = len > hs->s.size - off ? hs->s.size : off + len;
 	pthread_mutex_lock(&hs->lock);

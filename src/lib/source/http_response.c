@@ -157,6 +157,21 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 			learn_version(hs, x, 0);
 			return;
 		}
+		/* A server without ranges that says how long the file is:
+		 * read in order, by plain GETs (http_plain.c). */
+		if (x->probe && clen > 0) {
+			learn_version(hs, x, (uint64_t)clen);
+			hs->plain = true;
+			return;
+		}
+		if (!x->probe && hs->plain) {
+			if (clen != (int64_t)hs->s.size || !same_version(hs, x)) {
+				x->err = http_err_changed(hs, &x->qe);
+				return;
+			}
+			x->accept = hs->s.size;
+			return;
+		}
 		reject(x, EOPNOTSUPP, false,
 		       N_("%s: server does not support range requests (HTTP %ld)"),
 		       status);
@@ -242,7 +257,10 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (x->err)
 		return n ? 0 : 1;   /* anything but n aborts the transfer */
 	if (x->probe) {
-		x->received += n;   /* only the headers matter */
+		/* Only the headers matter; a whole file is not waited for. */
+		if (x->hs->plain)
+			return 0;
+		x->received += n;
 		return n;
 	}
 	if (n > x->accept - x->received) {

@@ -54,7 +54,7 @@ static bool curl_is_transient(CURLcode rc)
 	}
 }
 
-static void curl_failure(struct xfer *x, CURLcode rc)
+void http_curl_failure(struct xfer *x, CURLcode rc)
 {
 	const char *why = x->hd->errbuf[0] ? x->hd->errbuf
 					   : curl_easy_strerror(rc);
@@ -125,7 +125,7 @@ static struct handle *handle_new(struct http_source *hs)
 	return hd;
 }
 
-static struct handle *handle_get(struct http_source *hs, struct qf_err *e)
+struct handle *http_handle_get(struct http_source *hs, struct qf_err *e)
 {
 	struct handle *hd = NULL;
 
@@ -141,7 +141,7 @@ static struct handle *handle_get(struct http_source *hs, struct qf_err *e)
 	return hd;
 }
 
-static void handle_put(struct http_source *hs, struct handle *hd)
+void http_handle_put(struct http_source *hs, struct handle *hd)
 {
 	pthread_mutex_lock(&hs->pool_lock);
 	if (hs->npool < POOL_MAX) {
@@ -171,8 +171,11 @@ static void perform(struct xfer *x)
 	rc = curl_easy_perform(h);
 	if (x->err)
 		return;
+	/* A probe answered by the whole file: its headers were enough. */
+	if (x->probe && x->hs->plain && rc == CURLE_WRITE_ERROR)
+		return;
 	if (rc != CURLE_OK) {
-		curl_failure(x, rc);
+		http_curl_failure(x, rc);
 		return;
 	}
 	if (!x->checked)
@@ -278,7 +281,7 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	int retries = 0, ret = 0;     /* in a row, since data last came */
 	uint_fast32_t n;
 
-	hd = handle_get(hs, e);
+	hd = http_handle_get(hs, e);
 	if (!hd)
 		return -ENOMEM;
 	while (got < len) {
@@ -326,13 +329,13 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 		}
 		delay *= 2;
 	}
-	handle_put(hs, hd);
+	http_handle_put(hs, hd);
 	return ret;
 }
 
 int http_probe(struct http_source *hs, struct qf_err *e)
 {
-	struct handle *hd = handle_get(hs, e);
+	struct handle *hd = http_handle_get(hs, e);
 	double delay = FIRST_DELAY;
 	int tries = 0, ret;
 
@@ -357,7 +360,7 @@ int http_probe(struct http_source *hs, struct qf_err *e)
 		backoff(hs, delay);
 		delay *= 2;
 	}
-	handle_put(hs, hd);
+	http_handle_put(hs, hd);
 	return ret;
 }
 

@@ -34,6 +34,9 @@ struct qf_source {
 	char *name;              /* path (absolute) or URL */
 	uint64_t size;
 	bool remote;
+	/* Read in order only (an http server without ranges): a read
+	 * before the last ones starts the download over. */
+	bool sequential;
 	int fd;                  /* local files: the open fd, else -1 */
 	dev_t dev;               /* local files: st_dev of the file */
 	ino_t ino;
