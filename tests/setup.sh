@@ -14,7 +14,7 @@ if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
 dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip gdisk
 fuse3 libfuse3-dev bmap-tools zip time clang-14 libclang-rt-14-dev
-xz-utils lz4 isal bzip2 lbzip2"
+xz-utils lz4 isal bzip2 lbzip2 openssl"
 fi
 missing=
 for p in $pkgs; do

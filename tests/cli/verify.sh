@@ -101,15 +101,24 @@ v = d.get(sys.argv[3], "")
 print("null" if v is None else v)' "$@" || fail "log_get $*"
 }
 
-# log_is LOG LINE KEY=VALUE...: fail unless each KEY of LINE is VALUE.
+# log_is LOG LINE KEY=VALUE...: fail unless each KEY of LINE is VALUE
+# (one python3 for them all).
 log_is() {
-	local log=$1 line=$2 kv v
-	shift 2
-	for kv in "$@"; do
-		v=$(log_get "$log" "$line" "${kv%%=*}")
-		[ "$v" = "${kv#*=}" ] ||
-			fail "log line $line: ${kv%%=*} is '$v', want '${kv#*=}': $(sed -n "${line}p" "$log")"
-	done
+	local why
+	why=$(python3 -c '
+import json, sys
+ls = [l for l in open(sys.argv[1]).read().split("\n") if l]
+ls = [l for l in ls if json.loads(l)["result"] != "started"]
+n = int(sys.argv[2])
+d = json.loads(ls[n - 1])
+for kv in sys.argv[3:]:
+    k, want = kv.split("=", 1)
+    v = d.get(k, "")
+    v = "null" if v is None else str(v)
+    if v != want:
+        print("log line %d: %s is %r, want %r: %s" % (n, k, v, want, ls[n - 1]))
+        break' "$@") || fail "log_is $*"
+	[ -z "$why" ] || fail "$why"
 }
 
 # xxh3_4m FILE: the log's checksum of FILE's bytes, computed the way the
