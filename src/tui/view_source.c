@@ -311,8 +311,9 @@ bool view_source_key(int ch)
 		if (ch == 27) {
 			ui_field_set(&filt, "");
 			editing_filter = false;
-		} else if (act == KA_ENTER || act == KA_DOWN || act == KA_UP ||
-			   act == KA_TAB) {
+		} else if (act == KA_ENTER || act == KA_TAB ||
+			   ch == KEY_DOWN || ch == KEY_UP) {
+			/* Only the arrows: j and k are letters of names. */
 			editing_filter = false;
 		} else if (ui_field_key(&filt, ch)) {
 			/* Backspace in an empty filt ends the filtering. */
