@@ -86,11 +86,11 @@ static int header_lines(char lines[][2][160], int max)
 	}
 	{
 		const char *from = ui_checksum_origin(app.img);
+		/* The pane is half the screen: the origin's name first. */
 		if (from)
-			LINE(_("Checksum:"), _("SHA-256 from %s"),
-			     from);
+			LINE(_("SHA-256:"), _("from %s"), from);
 		else
-			LINE(_("Checksum:"), "%s", _("none published"));
+			LINE(_("SHA-256:"), "%s", _("none published"));
 	}
 	{
 		uint64_t mapped;
@@ -99,9 +99,10 @@ static int header_lines(char lines[][2][160], int max)
 
 		if (bm) {
 			qf_size_str(mapped, a, sizeof(a));
-			/* The pane is narrow: the mapped size in brackets. */
-			LINE(_("Bmap:"), checked ? _("%s (%s)")
-				: _("%s (%s, no checksums)"), ui_base_name(bm), a);
+			/* The pane is narrow: what the bmap says first, its
+			 * name (often the image's) last. */
+			LINE(_("Bmap:"), checked ? _("%s mapped, %s")
+				: _("%s mapped, no checksums, %s"), a, ui_base_name(bm));
 		}
 	}
 	sel = qf_image_snapshot_selected(app.img);
