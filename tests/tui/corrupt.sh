@@ -53,11 +53,6 @@ tui_wait "Open it anyway? (y/n)"
 tui_keys y
 tui_wait "CORRUPT (marked by its writer)"
 no_flag
-tui_select_whole_disk 1
-tui_type yes
-tui_keys Enter
-tui_wait "Flash complete: 1 of 1 targets OK." 60
-tui_keys q
-tui_expect_exit 0
+tui_flash_one
 same "$T/out.img" "$T/ref.raw"
 note "a corrupt image opens only when the user says so, and flashes"

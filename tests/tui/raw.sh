@@ -24,12 +24,7 @@ tui_wait "raw disk image? (y/n)"
 tui_keys y
 tui_wait "Partitions (GPT, 2)"
 tui_wait "raw"
-tui_select_whole_disk 1
-tui_type yes
-tui_keys Enter
-tui_wait "Flash complete: 1 of 1 targets OK." 60
-tui_keys q
-tui_expect_exit 0
+tui_flash_one
 
 same "$T/out.img" "$T/disk.img"
 note "a raw image is flashed after the user says it is raw"

@@ -126,6 +126,17 @@ tui_select_whole_disk() {
 	tui_wait "Type yes and press Enter"
 }
 
+# tui_flash_one: from the image screen, the whole disk to the first
+# target, confirmed; waits for the flash to complete and quits.
+tui_flash_one() {
+	tui_select_whole_disk 1
+	tui_type yes
+	tui_keys Enter
+	tui_wait "Flash complete: 1 of 1 targets OK." 60
+	tui_keys q
+	tui_expect_exit 0
+}
+
 # slow_http FILE RATE: serve FILE at RATE bytes/s; sets HTTP_URL.
 slow_http() {
 	local i

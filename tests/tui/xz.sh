@@ -33,12 +33,7 @@ grep -q "vfat.*EFI\|EFI.*vfat" <<<"$scr" || fail "partition 1's filesystem is no
 grep -q "ext4.*rootfs\|rootfs.*ext4" <<<"$scr" || fail "partition 2's filesystem is not shown: $scr"
 note "ok: browser, format, sizes and filesystems of an .img.xz"
 
-tui_select_whole_disk 1
-tui_type yes
-tui_keys Enter
-tui_wait "Flash complete: 1 of 1 targets OK." 60
-tui_keys q
-tui_expect_exit 0
+tui_flash_one
 same "$T/out.img" "$T/disk.img"
 note "ok: the .img.xz flashed from the TUI byte for byte"
 exit 0

@@ -24,12 +24,7 @@ tui_screen | grep -q "README.txt" && fail "the papers are offered as an image"
 tui_keys Down Enter
 tui_wait "Partitions (GPT, 2)"
 tui_wait "zip"
-tui_select_whole_disk 1
-tui_type yes
-tui_keys Enter
-tui_wait "Flash complete: 1 of 1 targets OK." 60
-tui_keys q
-tui_expect_exit 0
+tui_flash_one
 same "$T/out.img" "$T/disk.img"
 note "ok: the image picked from a zip with two is flashed"
 
