@@ -55,12 +55,15 @@ ref_raw "$T/bm.qcow2" "$T/bm.ref"
 flash_same "$T/bm.ref" "$T/bm.qcow2"
 note "ok: image with a dirty bitmap reads"
 
-bm_case() {  # bm_case LABEL REGEX OFFSET-IN-EXT BYTES-HEX
-	mut "bm$3" "$T/bm.qcow2"
-	hexpatch "$M" $((BX + $3)) "$4"
-	reject "bitmaps extension: $1" "$M" "$2"
-	qemu_refuses "bitmaps: $1" "$M"
+# bm_patch WHAT BASE LABEL REGEX OFFSET BYTES-HEX: bm.qcow2 with BYTES at
+# BASE + OFFSET is refused with REGEX, by qemu too.
+bm_patch() {
+	mut "bmcase$5" "$T/bm.qcow2"
+	hexpatch "$M" $(($2 + $5)) "$6"
+	reject "$1: $3" "$M" "$4"
+	qemu_refuses "$1: $3" "$M"
 }
+bm_case() { bm_patch "bitmaps extension" "$BX" "$@"; }
 bm_case "length 16" 'bitmaps extension.*length' 4 00000010
 bm_case "reserved field" 'reserved' 12 00000001
 bm_case "no bitmaps" 'bitmaps' 8 00000000
@@ -70,6 +73,29 @@ bm_case "directory of 0 bytes" 'bitmap directory size' 16 0000000000000000
 bm_case "directory over 64 MiB" 'bitmap directory size' 16 0000000004000000
 # qemu reads zeros past the end, so it finds no entries there and fails.
 bm_case "directory past the end" 'bitmap directory.*past the end' 24 0000010000000000
+
+# The directory's entries (block/qcow2-bitmap.c checks each at open).
+hexat() {  # hexat FILE OFFSET LEN: LEN bytes at OFFSET, as one number
+	echo $((16#$(od -An -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n')))
+}
+DIR=$(hexat "$T/bm.qcow2" $((BX + 24)) 8)
+TOFF=$(hexat "$T/bm.qcow2" "$DIR" 8)
+ent_case() { bm_patch "bitmap entry" "$DIR" "$@"; }
+ent_case "table at 0" 'bitmap 1 has no table' 0 0000000000000000
+ent_case "table unaligned" 'bitmap 1 has its table at.*not a cluster boundary' 0 "$(printf '%016x' $((TOFF + 512)))"
+ent_case "table of 0 entries" 'bitmap 1 has a table of 0 entries' 8 00000000
+ent_case "table too large" 'bitmap 1 has a table of' 8 08000001
+ent_case "reserved flag" 'bitmap 1 has reserved flags' 12 00000004
+ent_case "unknown type" 'bitmap 1 is of unknown type 2' 16 02
+ent_case "granularity 2^8" 'bitmap 1 has a granularity of 2\^8' 17 08
+ent_case "granularity 2^32" 'bitmap 1 has a granularity of 2\^32' 17 20
+ent_case "name of 1024 bytes" 'bitmap 1 has a name|bitmap directory is broken' 18 0400
+ent_case "extra data" 'bitmap 1 has extra data|bitmap directory is broken' 20 00000008
+# The extension lists two bitmaps, the directory holds one.
+mut entcount "$T/bm.qcow2"
+hexpatch "$M" $((BX + 8)) 00000002
+reject "bitmap count" "$M" 'bitmap directory holds 1 bitmaps, its extension lists 2'
+qemu_refuses "bitmap count" "$M"
 
 # With autoclear bit 0 clear the extension is stale: ignored, as qemu does.
 mut bmstale "$T/bm.qcow2"

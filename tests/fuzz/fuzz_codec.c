@@ -14,7 +14,7 @@
 /* Decompressed bytes taken from one input at the most: a tiny input may
  * stand for gigabytes of zeros.  Inputs that decode to more are not
  * opened as images either: the stream's sizing pass has no such bound. */
-#define OUT_MAX ((uint64_t)16 << 20)
+#define OUT_MAX ((uint64_t)2 << 20)
 #define STEP ((size_t)256 << 10)
 
 /* Read @c to its end (or OUT_MAX); the bytes decoded, or -1 on error. */

@@ -7,7 +7,7 @@
 set -u
 srcdir=$1
 seconds=${FUZZ_SECONDS:-60}
-out=fuzz
+out=${FUZZ_DIR:-fuzz}
 failed=
 for h in $FUZZ_HARNESSES; do
 	if [ ! -d "$out/seeds/$h" ]; then

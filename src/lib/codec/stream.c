@@ -24,7 +24,10 @@
 
 /* The engine reads streams strictly in order, so the window only has to
  * hold a chunk being read plus the step being decompressed. */
-#define RING_MAX ((size_t)16 << 20)
+#ifndef QF_STREAM_RING
+#define QF_STREAM_RING ((size_t)16 << 20)
+#endif
+#define RING_MAX QF_STREAM_RING
 /* Decompressed per step outside the lock, so readers of older bytes are
  * not held up for long. */
 #define STEP ((size_t)1 << 20)

@@ -45,7 +45,95 @@ static int check_bitmaps(struct qcow2 *q, const uint8_t *d, uint32_t len)
 	if (!range_inside(doff, dsize, q->file->size))
 		return qcow2_bad(q, N_("bitmap directory at %llu is past the end of the file"),
 				 (unsigned long long)doff);
+	q->bm_nb = nb;
+	q->bm_doff = doff;
+	q->bm_dsize = dsize;
 	return 0;
+}
+
+/* Entry @n (from 1) of the bitmap directory, the @left bytes at @p: its
+ * length rounded up to 8 in *len, or an error. */
+static int check_bitmap_entry(struct qcow2 *q, const uint8_t *p,
+			      uint64_t left, uint32_t n, uint64_t *len)
+{
+	uint64_t toff, phys;
+	uint32_t tsize, flags, extra;
+	uint16_t nsize;
+	uint8_t type, gran;
+
+	if (left < BM_ENTRY_LEN)
+		return qcow2_bad(q, N_("bitmap directory is broken: entry %u is cut short"), n);
+	toff = get_be64(p);
+	tsize = get_be32(p + 8);
+	flags = get_be32(p + 12);
+	type = p[16];
+	gran = p[17];
+	nsize = get_be16(p + 18);
+	extra = get_be32(p + 20);
+	*len = (BM_ENTRY_LEN + (uint64_t)nsize + extra + 7) & ~7ull;
+	if (*len > left)
+		return qcow2_bad(q, N_("bitmap directory is broken: entry %u runs past its end"), n);
+	if (extra)
+		return qcow2_bad(q, N_("bitmap %u has extra data, which is not supported"), n);
+	if (type != BM_TYPE_DIRTY)
+		return qcow2_bad(q, N_("bitmap %u is of unknown type %u"), n, type);
+	if (flags & ~BM_KNOWN_FLAGS)
+		return qcow2_bad(q, N_("bitmap %u has reserved flags set (0x%x)"), n, flags);
+	if (gran < BM_MIN_GRAN_BITS || gran > BM_MAX_GRAN_BITS)
+		return qcow2_bad(q, N_("bitmap %u has a granularity of 2^%u bytes (2^9 to 2^31 allowed)"),
+				 n, gran);
+	if (nsize > BM_MAX_NAME)
+		return qcow2_bad(q, N_("bitmap %u has a name of %u bytes (at most 1023 allowed)"),
+				 n, nsize);
+	if (toff == 0)
+		return qcow2_bad(q, N_("bitmap %u has no table"), n);
+	if (toff & (q->cluster_size - 1))
+		return qcow2_bad(q, N_("bitmap %u has its table at %llu, which is not a cluster boundary"),
+				 n, (unsigned long long)toff);
+	phys = (uint64_t)tsize * q->cluster_size;
+	if (tsize == 0 || tsize > BM_MAX_TABLE || phys > BM_MAX_PHYS)
+		return qcow2_bad(q, N_("bitmap %u has a table of %u entries (1 to %llu allowed)"),
+				 n, tsize, (unsigned long long)(BM_MAX_PHYS / q->cluster_size));
+	/* A bitmap in use may be stale; one that is not must cover the
+	 * disk.  phys * 8 <= 2^32 and gran <= 31: no overflow. */
+	if (!(flags & BM_FLAG_IN_USE) && q->size > ((phys * 8) << gran))
+		return qcow2_bad(q, N_("bitmap %u is too small for the virtual size"), n);
+	return 0;
+}
+
+/* The bitmap directory the extension names: every entry whole and within
+ * qemu's limits (it refuses to open an image otherwise), and as many of
+ * them as the extension says.  Bitmaps never change what the disk reads
+ * as, so their tables are not read. */
+static int check_bitmap_dir(struct qcow2 *q)
+{
+	uint64_t pos = 0, len = 0;
+	uint32_t n = 0;
+	uint8_t *dir;
+	int ret = 0;
+
+	if (!q->bm_nb)
+		return 0;
+	dir = qf_xmalloc(q->bm_dsize);
+	if ((ret = qcow2_read(q, dir, q->bm_dsize, q->bm_doff, q->open_err)) < 0)
+		goto out;
+	while (pos < q->bm_dsize) {
+		if (++n > q->bm_nb) {
+			ret = qcow2_bad(q, N_("bitmap directory holds more bitmaps than the %u its extension lists"),
+					q->bm_nb);
+			goto out;
+		}
+		if ((ret = check_bitmap_entry(q, dir + pos, q->bm_dsize - pos, n,
+					      &len)) < 0)
+			goto out;
+		pos += len;
+	}
+	if (n != q->bm_nb)
+		ret = qcow2_bad(q, N_("bitmap directory holds %u bitmaps, its extension lists %u"),
+				n, q->bm_nb);
+out:
+	free(dir);
+	return ret;
 }
 
 /* The extensions from the end of the header up to @ext_end: the backing
@@ -268,6 +356,8 @@ int qcow2_parse_header(struct qcow2 *q, const uint8_t *c0, size_t c0len,
 	q->size = raw_size & ~511ull;
 	if (raw_size > (1ull << 62))
 		return qcow2_bad(q, N_("virtual size %llu is too large"), (unsigned long long)raw_size);
+	if ((ret = check_bitmap_dir(q)) < 0)
+		return ret;
 
 	q->entry_words = q->ext_l2 ? 2 : 1;
 	q->l2_entries = q->cluster_size / (8 * q->entry_words);

@@ -45,6 +45,16 @@
 #define MAX_REFTABLE_BYTES (8u << 20)
 #define MAX_BITMAPS        65535u
 #define MAX_BITMAP_DIR     (1024u * MAX_BITMAPS)
+/* A bitmap directory entry's limits, as qemu keeps them. */
+#define BM_ENTRY_LEN       24u
+#define BM_MAX_TABLE       0x8000000u      /* table entries */
+#define BM_MAX_PHYS        0x20000000ull   /* bytes of bitmap data */
+#define BM_MIN_GRAN_BITS   9u
+#define BM_MAX_GRAN_BITS   31u
+#define BM_MAX_NAME        1023u
+#define BM_FLAG_IN_USE     1u
+#define BM_KNOWN_FLAGS     3u              /* in use, auto */
+#define BM_TYPE_DIRTY      1u
 #define L2_CACHE_BYTES     (8u << 20)
 #define L2_CACHE_MIN       4
 
@@ -68,6 +78,10 @@ struct qcow2 {
 	uint32_t header_length, crypt_method;
 	uint64_t size;            /* as qemu sees it: whole sectors */
 	uint64_t incompat, compat, autoclear;
+	/* The bitmap directory of a consistent bitmaps extension (nb 0:
+	 * none), checked once the virtual size is known. */
+	uint32_t bm_nb;
+	uint64_t bm_doff, bm_dsize;
 	bool ext_l2;
 	uint32_t l2_entries;      /* entries per L2 table */
 	uint32_t entry_words;     /* 1, or 2 with extended L2 */
