@@ -69,7 +69,8 @@ check)
 	TSAN_OPTIONS="halt_on_error=1 abort_on_error=1 log_path=$PWD/tsan-report"
 	export TSAN_OPTIONS
 	tsan_tests="tests/unit/test_engine tests/cli/multi_target.sh \
-tests/cli/cancel.sh tests/cli/verify.sh tests/cli/zeroes.sh tests/cli/convert.sh"
+tests/cli/cancel.sh tests/cli/verify.sh tests/cli/zeroes.sh tests/cli/convert.sh \
+tests/cli/bmap.sh tests/http/http_plain.sh"
 	make -j"$(nproc)" check TESTS="$tsan_tests" || {
 		cat tsan-report.* 2>/dev/null || :
 		exit 1

@@ -10,7 +10,12 @@
  * with a bounded number in flight, so its reads stay inside the ring and it
  * needs no special path for streams.  Memory is the head, the ring, the
  * codec's input buffer and its decoder state, whatever the size of the
- * image. */
+ * image.
+ *
+ * With a bmap, a checker thread follows the decoder through the ring: it
+ * zeroes what the bmap leaves unmapped and hashes the mapped ranges, and
+ * readers only see bytes it has passed.  Decoding and checking then run
+ * on two CPUs instead of one after the other. */
 #include "codec/stream.h"
 #include "codec/codec.h"
 #include "codec/peek.h"
@@ -55,7 +60,25 @@ struct stream {
 	struct qf_err err;           /* sticky: the stream is unusable */
 	struct qf_peek *peek;        /* windows beyond the head, or NULL */
 	struct qf_bmap_check *bmap;  /* checks decoded bytes, or NULL */
+	/* Under mu: the checker thread's progress, [head_len, checked) of the
+	 * ring being readable, while @checking. */
+	bool checking, stop;
+	uint64_t checked;
+	pthread_t checker;
 };
+
+/* Where readers may read up to: what is decoded and, with a bmap,
+ * checked.  Called with mu held. */
+static uint64_t readable(const struct stream *st)
+{
+	return st->checking ? st->checked : st->pos;
+}
+
+/* Whether everything is decoded and checked, the end included. */
+static bool all_done(const struct stream *st)
+{
+	return st->ended && (!st->checking || st->checked == st->expect);
+}
 
 /* The decompressed size the hard way, for formats that do not record it
  * (gzip: ISIZE only holds the size modulo 2^32, of one member) and for
@@ -153,6 +176,12 @@ static void advance(struct stream *st)
 			k = st->ring_cap - idx;
 		if (k > st->expect - pos)
 			k = (size_t)(st->expect - pos);
+		/* Bytes the checker has not passed are not overwritten. */
+		while (st->checking && pos + k > st->checked + st->ring_cap &&
+		       !st->err.code && !st->stop)
+			pthread_cond_wait(&st->cv, &st->mu);
+		if (st->err.code || st->stop)
+			return;
 		/* The bytes about to be overwritten leave the window first, so
 		 * readers copying under mu never see them change. */
 		if (pos + k - st->lo > st->ring_cap)
@@ -161,7 +190,7 @@ static void advance(struct stream *st)
 		ret = qf_codec_read(st->c, st->ring + idx, k, &got, &e);
 		if (ret == 0 && got < k)
 			ret = short_err(st, pos + got, &e);
-		if (ret == 0 && st->bmap)
+		if (ret == 0 && st->bmap && !st->checking)
 			ret = qf_bmap_check_bytes(st->bmap, st->ring + idx, pos, k,
 						  st->s.name, &e);
 		pthread_mutex_lock(&st->mu);
@@ -230,14 +259,19 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 					 (unsigned long long)st->lo);
 			break;
 		}
-		if (a < data_end && a < st->pos) {
-			uint64_t b = data_end < st->pos ? data_end : st->pos;
+		if (a < data_end && a < readable(st)) {
+			uint64_t r = readable(st);
+			uint64_t b = data_end < r ? data_end : r;
 			ring_copy(st, p + (a - off), a, b - a);
 			a = b;
 		}
-		if (a >= data_end && (!need_end || st->ended))
+		if (a >= data_end && (!need_end || all_done(st)))
 			break;
-		if (st->busy) {
+		/* All this read wants is decoded (or the stream is): the
+		 * checker is behind.  Decoding further would let the window
+		 * run past slower readers. */
+		if (st->busy || st->ended ||
+		    (data_end <= st->pos && !(need_end && st->pos == st->expect))) {
 			pthread_cond_wait(&st->cv, &st->mu);
 			continue;
 		}
@@ -252,10 +286,55 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 	return ret;
 }
 
+/* The checker: the bmap's checks over [checked, pos) of the ring, in
+ * order, a step at a time outside the lock (the decoder does not
+ * overwrite what it has not passed, readers do not read it). */
+static void *check_main(void *arg)
+{
+	struct stream *st = arg;
+	struct qf_err e = { 0 };
+
+	pthread_mutex_lock(&st->mu);
+	while (st->checked < st->expect) {
+		uint64_t from = st->checked;
+		size_t idx, n;
+		int ret;
+
+		if (st->stop || st->err.code)
+			break;
+		if (from == st->pos) {
+			pthread_cond_wait(&st->cv, &st->mu);
+			continue;
+		}
+		idx = (size_t)(from % st->ring_cap);
+		n = st->pos - from < STEP ? (size_t)(st->pos - from) : STEP;
+		if (n > st->ring_cap - idx)
+			n = st->ring_cap - idx;
+		pthread_mutex_unlock(&st->mu);
+		ret = qf_bmap_check_bytes(st->bmap, st->ring + idx, from, n,
+					  st->s.name, &e);
+		pthread_mutex_lock(&st->mu);
+		if (ret < 0 && !st->err.code)
+			st->err = e;
+		if (ret == 0)
+			st->checked = from + n;
+		pthread_cond_broadcast(&st->cv);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
 static void stream_close(struct qf_source *s)
 {
 	struct stream *st = (struct stream *)s;
 
+	if (st->checking) {
+		pthread_mutex_lock(&st->mu);
+		st->stop = true;
+		pthread_cond_broadcast(&st->cv);
+		pthread_mutex_unlock(&st->mu);
+		pthread_join(st->checker, NULL);
+	}
 	qf_codec_close(st->c);
 	qf_digest_free(st->tap);
 	free(st->head);
@@ -374,6 +453,10 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 		uint64_t rest = expect - st->head_len;
 		st->ring_cap = rest < RING_MAX ? (size_t)rest : RING_MAX;
 		st->ring = qf_xmalloc(st->ring_cap);
+		st->checked = st->head_len;
+		if (st->bmap)
+			st->checking = pthread_create(&st->checker, NULL,
+						      check_main, st) == 0;
 	}
 	*out = &st->s;
 	return 0;
