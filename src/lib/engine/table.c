@@ -426,22 +426,25 @@ static int write_zeros(struct target *t, uint64_t off, uint64_t len,
 static int wipe_check(struct target *t, uint64_t head, uint64_t tail,
 		      struct qf_err *e)
 {
-	struct qf_reader rd;
 	unsigned char *scratch = buf_memalign(PIECE);
 	uint64_t mm = 0;
 	int ret;
 
-	if ((ret = qf_reader_open(&rd, t->path, e)) < 0)
-		goto out;
+	/* The target's reader, kept open for the verify (the writer closes
+	 * it at the end). */
+	if (!t->rd_open) {
+		if ((ret = qf_reader_open(&t->rd, t->path, e)) < 0)
+			goto out;
+		t->rd_open = true;
+	}
 	if (head > CHECK_LEN)
 		head = CHECK_LEN;
 	if (t->tsize - tail > CHECK_LEN)
 		tail = t->tsize - CHECK_LEN;
-	ret = qf_reader_compare(&rd, NULL, head, 0, scratch, PIECE, &mm, e);
+	ret = qf_reader_compare(&t->rd, NULL, head, 0, scratch, PIECE, &mm, e);
 	if (ret == 0 && tail < t->tsize)
-		ret = qf_reader_compare(&rd, NULL, t->tsize - tail, tail, scratch,
+		ret = qf_reader_compare(&t->rd, NULL, t->tsize - tail, tail, scratch,
 					PIECE, &mm, e);
-	qf_reader_close(&rd);
 	if (ret == 1)
 		ret = qf_err_set(e, EIO,
 				 N_("%s: the drive did not keep what was written: after wiping it, byte %llu still holds old data (a failing or fake card?)"),
