@@ -18,34 +18,36 @@ rank() {
 	esac
 }
 
-# folder/file of an object or source under src/lib ("" for the bottom).
-folder_of() {
-	local rel=${1#*src/lib/}
-	case $rel in */*) echo "${rel%%/*}" ;; *) echo "" ;; esac
-}
-
 # The objects of the sources Makefile.am lists (a build tree may hold
 # stale ones of files that moved), as the library was linked: a source
 # built only in some configurations (gzip.c or igzip.c) counts when the
 # library holds it.
-objs=
 members=$(ar t "$top_builddir/src/libqflash.a") || fail "no src/libqflash.a"
-for c in $(grep -o 'src/lib/[a-z0-9_/]*\.c' "$top_srcdir/Makefile.am"); do
-	o=$top_builddir/$(dirname "$c")/libqflash_a-$(basename "$c" .c).o
-	printf '%s\n' "$members" | grep -qx "$(basename "$o")" || continue
-	[ -f "$o" ] || fail "$o not built"
-	objs="$objs $o"
-done
+# Each source's object, when the library holds it (automake prefixes
+# objects with the library's name).
+objs=$(printf '%s\n' "$members" | awk -v b="$top_builddir/" '
+	NR == FNR { held[$0] = 1; next }
+	{ n = split($0, p, "/"); o = p[n]; sub(/\.c$/, ".o", o); o = "libqflash_a-" o
+	  d = substr($0, 1, length($0) - length(p[n]))
+	  if (o in held) print b d o }' - \
+	<(grep -o 'src/lib/[a-z0-9_/]*\.c' "$top_srcdir/Makefile.am"))
 [ -n "$objs" ] || fail "no library sources found in Makefile.am"
-
-: >"$T/defs"
-: >"$T/uses"
 for o in $objs; do
-	# automake prefixes objects with the library's name
-	name=$(folder_of "$o")/$(basename "$o" .o | sed "s/^lib[a-z]*_a-//")
-	nm -P --defined-only "$o" | awk -v f="$name" '$2 ~ /[TDRB]/ {print $1, f}' >>"$T/defs"
-	nm -P -u "$o" | awk -v f="$name" '{print $1, f}' >>"$T/uses"
+	[ -f "$o" ] || fail "$o not built"
 done
+
+# "symbol folder/file" for what each object defines and uses: one nm
+# for all of them, its lines starting "path/libqflash_a-file.o: ".
+name_syms() {  # name_syms TYPES: the symbols whose nm type is in TYPES
+	awk -v types="$1" '{ f = $1; sub(/:$/, "", f); sub(/.*src\/lib\//, "", f)
+	       sub(/libqflash_a-/, "", f); sub(/\.o$/, "", f)
+	       if (f !~ /\//) f = "/" f
+	       if ($3 ~ "^[" types "]$") print $2, f }'
+}
+# shellcheck disable=SC2086
+nm -A -P --defined-only $objs | name_syms TDRB >"$T/defs" || fail "nm failed"
+# shellcheck disable=SC2086
+nm -A -P -u $objs | name_syms U >"$T/uses" || fail "nm failed"
 sort -u "$T/defs" >"$T/defs.s"
 sort -u "$T/uses" >"$T/uses.s"
 # user-file defining-file symbol, for every use the library itself defines
@@ -73,18 +75,22 @@ awk '{ sy[$1 " " $2] = sy[$1 " " $2] $3 " " }
 cat "$T/circles"
 bad=$((bad + $(wc -l <"$T/circles")))
 
-while IFS= read -r f; do
-	from=$(folder_of "$f")
+# "file folder" for each include of a folder's header, in one pass.
+find "$top_srcdir/src/lib" -name '*.[ch]' -exec awk '
+	match($0, /^#include "[a-z]*\//) {
+		print FILENAME, substr($0, 11, RLENGTH - 11) }' {} + >"$T/includes"
+while read -r f inc; do
+	rel=${f#*src/lib/}
+	case $rel in */*) from=${rel%%/*} ;; *) from= ;; esac
 	rank "$from"
 	rf=$R
-	for inc in $(sed -n 's/^#include "\([a-z]*\)\/.*/\1/p' "$f"); do
-		rank "$inc"
-		if [ "$R" -gt "$rf" ]; then
-			echo "# upward include: ${f#"$top_srcdir"/} includes $inc/"
-			bad=$((bad + 1))
-		fi
-	done
-done < <(find "$top_srcdir/src/lib" -name '*.[ch]')
+	rank "$inc"
+	if [ "$R" -gt "$rf" ]; then
+		echo "# upward include: ${f#"$top_srcdir"/} includes $inc/"
+		bad=$((bad + 1))
+	fi
+done <"$T/includes"
+[ -s "$T/includes" ] || fail "no includes of folder headers found"
 
 [ "$bad" = 0 ] || fail "$bad arrows against the layers"
 note "$n calls between library files, all downward or within a folder"
