@@ -192,53 +192,32 @@ static void final_bytes(const struct target *t, uint64_t off, uint64_t len,
 	table_patch(t, off, len, buf);
 }
 
-/* Call @fn on the 4 KiB blocks of [from, tsize) that fix-ups of @t land
- * in, adjacent or overlapping ones as one range, in order. */
+/* Call @fn once on the 4 KiB blocks of [from, tsize) from the first to
+ * the last that fix-ups of @t land in (a moved backup GPT is one run at
+ * the end of the target), if any. */
 static int tail_blocks(struct target *t, uint64_t from,
 		       int (*fn)(struct target *t, uint64_t off, uint64_t len,
 				 void *ctx),
 		       void *ctx)
 {
-	uint64_t done = from;
+	uint64_t a = UINT64_MAX, b = 0;
 
-	for (;;) {
-		uint64_t a = UINT64_MAX, b = 0;
-		bool grew = true;
-		int ret;
+	for (int i = 0; i < t->lay.npatch; i++) {
+		const struct qf_patch *p = &t->lay.patch[i];
+		uint64_t pa = down4k(p->off), pb = up4k(p->off + p->len);
 
-		/* The first patch block at or past @done, then every patch
-		 * that touches the range it has grown to. */
-		for (int i = 0; i < t->lay.npatch; i++) {
-			const struct qf_patch *p = &t->lay.patch[i];
-			uint64_t pa = down4k(p->off), pb = up4k(p->off + p->len);
-			if (pb > t->tsize)
-				pb = t->tsize;
-			if (pa < done)
-				pa = done;
-			if (pa < pb && pa < a) {
-				a = pa;
-				b = pb;
-			}
-		}
-		if (a == UINT64_MAX)
-			return 0;
-		while (grew) {
-			grew = false;
-			for (int i = 0; i < t->lay.npatch; i++) {
-				const struct qf_patch *p = &t->lay.patch[i];
-				uint64_t pa = down4k(p->off), pb = up4k(p->off + p->len);
-				if (pb > t->tsize)
-					pb = t->tsize;
-				if (pa <= b && pb > b) {
-					b = pb;
-					grew = true;
-				}
-			}
-		}
-		if ((ret = fn(t, a, b - a, ctx)) < 0)
-			return ret;
-		done = b;
+		if (pb > t->tsize)
+			pb = t->tsize;
+		if (pa < from)
+			pa = from;
+		if (pa >= pb)
+			continue;
+		if (pa < a)
+			a = pa;
+		if (pb > b)
+			b = pb;
 	}
+	return a < b ? fn(t, a, b - a, ctx) : 0;
 }
 
 /* The ranges of the target written last: the feed's held-back ranges and,
@@ -290,6 +269,9 @@ static int each_region(struct target *t, bool sector0_last, bool patches_only,
 	return 0;
 }
 
+/* Never written: zeros without allocating or touching a page. */
+static unsigned char zero_piece[PIECE] __attribute__((aligned(QF_IO_ALIGN)));
+
 struct region_ctx {
 	unsigned char *buf;           /* PIECE bytes, aligned */
 	unsigned char *got;           /* PIECE bytes, aligned (reading) */
@@ -307,11 +289,10 @@ static int write_region(struct target *t, uint64_t off, uint64_t len,
 		size_t n = len < PIECE ? (size_t)len : PIECE;
 		int ret;
 
-		if (c->zeros)
-			memset(c->buf, 0, n);
-		else
+		if (!c->zeros)
 			final_bytes(t, off, n, c->buf);
-		if ((ret = qf_sink_write(&t->sink, c->buf, n, off, c->e)) < 0)
+		if ((ret = qf_sink_write(&t->sink, c->zeros ? zero_piece : c->buf,
+					 n, off, c->e)) < 0)
 			return ret;
 		off += n;
 		len -= n;
@@ -402,9 +383,6 @@ int table_verify(struct target *t, bool patches_only, uint64_t *mismatch,
 		*mismatch = c.mismatch;
 	return ret;
 }
-
-/* Never written: zeros without allocating or touching a page. */
-static unsigned char zero_piece[PIECE] __attribute__((aligned(QF_IO_ALIGN)));
 
 static int write_zeros(struct target *t, uint64_t off, uint64_t len,
 			struct qf_err *e)
