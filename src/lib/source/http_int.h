@@ -153,6 +153,9 @@ void http_check_response(struct xfer *x);
  * (-1: not known), the headers having gone through http_on_header. */
 void http_judge_response(struct xfer *x, long status, int64_t clen);
 size_t http_on_header(char *line, size_t size, size_t nitems, void *arg);
+/* Whether @n more body bytes of @x may be taken (its response judged
+ * once, never more than announced); x->err says why not. */
+bool http_body_ok(struct xfer *x, size_t n);
 size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg);
 int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,
 		     curl_off_t ult, curl_off_t ul);

@@ -24,16 +24,8 @@ static size_t plain_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct http_source *hs = x->hs;
 	size_t n = size * nmemb, done = 0;
 
-	if (!x->checked)
-		http_check_response(x);
-	if (x->err)
+	if (!http_body_ok(x, n))
 		return n ? 0 : 1;   /* anything but n aborts the transfer */
-	if (n > x->accept - x->received) {
-		x->err = qf_err_set(&x->qe, EPROTO,
-				    N_("%s: server sent more data than announced"),
-				    hs->s.name);
-		return 0;
-	}
 	pthread_mutex_lock(&hs->lock);
 	while (done < n) {
 		size_t k = n - done, at, room;

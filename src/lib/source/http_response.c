@@ -247,14 +247,23 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 	x->accept = b - a + 1;
 }
 
+bool http_body_ok(struct xfer *x, size_t n)
+{
+	if (!x->checked)
+		http_check_response(x);
+	if (!x->err && !x->probe && n > x->accept - x->received)
+		x->err = qf_err_set(&x->qe, EPROTO,
+				    N_("%s: server sent more data than announced"),
+				    x->hs->s.name);
+	return !x->err;
+}
+
 size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t n = size * nmemb, left = n;
 
-	if (!x->checked)
-		http_check_response(x);
-	if (x->err)
+	if (!http_body_ok(x, n))
 		return n ? 0 : 1;   /* anything but n aborts the transfer */
 	if (x->probe) {
 		/* Only the headers matter; a whole file is not waited for. */
@@ -262,12 +271,6 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 		x->received += n;
 		return n;
-	}
-	if (n > x->accept - x->received) {
-		x->err = qf_err_set(&x->qe, EPROTO,
-				    N_("%s: server sent more data than announced"),
-				    x->hs->s.name);
-		return 0;
 	}
 	while (left) {
 		struct seg *sg = &x->segs[x->cur->i];
