@@ -48,6 +48,19 @@ corrupt_fails "$T/disk.img.xz"
 corrupt_fails "$T/one.img.xz"
 trailing_refused "$T/disk.img.xz"
 
+# An index claiming billions of records (found by fuzzing: liblzma then
+# asked for 100 GiB) is refused as corrupt, before anything is written.
+printf "$(echo fd377a585a000004e6d6b44602002101165bce15c82383f000afa3d1d71823b9600f580ab1c467fb020000000004595a |
+	sed 's/../\\x&/g')" >"$T/huge-index.img.xz"
+[ "$(file_size "$T/huge-index.img.xz")" = 48 ] || fail "writing huge-index.img.xz"
+rm -f "$T/new.raw"
+run_q -src "$T/huge-index.img.xz" -dst "$T/new.raw"
+[ "$RC" = 1 ] || fail "an xz index of billions of records: exit $RC"
+grep -q "huge-index.img.xz: .*corrupt" "$T/err.txt" ||
+	fail "huge index: message: $(cat "$T/err.txt")"
+[ -e "$T/new.raw" ] && fail "huge index: the target was created"
+note "ok: an xz index claiming billions of records is refused"
+
 # A forced format must match the data; an xz file is never raw.
 run_q -src "$T/disk.img.xz" -format gzip -dst "$T/new.raw"
 [ "$RC" = 1 ] || fail "-format gzip on xz: exit $RC, want 1"

@@ -14,6 +14,10 @@
 
 /* Input handed to the index reader at a time. */
 #define INFO_BUF ((size_t)64 << 10)
+/* Memory the indexes may take: liblzma refuses an index claiming more
+ * records than that before allocating them.  256 MiB holds millions of
+ * blocks, far more than any image has. */
+#define INDEX_MEMLIMIT ((uint64_t)256 << 20)
 
 struct xz {
 	lzma_stream zs;
@@ -142,7 +146,7 @@ static int xz_size(struct qf_codec *c, uint64_t *size, bool *known,
 	int ret = 0;
 
 	*known = false;
-	r = lzma_file_info_decoder(&zs, &idx, UINT64_MAX, in->size);
+	r = lzma_file_info_decoder(&zs, &idx, INDEX_MEMLIMIT, in->size);
 	while (r == LZMA_OK) {
 		if (zs.avail_in == 0) {
 			uint64_t left = pos < in->size ? in->size - pos : 0;
