@@ -234,9 +234,12 @@ static bool give_up(struct http_source *hs, int retries, double t0,
 	       (at && (uint_fast32_t)retries >= at);
 	if (stop) {
 		seen = atomic_load(&hs->s.retrying);
-		*n = seen > (uint_fast32_t)retries ? seen : (uint_fast32_t)retries;
+		seen = seen > (uint_fast32_t)retries ? seen : (uint_fast32_t)retries;
 		if (!at)
-			atomic_store(&hs->gave_up_at, *n ? *n : 1);
+			atomic_store(&hs->gave_up_at, seen ? seen : 1);
+		/* The message gives the source's count, which also holds the
+		 * retries of outages the job got through before this one. */
+		*n = atomic_load(&hs->s.retries);
 	} else {
 		note_retry(hs, (uint_fast32_t)retries + 1);
 	}
