@@ -362,6 +362,58 @@ uint64_t qf_devices_generation(void);
 /* Human text for refusal bits: "mounted at /boot", ... */
 void qf_refusal_text(unsigned refusals, char *buf, size_t len);
 
+/* ------------------------------------------------------ media qualification
+ * A drive checked in seconds before it is flashed, the way f3probe checks
+ * one: about a hundred offset-stamped blocks (each holding its own
+ * offset, a number drawn for the run and a checksum, so an earlier run's
+ * data never passes) written at both ends, at every power-of-two
+ * boundary, at pseudo-random offsets and in one sequential run, then
+ * read back past the page cache.  A block that reads back another's stamp means two
+ * addresses share storage (fake capacity); one that reads back anything
+ * else means a write was acknowledged but not stored. */
+
+struct qf_qualify_result {
+	uint64_t claimed;            /* bytes the drive says it holds */
+	uint64_t usable;             /* bytes found to hold distinct data:
+					claimed when good, the real capacity
+					estimated for a fake, the first bad
+					offset for a dead drive */
+	bool fake;                   /* aliasing found (fake capacity) */
+	bool lost_writes;            /* writes acknowledged but not stored */
+	uint64_t lost_off;           /* the first offset found losing them */
+	bool write_errors;           /* writes failed (EIO, ENOSPC, ...) */
+	uint64_t error_off;          /* the first offset found failing them */
+	bool read_only;              /* the drive refuses writes, or the
+					policy refuses it only for being
+					read-only */
+	double write_rate, read_rate;/* bytes/s, sustained (a sequential
+					O_DIRECT run of up to 32 MiB or 2 s);
+					0 when not measured */
+	double seconds;              /* the whole qualification */
+	/* The verdict, translated, without the path: "fake capacity:
+	 * claimed 64.0 GiB, holds about 8.0 GiB", "good: ...". */
+	char message[QF_ERR_MSG_MAX];
+};
+
+/* Qualify the block device or existing regular file @path.  It is judged
+ * by the policy a flash target is (never a mounted, in-use or system
+ * disk, nor one holding a file of @sources: NULL-terminated, the image
+ * first, as qf_image_files gives them; may be NULL) and opened as one
+ * (block devices O_EXCL and O_DIRECT).  It is written to: whatever the
+ * outcome, its first and last MiB are zero afterwards, so it never looks
+ * like a disk with a layout.  Takes seconds and about 1 MiB of memory.
+ *
+ * Returns 0 when the medium qualifies, or a negative errno with @e's
+ * message "PATH: " and the verdict: -EMEDIUMTYPE fake capacity, -EIO lost
+ * writes (or a read error), the errno of writes that failed, -EROFS
+ * read-only, -EPERM refused by the policy, -ECANCELED when *@cancel (may
+ * be NULL; read between every two I/Os) became non-zero.  @r (may be NULL) is filled in
+ * every case.  Callable from any thread, several at once on different
+ * drives. */
+int qf_qualify(const char *path, const char *const *sources,
+	       volatile const int *cancel, struct qf_qualify_result *r,
+	       struct qf_err *e);
+
 /* ------------------------------------------------------------------ jobs */
 
 enum qf_job_mode {

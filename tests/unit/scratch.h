@@ -33,7 +33,7 @@ static int sh(const char *fmt, ...)
 	return r == -1 ? -1 : WIFEXITED(r) ? WEXITSTATUS(r) : 128;
 }
 
-static bool have(const char *tool)
+static inline bool have(const char *tool)
 {
 	return sh("command -v %s >/dev/null 2>&1", tool) == 0;
 }
