@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "i18n.h"
+#include "cli/qualify.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -34,7 +35,7 @@ static struct {
 	int ndst;
 	bool list_parts, info, json, debug, force, verify, verify_only;
 	bool direct, assume_zeroed, insecure, exact, grow, allow_remote;
-	bool hash_source, no_bmap;
+	bool hash_source, no_bmap, qualify;
 	const char *sha256, *bmap, *member;
 	const char *write_parts;
 	struct wpart *parts;         /* -write-parts, parsed: */
@@ -78,6 +79,7 @@ static const struct flag flags[] = {
 	{ "force", ARG_NONE, NULL, N_("read images marked corrupt; write a drive whose sector size the image's table cannot be converted to") },
 	{ "verify", ARG_NONE, NULL, N_("read every target back and compare after writing") },
 	{ "verify-only", ARG_NONE, NULL, N_("compare existing targets with the image, write nothing") },
+	{ "qualify", ARG_NONE, NULL, N_("check every -dst target for fake capacity, lost writes and write protection (writing to it) before anything is flashed; without -src, only that") },
 	{ "threads", ARG_VALUE, N_("N"), N_("decompression threads (default: online CPUs)") },
 	{ "direct", ARG_NONE, NULL, N_("write files with O_DIRECT too (block devices always are)") },
 	{ "assume-zeroed", ARG_NONE, NULL, N_("targets are known to be blank: do not zero") },
@@ -102,6 +104,7 @@ static const struct flag flags[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, _("Usage: qflash -src IMAGE [-dst TARGET]... [options]\n"
+		     "       qflash -qualify -dst TARGET... [-json]\n"
 		     "Write a qcow2 virtual disk (or a raw image) to drives or files.\n\n"));
 	for (const struct flag *fl = flags; fl->name; fl++) {
 		char left[64];
@@ -244,6 +247,7 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "force")) opt.force = true;
 		else if (!strcmp(name, "verify")) opt.verify = true;
 		else if (!strcmp(name, "verify-only")) opt.verify_only = true;
+		else if (!strcmp(name, "qualify")) opt.qualify = true;
 		else if (!strcmp(name, "threads")) opt.threads = parse_int(name, val);
 		else if (!strcmp(name, "direct")) opt.direct = true;
 		else if (!strcmp(name, "assume-zeroed")) opt.assume_zeroed = true;
@@ -269,7 +273,9 @@ static void parse_args(int argc, char **argv)
 			exit(0);
 		}
 	}
-	if (!opt.src)
+	if (opt.qualify && (!opt.ndst || opt.write_parts || opt.verify_only))
+		die_usage(_("-qualify needs -dst targets, and writes to them: not with -write-parts or -verify-only"));
+	if (!opt.src && !(opt.qualify && !opt.info && !opt.list_parts))
 		die_usage(_("-src is required"));
 	if (!opt.ndst && !opt.write_parts && !opt.list_parts && !opt.info)
 		die_usage(_("nothing to do: give -dst, -write-parts, -list-parts or -info"));
@@ -653,6 +659,11 @@ static int run_job(struct qf_image *img)
 		ret = qf_job_add_target(job, opt.dst[i], 0, &e);
 	if (ret == 0 && (ret = qf_job_prepare(job, &e)) == 0)
 		print_plans(job);
+	if (ret == 0 && opt.qualify &&
+	    (ret = qualify_targets(opt.dst, opt.ndst, qf_image_files(img), opt.json, true))) {
+		qf_job_free(job);
+		return ret;
+	}
 	if (ret == 0) {
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
@@ -730,6 +741,8 @@ int main(int argc, char **argv)
 	textdomain(PACKAGE);
 #endif
 	parse_args(argc, argv);
+	if (!opt.src)
+		return qualify_targets(opt.dst, opt.ndst, NULL, opt.json, false);
 
 	oo.format = opt.format;
 	oo.snapshot = opt.snapshot;
