@@ -332,6 +332,12 @@ struct qf_device {
 	uint64_t size;               /* bytes */
 	uint32_t logical_block;      /* bytes */
 	char model[64], vendor[64], serial[64];
+	char wwn[64];                /* world wide name, "" if none */
+	char slot[128];              /* the physical place: udev's ID_PATH
+					(the port), else the kernel name of
+					the whole disk */
+	uint64_t diskseq;            /* changes with every medium or loop
+					attachment (0 if the kernel has none) */
 	char transport[16];          /* usb, sata, nvme, loop, ... */
 	char backing_file[256];      /* loop devices */
 	bool removable, rotational, readonly;
@@ -468,6 +474,20 @@ struct qf_job_opts {
 	bool hash_source;            /* compute the image file's SHA-256 even
 					when none is published (qcow2, raw) */
 	const char *log_path;        /* flash log (JSON lines), or NULL */
+	/* More for the log's records (station mode), or NULL; must live as
+	 * long as the job. */
+	const struct qf_record_info *record;
+};
+
+/* Who flashed, where, and what the drive was found to hold, for the
+ * flash log's records (every field may be NULL or 0). */
+struct qf_record_info {
+	const char *station;         /* the station's name */
+	const char *operator_name;
+	const char *slot;            /* the slot the drive sat in */
+	bool qualified;              /* the medium was qualified first: */
+	uint64_t claimed, usable;    /* bytes it claims, bytes found to hold */
+	double write_rate;           /* bytes/s, sustained */
 };
 
 /* What a job does to a target beyond copying the image (bits). */
@@ -547,6 +567,11 @@ struct qf_target_progress {
 	double wipe_seconds;         /* spent wiping its ends before the data */
 	double table_seconds;        /* writing and checking what goes last */
 	char model[64], serial[64];
+	uint64_t written, zeroed;    /* bytes of data written, zeroed */
+	/* Once the target has ended: the checksum of what it was given
+	 * (verified when verification is on), as the flash log has it. */
+	bool have_checksum;
+	uint64_t checksum;           /* "xxh3-4m:%016llx" */
 };
 
 struct qf_progress {
@@ -595,6 +620,85 @@ char *qf_flashlog_default_path(void);
  * directory is writable (the job makes the rest).  -errno with the
  * message a failed append would give. */
 int qf_flashlog_check(const char *path, struct qf_err *e);
+
+/* --------------------------------------------------------------- station */
+
+/* A station flashes one image onto every drive plugged into its armed
+ * slots, each slot on its own: checks, qualification, flash, verify,
+ * certificate, then it waits for the drive to be removed.  A slot is a
+ * physical place (qf_device.slot); only armed slots are ever written. */
+enum qf_slot_state {
+	QF_SLOT_EMPTY = 0,           /* waiting for a drive */
+	QF_SLOT_CHECKING,            /* safety and size checks */
+	QF_SLOT_QUALIFYING,          /* the medium tested (qf_qualify) */
+	QF_SLOT_WRITING,
+	QF_SLOT_VERIFYING,
+	QF_SLOT_FINISHING,           /* sync, partition table, growing */
+	QF_SLOT_PASS,                /* flashed and verified: remove it */
+	QF_SLOT_FAIL,                /* see reason: remove it */
+	QF_SLOT_STOPPED,             /* the station stopped */
+};
+const char *qf_slot_state_name(enum qf_slot_state s);  /* translated */
+const char *qf_slot_state_id(enum qf_slot_state s);    /* fixed English */
+
+struct qf_station_opts {
+	const char *image;           /* path or URL */
+	struct qf_open_opts open;
+	struct qf_job_opts job;      /* mode is whole disk; record is set by
+					the station */
+	bool qualify;                /* qf_qualify every drive first */
+	const char *station;         /* its name: NULL for the host name */
+	const char *operator_name;   /* NULL for the login name */
+	const char *cert_dir;        /* certificates: NULL for a directory
+					"certificates" beside the flash log */
+	const char *const *slots;    /* the armed slots' ids */
+	int nslots;
+	double poll;                 /* seconds between looks, 0: 0.5 */
+};
+
+struct qf_slot_status {
+	char id[128];
+	enum qf_slot_state state;
+	enum qf_slot_state result;   /* of the last drive: PASS or FAIL, or
+					EMPTY before the first */
+	char device[64];             /* /dev/sdb while a drive is in it */
+	char model[64], serial[64], wwn[64];
+	uint64_t size;
+	double fraction;             /* of the flash, 0..1 */
+	double rate;                 /* bytes/s */
+	double eta;                  /* seconds, <0 unknown */
+	unsigned copies;             /* drives that passed */
+	unsigned failures;           /* drives that failed */
+	char reason[QF_ERR_MSG_MAX]; /* why the last drive failed, or what
+					qualification found */
+	char certificate[256];       /* the last certificate written */
+	double time;                 /* wall clock of the last change */
+	uint64_t seq;                /* grows with each state change */
+};
+
+struct qf_station;
+
+/* Opens and checks the image (nothing is written if it is malformed),
+ * then watches the slots on background threads. */
+int qf_station_start(const struct qf_station_opts *o, struct qf_station **out,
+		     struct qf_err *e);
+/* Readable when a slot changes; clear it with qf_station_ack_wakeup. */
+int qf_station_wakeup_fd(const struct qf_station *st);
+void qf_station_ack_wakeup(struct qf_station *st);
+/* Every slot now (free() *out); returns the count. */
+int qf_station_status(struct qf_station *st, struct qf_slot_status **out);
+/* The state changes since the last call, oldest first, each the slot's
+ * status at that change (free() *out); returns the count. */
+int qf_station_events(struct qf_station *st, struct qf_slot_status **out);
+/* A paused station starts no new drive; running ones carry on. */
+void qf_station_pause(struct qf_station *st, bool paused);
+/* How many slots are between checking and their result. */
+int qf_station_busy(struct qf_station *st);
+/* Cancels running flashes (they leave no layout behind) and ends the
+ * threads; the last events can still be read. */
+void qf_station_stop(struct qf_station *st);
+/* Stops the station if it runs, and frees it. */
+void qf_station_free(struct qf_station *st);
 
 #ifdef __cplusplus
 }

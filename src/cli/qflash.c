@@ -21,6 +21,8 @@
 
 #include "i18n.h"
 #include "cli/qualify.h"
+#include "cli/station.h"
+#include "cli/info.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -48,6 +50,7 @@ static struct {
 	const char **headers;
 	int nheaders;
 	int threads;
+	struct cli_station st;       /* -station and its flags */
 } opt;
 
 static volatile sig_atomic_t got_signal;
@@ -95,6 +98,11 @@ static const struct flag flags[] = {
 	{ "no-bmap", ARG_NONE, NULL, N_("use no bmap, even when one lies beside the image") },
 	{ "member", ARG_VALUE, N_("NAME"), N_("the member of a zip archive to flash, when it holds several images") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
+	{ "station", ARG_NONE, NULL, N_("run a station: flash every drive plugged into a -slot, until SIGINT or SIGTERM, with a JSON line per change") },
+	{ "slot", ARG_VALUE, N_("ID"), N_("a station's slot: a port as udev's ID_PATH names it, or a kernel name (sdb, loop7); repeatable") },
+	{ "station-name", ARG_VALUE, N_("NAME"), N_("the station's name in records and certificates (default: the host name)") },
+	{ "operator", ARG_VALUE, N_("NAME"), N_("who runs the station, for records and certificates (default: the login name)") },
+	{ "cert-dir", ARG_VALUE, N_("DIR"), N_("where a station writes a certificate per drive (default: certificates beside the flash log)") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
 	{ "version", ARG_NONE, NULL, N_("show the version") },
@@ -266,6 +274,11 @@ static void parse_args(int argc, char **argv)
 			check_header(val);
 			push(&opt.headers, &opt.nheaders, val);
 		}
+		else if (!strcmp(name, "station")) opt.st.on = true;
+		else if (!strcmp(name, "slot")) push(&opt.st.slots, &opt.st.nslots, val);
+		else if (!strcmp(name, "station-name")) opt.st.name = val;
+		else if (!strcmp(name, "operator")) opt.st.operator_name = val;
+		else if (!strcmp(name, "cert-dir")) opt.st.cert_dir = val;
 		else if (!strcmp(name, "debug")) opt.debug = true;
 		else if (!strcmp(name, "help")) { usage(stdout); exit(0); }
 		else if (!strcmp(name, "version")) {
@@ -273,11 +286,20 @@ static void parse_args(int argc, char **argv)
 			exit(0);
 		}
 	}
-	if (opt.qualify && (!opt.ndst || opt.write_parts || opt.verify_only))
+	if (opt.qualify && !opt.st.on &&
+	    (!opt.ndst || opt.write_parts || opt.verify_only))
 		die_usage(_("-qualify needs -dst targets, and writes to them: not with -write-parts or -verify-only"));
-	if (!opt.src && !(opt.qualify && !opt.info && !opt.list_parts))
+	if (!opt.src && (opt.st.on || !(opt.qualify && !opt.info && !opt.list_parts)))
 		die_usage(_("-src is required"));
-	if (!opt.ndst && !opt.write_parts && !opt.list_parts && !opt.info)
+	if (opt.st.on && (opt.ndst || opt.write_parts || opt.verify_only ||
+			  opt.list_parts || opt.info))
+		die_usage(_("-station takes -slot, not -dst, -write-parts, -verify-only, -list-parts or -info"));
+	if (opt.st.on && !opt.st.nslots)
+		die_usage(_("-station needs at least one -slot"));
+	if (!opt.st.on && (opt.st.nslots || opt.st.name || opt.st.operator_name ||
+			   opt.st.cert_dir))
+		die_usage(_("-slot, -station-name, -operator and -cert-dir go with -station"));
+	if (!opt.st.on && !opt.ndst && !opt.write_parts && !opt.list_parts && !opt.info)
 		die_usage(_("nothing to do: give -dst, -write-parts, -list-parts or -info"));
 	if (opt.ndst && opt.write_parts)
 		die_usage(_("-dst and -write-parts cannot be combined"));
@@ -298,191 +320,6 @@ static void warn_cb(void *ctx, const char *msg)
 
 /* ---------------------------------------------------------------- output */
 
-
-static void print_info_json(struct qf_image *img)
-{
-	int n = qf_image_layer_count(img);
-
-	printf("{\"image\":");
-	qf_json_string(stdout, qf_image_name(img));
-	printf(",\"virtual_size\":%" PRIu64 ",\"chain\":[", qf_image_size(img));
-	for (int i = 0; i < n; i++) {
-		const struct qf_layer_info *l = qf_image_layer(img, i);
-		printf("%s{\"name\":", i ? "," : "");
-		qf_json_string(stdout, l->name);
-		printf(",\"format\":");
-		qf_json_string(stdout, l->format);
-		printf(",\"virtual_size\":%" PRIu64 ",\"file_size\":%" PRIu64,
-		       l->virtual_size, l->file_size);
-		if (!strcmp(l->format, "qcow2")) {
-			printf(",\"version\":%u,\"cluster_size\":%u,\"refcount_bits\":%u"
-			       ",\"compression\":",
-			       l->version, l->cluster_size, l->refcount_bits);
-			if (l->compression) qf_json_string(stdout, l->compression); else fputs("null", stdout);
-			printf(",\"incompatible_features\":%" PRIu64
-			       ",\"compatible_features\":%" PRIu64
-			       ",\"autoclear_features\":%" PRIu64
-			       ",\"dirty\":%s,\"corrupt\":%s,\"extended_l2\":%s"
-			       ",\"lazy_refcounts\":%s,\"snapshots\":%u",
-			       l->incompatible, l->compatible,
-			       l->autoclear, l->dirty ? "true" : "false",
-			       l->corrupt ? "true" : "false",
-			       l->extended_l2 ? "true" : "false",
-			       l->lazy_refcounts ? "true" : "false",
-			       l->nb_snapshots);
-			printf(",\"backing_file\":");
-			if (l->backing_name) qf_json_string(stdout, l->backing_name); else fputs("null", stdout);
-			printf(",\"backing_format\":");
-			if (l->backing_format) qf_json_string(stdout, l->backing_format); else fputs("null", stdout);
-			printf(",\"data_file\":");
-			if (l->data_file) qf_json_string(stdout, l->data_file); else fputs("null", stdout);
-			printf(",\"data_file_raw\":%s", l->data_file_raw ? "true" : "false");
-		}
-		putchar('}');
-	}
-	printf("],\"snapshots\":[");
-	for (int i = 0; i < qf_image_snapshot_count(img); i++) {
-		const struct qf_snapshot_info *s = qf_image_snapshot(img, i);
-		printf("%s{\"id\":", i ? "," : "");
-		qf_json_string(stdout, s->id);
-		printf(",\"name\":");
-		qf_json_string(stdout, s->name);
-		printf(",\"vm_state_size\":%" PRIu64 ",\"disk_size\":%" PRIu64
-		       ",\"date_sec\":%" PRId64 ",\"date_nsec\":%u"
-		       ",\"vm_clock_nsec\":%" PRIu64 ",\"l1_size\":%u}",
-		       s->vm_state_size, s->disk_size, s->date_sec, s->date_nsec,
-		       s->vm_clock_nsec, s->l1_size);
-	}
-	printf("],\"snapshot_selected\":");
-	if (qf_image_snapshot_selected(img) >= 0)
-		qf_json_string(stdout, qf_image_snapshot(img, qf_image_snapshot_selected(img))->id);
-	else
-		fputs("null", stdout);
-	printf("}\n");
-}
-
-static void print_info_text(struct qf_image *img)
-{
-	char b1[32], b2[32];
-	int n = qf_image_layer_count(img);
-
-	printf(_("image:          %s\n"), qf_image_name(img));
-	printf(_("virtual size:   %s (%" PRIu64 " bytes)\n"),
-	       qf_size_str(qf_image_size(img), b1, sizeof(b1)), qf_image_size(img));
-	for (int i = 0; i < n; i++) {
-		const struct qf_layer_info *l = qf_image_layer(img, i);
-		if (i == 0)
-			printf(_("format:         %s\n"), l->format);
-		else
-			printf(_("backing layer %d: %s (%s)\n"), i, l->name, l->format);
-		if (i)
-			printf(_("  virtual size: %s, file size: %s\n"),
-			       qf_size_str(l->virtual_size, b1, sizeof(b1)),
-			       qf_size_str(l->file_size, b2, sizeof(b2)));
-		else
-			printf(_("file size:      %s\n"), qf_size_str(l->file_size, b1, sizeof(b1)));
-		if (strcmp(l->format, "qcow2"))
-			continue;
-		printf(_("%sversion:        %u\n"), i ? "  " : "", l->version);
-		printf(_("%scluster size:   %u\n"), i ? "  " : "", l->cluster_size);
-		printf(_("%scompression:    %s\n"), i ? "  " : "",
-		       l->compression ? l->compression : _("none"));
-		printf(_("%srefcount bits:  %u\n"), i ? "  " : "", l->refcount_bits);
-		printf(_("%sfeatures:       %s%s%s%s%s\n"), i ? "  " : "",
-		       l->extended_l2 ? "extended_l2 " : "",
-		       l->lazy_refcounts ? "lazy_refcounts " : "",
-		       l->data_file ? "data_file " : "",
-		       l->dirty ? _("DIRTY ") : "", l->corrupt ? _("CORRUPT ") : "");
-		if (l->backing_name)
-			printf(_("%sbacking file:   %s%s%s%s\n"), i ? "  " : "",
-			       l->backing_name, l->backing_format ? " (" : "",
-			       l->backing_format ? l->backing_format : "",
-			       l->backing_format ? ")" : "");
-		if (l->data_file)
-			printf(_("%sdata file:      %s%s\n"), i ? "  " : "", l->data_file,
-			       l->data_file_raw ? _(" (raw)") : "");
-	}
-	{
-		uint64_t mapped;
-		bool checked;
-		const char *bm = qf_image_bmap(img, &mapped, &checked);
-		if (bm)
-			printf(_("bmap:           %s (%s mapped%s)\n"), bm,
-			       qf_size_str(mapped, b1, sizeof(b1)),
-			       checked ? _(", checked per range") : "");
-	}
-	if (qf_image_snapshot_count(img)) {
-		printf(_("snapshots:\n"));
-		printf("  %-6s %-20s %12s %s\n", _("ID"), _("NAME"), _("VM STATE"), _("DATE"));
-		for (int i = 0; i < qf_image_snapshot_count(img); i++) {
-			const struct qf_snapshot_info *s = qf_image_snapshot(img, i);
-			char date[32];
-			time_t t = (time_t)s->date_sec;
-			struct tm tm;
-			strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
-			printf("  %-6s %-20s %12s %s\n", s->id, s->name,
-			       qf_size_str(s->vm_state_size, b1, sizeof(b1)), date);
-		}
-	}
-}
-
-static void print_parts(struct qf_image *img, const struct qf_ptable *pt)
-{
-	char b[32];
-
-	if (opt.json) {
-		printf("{\"image\":");
-		qf_json_string(stdout, qf_image_name(img));
-		printf(",\"table\":");
-		qf_json_string(stdout, pt->kind);
-		printf(",\"disk_id\":");
-		qf_json_string(stdout, pt->disk_id);
-		printf(",\"sector_size\":%u,\"partitions\":[", pt->sector_size);
-		for (int i = 0; i < pt->count; i++) {
-			const struct qf_partition *p = &pt->parts[i];
-			uint32_t ss = pt->sector_size ? pt->sector_size : 512;
-			printf("%s{\"number\":%d,\"start\":%" PRIu64 ",\"end\":%" PRIu64
-			       ",\"size\":%" PRIu64 ",\"start_sector\":%" PRIu64
-			       ",\"end_sector\":%" PRIu64 ",\"sectors\":%" PRIu64 ",\"type\":",
-			       i ? "," : "", p->number, p->start, p->start + p->size - 1,
-			       p->size, p->start / ss, (p->start + p->size) / ss - 1,
-			       p->size / ss);
-			qf_json_string(stdout, p->type);
-			printf(",\"type_name\":");
-			qf_json_string(stdout, p->type_name);
-			printf(",\"name\":");
-			qf_json_string(stdout, p->name);
-			printf(",\"uuid\":");
-			qf_json_string(stdout, p->uuid);
-			printf(",\"bootable\":%s,\"logical\":%s,\"fs_type\":",
-			       p->bootable ? "true" : "false", p->logical ? "true" : "false");
-			qf_json_string(stdout, p->fs_type);
-			printf(",\"fs_label\":");
-			qf_json_string(stdout, p->fs_label);
-			printf(",\"fs_uuid\":");
-			qf_json_string(stdout, p->fs_uuid);
-			putchar('}');
-		}
-		printf("]}\n");
-		return;
-	}
-	if (!pt->kind[0]) {
-		printf(_("%s: no partition table\n"), qf_image_name(img));
-		return;
-	}
-	printf(_("Partition table: %s, disk id %s, %u-byte sectors\n"),
-	       !strcmp(pt->kind, "dos") ? "MBR" : "GPT", pt->disk_id, pt->sector_size);
-	printf("%-3s %12s %12s %10s  %-24s %-16s %-8s %s\n", "#", _("START"),
-	       _("END"), _("SIZE"), _("TYPE"), _("NAME"), _("FS"), _("LABEL"));
-	for (int i = 0; i < pt->count; i++) {
-		const struct qf_partition *p = &pt->parts[i];
-		uint32_t ss = pt->sector_size ? pt->sector_size : 512;
-		printf("%-3d %12" PRIu64 " %12" PRIu64 " %10s  %-24.24s %-16.16s %-8s %s\n",
-		       p->number, p->start / ss, (p->start + p->size) / ss - 1,
-		       qf_size_str(p->size, b, sizeof(b)), p->type_name, p->name,
-		       p->fs_type, p->fs_label);
-	}
-}
 
 /* -------------------------------------------------------------- the job */
 
@@ -629,7 +466,7 @@ static void print_plans(const struct qf_job *job)
 	}
 }
 
-static int run_job(struct qf_image *img)
+static struct qf_job_opts job_opts(void)
 {
 	struct qf_job_opts jo = {
 		.mode = opt.verify_only ? QF_MODE_VERIFY_ONLY
@@ -644,6 +481,13 @@ static int run_job(struct qf_image *img)
 		.hash_source = opt.hash_source,
 		.log_path = opt.log,
 	};
+
+	return jo;
+}
+
+static int run_job(struct qf_image *img)
+{
+	struct qf_job_opts jo = job_opts();
 	struct qf_err e = { 0 };
 	struct qf_progress p;
 	struct qf_job *job;
@@ -758,6 +602,12 @@ int main(int argc, char **argv)
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
 
+	if (opt.st.on) {
+		struct qf_job_opts jo = job_opts();
+
+		opt.st.qualify = opt.qualify;
+		return cli_station_run(opt.src, &opt.st, &oo, &jo);
+	}
 	if ((ret = qf_image_open(opt.src, &oo, &img, &e)) < 0) {
 		/* The library leaves the flags that help to the front end. */
 		fprintf(stderr, "qflash: %s%s\n", e.msg,
@@ -774,9 +624,9 @@ int main(int argc, char **argv)
 				qf_image_layer(img, i)->virtual_size);
 	if (opt.info) {
 		if (opt.json)
-			print_info_json(img);
+			cli_info_json(img);
 		else
-			print_info_text(img);
+			cli_info_text(img);
 	}
 	if (opt.list_parts) {
 		struct qf_ptable *pt = NULL;
@@ -784,7 +634,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "qflash: %s\n", e.msg);
 			status = 1;
 		} else {
-			print_parts(img, pt);
+			cli_parts(img, pt, opt.json);
 			qf_ptable_free(pt);
 		}
 	}
@@ -793,6 +643,7 @@ int main(int argc, char **argv)
 	qf_image_close(img);
 	free(opt.dst);
 	free(opt.headers);
+	free(opt.st.slots);
 	free(opt.parts);
 	free(opt.parts_spec);
 	return status;

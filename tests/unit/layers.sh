@@ -2,7 +2,7 @@
 # layers.sh - the library's folders are layers in the order data flows
 # through them, and calls only go down:
 #   util (src/lib/*.c) < source < codec < image < target < report < engine
-#   < demo
+#   < station < demo
 # A file may use what its own folder or a lower one defines, never a
 # higher one, and no two files use each other.  Checked on the object
 # files of the build (nm) and on the sources' includes.
@@ -14,7 +14,7 @@ need_cmd nm
 rank() {
 	case $1 in
 	source) R=1 ;; codec) R=2 ;; image) R=3 ;; target) R=4 ;;
-	report) R=5 ;; engine) R=6 ;; demo) R=7 ;; *) R=0 ;;
+	report) R=5 ;; engine) R=6 ;; station) R=7 ;; demo) R=8 ;; *) R=0 ;;
 	esac
 }
 

@@ -42,7 +42,9 @@ static void fill(const struct qf_job *job, const struct target *t,
 	en->target = t->path;
 	en->model = t->dev.model;
 	en->serial = t->dev.serial;
+	en->wwn = t->dev.wwn;
 	en->target_size = t->tsize;
+	en->info = job->opts.record;
 }
 
 int record_started(struct qf_job *job, struct qf_err *e)
@@ -90,6 +92,7 @@ void record_results(struct qf_job *job, struct qf_err *errs)
 		en.bytes_written = t->written;
 		en.bytes_zeroed = t->zeroed;
 		en.duration = t->t_end - job->t_start;
+		en.finished = job->wall_start + (int64_t)(en.duration + 0.5);
 		en.result = result_word(t->state);
 		en.verify = t->state == QF_TARGET_MISMATCH ? "mismatch"
 			    : verifying && t->verified ? "ok" : "skipped";

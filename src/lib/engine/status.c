@@ -482,6 +482,14 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 		tp->table_seconds = t->t_table;
 		memcpy(tp->model, t->dev.model, sizeof(tp->model));
 		memcpy(tp->serial, t->dev.serial, sizeof(tp->serial));
+		tp->written = t->written;
+		tp->zeroed = t->zeroed;
+		/* The checksum is final only once production has ended. */
+		if ((t->state == QF_TARGET_OK || t->state == QF_TARGET_MISMATCH) &&
+		    t->fe->complete && job->hashing) {
+			tp->have_checksum = true;
+			tp->checksum = t->checksum;
+		}
 	}
 	pthread_mutex_unlock(&job->pmu);
 	return 0;

@@ -113,6 +113,41 @@ static const char *const adjust_words[] = {
 	"partition-grown", "filesystem-grown",
 };
 
+/* ,"KEY":"2026-12-02T10:11:12Z" */
+static void put_time(FILE *f, const char *key, int64_t when)
+{
+	time_t t = (time_t)when;
+	char buf[32] = "";
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm))
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(f, ",\"%s\":", key);
+	qf_json_string(f, buf);
+}
+
+/* A string field, left out when empty. */
+static void put_str(FILE *f, const char *key, const char *val)
+{
+	if (!val || !val[0])
+		return;
+	fprintf(f, ",\"%s\":", key);
+	qf_json_string(f, val);
+}
+
+static void put_info(FILE *f, const struct qf_record_info *in)
+{
+	put_str(f, "station", in->station);
+	put_str(f, "operator", in->operator_name);
+	put_str(f, "slot", in->slot);
+	if (in->qualified)
+		fprintf(f, ",\"qualify\":{\"claimed\":%llu,\"usable\":%llu,"
+			"\"write_rate\":%.0f}",
+			(unsigned long long)in->claimed,
+			(unsigned long long)in->usable,
+			isfinite(in->write_rate) ? in->write_rate : 0.0);
+}
+
 static int err_open(const char *path, int err, struct qf_err *e)
 {
 	return qf_err_set(e, err, N_("%s: cannot open the flash log: %m"), path);
@@ -213,9 +248,15 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	qf_json_string(f, en->model);
 	fputs(",\"serial\":", f);
 	qf_json_string(f, en->serial);
+	if (en->wwn && en->wwn[0]) {
+		fputs(",\"wwn\":", f);
+		qf_json_string(f, en->wwn);
+	}
 	if (en->target_size)
 		fprintf(f, ",\"target_size\":%llu",
 			(unsigned long long)en->target_size);
+	if (en->info)
+		put_info(f, en->info);
 	fputs(",\"adjustments\":[", f);
 	for (size_t i = 0, n = 0; i < sizeof(adjust_words) / sizeof(adjust_words[0]); i++)
 		if (en->adjusted & (1u << i))
@@ -226,6 +267,14 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		(unsigned long long)en->bytes_zeroed,
 		isfinite(en->duration) && en->duration > 0 ? en->duration : 0.0);
 	qf_json_string(f, en->result);
+	if (en->finished) {
+		double d = en->duration;
+
+		put_time(f, "finished", en->finished);
+		if (isfinite(d) && d > 0)
+			fprintf(f, ",\"rate\":%.0f",
+				(double)(en->bytes_written + en->bytes_zeroed) / d);
+	}
 	fputs(",\"verify\":", f);
 	qf_json_string(f, en->verify);
 	fputs(",\"error\":", f);

@@ -20,8 +20,10 @@ struct qf_flashlog_entry {
 	bool have_checksum;
 	uint64_t checksum;
 	const char *target;
-	const char *model, *serial;
+	const char *model, *serial, *wwn;
 	uint64_t target_size;
+	const struct qf_record_info *info;  /* station fields, or NULL */
+	int64_t finished;            /* wall clock at the result, 0 if none */
 	unsigned adjusted;           /* enum qf_adjustment bits done */
 	uint64_t bytes_written;
 	uint64_t bytes_zeroed;

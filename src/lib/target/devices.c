@@ -106,6 +106,7 @@ static void identity_of(const char *disk, struct qf_device *d)
 	static const char *const serial_attrs[] = {
 		"serial", "device/serial", "device/wwid", NULL
 	};
+	static const char *const wwn_attrs[] = { "wwid", "device/wwid", NULL };
 	dev_t dev = sysfs_name_devno(disk);
 
 	if (!read_first(d->model, sizeof(d->model), disk, model_attrs))
@@ -118,6 +119,16 @@ static void identity_of(const char *disk, struct qf_device *d)
 	/* udev's short serial is the one printed on USB sticks' labels */
 	if (!udev_prop(dev, "ID_SERIAL_SHORT", d->serial, sizeof(d->serial)))
 		read_first(d->serial, sizeof(d->serial), disk, serial_attrs);
+	if (!read_first(d->wwn, sizeof(d->wwn), disk, wwn_attrs))
+		udev_prop(dev, "ID_WWN", d->wwn, sizeof(d->wwn));
+	qf_device_slot(disk, d->slot, sizeof(d->slot));
+	d->diskseq = sysfs_num("%s/%s/diskseq", qf_sysblock, disk);
+}
+
+void qf_device_slot(const char *disk, char *out, size_t len)
+{
+	if (!udev_prop(sysfs_name_devno(disk), "ID_PATH", out, len))
+		qf_scopy(out, len, disk);
 }
 
 /* "TYPE LABEL" of the filesystem found in [off, off+size) of @fd (size 0:

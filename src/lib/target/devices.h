@@ -11,4 +11,8 @@
 int qf_device_check(const char *path, const char *const *sources,
 		    struct qf_device *out, struct qf_err *e);
 
+/* The slot of whole disk @disk (a kernel name): udev's ID_PATH, the port
+ * it is plugged into, or the kernel name when udev gives none. */
+void qf_device_slot(const char *disk, char *out, size_t len);
+
 #endif
