@@ -94,10 +94,13 @@ void app_goto(enum tui_screen s)
 	app.visit++;
 	app.help = false;
 	app.status[0] = 0;
-	if (s == SCR_TARGETS || s == SCR_MAP)
+	if (s != SCR_CONFIRM)
+		app.arming = false;
+	if (s == SCR_TARGETS || s == SCR_MAP || s == SCR_SLOTS)
 		app_classify_targets();
-	if (s == SCR_CONFIRM) {
+	if (s == SCR_CONFIRM)
 		check_log();
+	if (s == SCR_CONFIRM && !app.arming) {
 		prepare_flash();
 	} else {
 		app_drop_pending();
@@ -312,6 +315,12 @@ static void open_done(struct task *t)
 		qf_image_close(app.img);
 	app.img = t->img;
 	app.img_forced = t->force;
+	app.open_format = t->format;
+	app.open_remote = t->allow_remote;
+	free(app.open_snapshot);
+	free(app.open_member);
+	app.open_snapshot = t->snapshot ? xstrdup(t->snapshot) : NULL;
+	app.open_member = t->member ? xstrdup(t->member) : NULL;
 	app.pt = t->pt;
 	t->img = NULL;
 	t->pt = NULL;
@@ -720,12 +729,25 @@ static void quit_now(void)
 {
 	if (job_running())
 		do_cancel();
+	app_station_stop();
 	app.quit = true;
 }
 
 void app_request_quit(void)
 {
-	if (job_running())
+	int busy = app_station_busy();
+
+	if (busy) {
+		char q[256];
+
+		snprintf(q, sizeof(q),
+			 P_("%d drive is being flashed. Stop it (it is left with no layout) and quit? (y/n)",
+			    "%d drives are being flashed. Stop them (they are left with no layout) and quit? (y/n)",
+			    busy), busy);
+		ui_ask(q, quit_now);
+	} else if (app.station)
+		ui_ask(_("The station is armed. Disarm it and quit? (y/n)"), quit_now);
+	else if (job_running())
 		ui_ask(_("A flash is running. Cancel it and quit? (y/n)"), quit_now);
 	else
 		app.quit = true;
@@ -744,6 +766,8 @@ static const char *screen_title(enum tui_screen s)
 		[SCR_CONFIRM] = N_("Confirm"),
 		[SCR_PROGRESS] = N_("Flashing"),
 		[SCR_DONE] = N_("Done"),
+		[SCR_SLOTS] = N_("Station slots"),
+		[SCR_STATION] = N_("Station"),
 	};
 	return _(titles[s]);
 }
@@ -763,7 +787,8 @@ static void draw(void)
 	static void (*const draws[SCR_COUNT])(void) = {
 		view_source_draw, view_image_draw, view_mode_draw,
 		view_targets_draw, view_map_draw, view_confirm_draw,
-		view_progress_draw, view_done_draw,
+		view_progress_draw, view_done_draw, view_slots_draw,
+		view_station_draw,
 	};
 
 	ui_begin();
@@ -789,7 +814,8 @@ static void handle_key(int ch)
 	static bool (*const keys[SCR_COUNT])(int) = {
 		view_source_key, view_image_key, view_mode_key,
 		view_targets_key, view_map_key, view_confirm_key,
-		view_progress_key, view_done_key,
+		view_progress_key, view_done_key, view_slots_key,
+		view_station_key,
 	};
 
 	if (ch == KEY_RESIZE)
@@ -843,8 +869,10 @@ static void tick(void)
 				      app.prog.phase == QF_PHASE_CANCELLED))
 			finish_flash();
 	}
+	app_station_tick();
 	/* Hot-plug: the generation is cheap to read, listing is not. */
-	if (app.img && (app.screen == SCR_TARGETS || app.screen == SCR_MAP) &&
+	if (app.img && (app.screen == SCR_TARGETS || app.screen == SCR_MAP ||
+			app.screen == SCR_SLOTS) &&
 	    !dev_running && qf_now() - dev_checked >= 1.0) {
 		dev_checked = qf_now();
 		if (qf_devices_generation() != dev_gen)
@@ -855,7 +883,7 @@ static void tick(void)
 static void main_loop(void)
 {
 	while (!app.quit && !got_signal) {
-		struct pollfd pf[3];
+		struct pollfd pf[4];
 		int n = 0, ch;
 
 		draw();
@@ -863,6 +891,9 @@ static void main_loop(void)
 		pf[n++] = (struct pollfd){ .fd = task_fd(), .events = POLLIN };
 		if (app.job)
 			pf[n++] = (struct pollfd){ .fd = qf_job_wakeup_fd(app.job),
+						   .events = POLLIN };
+		if (app.station)
+			pf[n++] = (struct pollfd){ .fd = qf_station_wakeup_fd(app.station),
 						   .events = POLLIN };
 		if (poll(pf, n, 100) < 0 && errno != EINTR)
 			break;
@@ -874,7 +905,7 @@ static void main_loop(void)
 		}
 		if (pf[1].revents & POLLIN)
 			handle_tasks();
-		if (n > 2 && (pf[2].revents & POLLIN))
+		if (app.job && n > 2 && (pf[2].revents & POLLIN))
 			qf_job_ack_wakeup(app.job);
 		while (!app.quit && !got_signal && (ch = getch()) != ERR)
 			handle_key(ch);
@@ -1081,6 +1112,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (!app.log_path)
 		app.log_path = qf_flashlog_default_path();
+	app_slots_load();
 	if (task_init() < 0) {
 		perror("qflash-tui");
 		return 1;
@@ -1109,6 +1141,7 @@ int main(int argc, char **argv)
 		qf_job_cancel(app.job);
 		qf_job_wait(app.job, NULL);
 	}
+	app_station_stop();
 	stop_curses();
 	if (demo_dir)
 		fprintf(stderr, _("qflash-tui: the demo files are in %s\n"), demo_dir);

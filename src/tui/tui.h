@@ -21,6 +21,8 @@ enum tui_screen {
 	SCR_CONFIRM,
 	SCR_PROGRESS,
 	SCR_DONE,
+	SCR_SLOTS,               /* station: which slots to arm */
+	SCR_STATION,             /* station: a tile per slot */
 	SCR_COUNT
 };
 
@@ -88,6 +90,23 @@ struct app {
 	struct qf_progress final;
 	bool have_final;
 
+	/* how the image was opened, for a station to open it again */
+	enum qf_format open_format;
+	char *open_snapshot, *open_member;
+	bool open_remote;
+
+	/* station mode */
+	bool arming;             /* the confirm screen arms a station */
+	bool qualify;            /* test each drive's medium first */
+	char **slots;            /* the slots picked (ids) */
+	int nslots;
+	int slots_saved;         /* how many came from the last run */
+	struct qf_station *station;
+	bool station_paused;
+	struct qf_slot_status *tiles;   /* the last snapshot */
+	int ntiles;
+	double *tile_flash;      /* per slot: flash its tile until then */
+
 	/* message line */
 	char status[512];
 	bool status_error;
@@ -110,6 +129,17 @@ void app_ask_cancel(void);
 void app_flash_again(void);
 void app_back_to_targets(void);
 void app_request_quit(void);
+/* station.c */
+int app_slot_index(const char *id);
+void app_slot_toggle(const char *id);
+void app_slots_load(void);
+void app_station_arm(void);
+void app_station_tick(void);
+bool app_tile_flashing(int i);
+void app_station_disarm(void);
+void app_station_pause(void);
+int app_station_busy(void);
+void app_station_stop(void);
 void app_status(bool error, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 const char *app_image_title(void);
@@ -132,6 +162,10 @@ void view_progress_draw(void);
 bool view_progress_key(int ch);
 void view_done_draw(void);
 bool view_done_key(int ch);
+void view_slots_draw(void);
+bool view_slots_key(int ch);
+void view_station_draw(void);
+bool view_station_key(int ch);
 void view_help_draw(void);
 bool view_help_key(int ch);
 /* Where the keys go now on screens with more than one place (KC_ bits of

@@ -80,6 +80,48 @@ static int draw_target(int y, int x, int w, const char *lead,
 	return n;
 }
 
+/* Arming a station: the image, the slots, and what happens to a drive
+ * plugged into one of them. */
+static int draw_station(int y, int last, int w)
+{
+	char buf[1024], size[32];
+	int shown = 0;
+
+	qf_size_str(qf_image_size(app.img), size, sizeof(size));
+	snprintf(buf, sizeof(buf),
+		 _("The station will write the whole disk of %s (%s) to EVERY drive plugged into these slots, from now until it is disarmed; everything on those drives will be OVERWRITTEN:"),
+		 app_image_title(), size);
+	y += ui_wrap(y, 2, w - 4, 3, UI_WARN, buf);
+	for (int i = 0; i < app.nslots; i++) {
+		const char *now = _("empty");
+		char dev[400];
+
+		if (y + 1 > last)
+			break;
+		for (int k = 0; k < app.ntg; k++) {
+			const struct qf_device *d = &app.tg[k].dev;
+
+			if (d->kind == QF_DEV_DISK && d->size &&
+			    strcmp(d->slot, app.slots[i]) == 0) {
+				qf_size_str(d->size, size, sizeof(size));
+				snprintf(dev, sizeof(dev), _("now holds %s, %s%s%s: it is written at once"),
+					 d->path, size, d->model[0] ? ", " : "", d->model);
+				now = dev;
+			}
+		}
+		snprintf(buf, sizeof(buf), "%s  %s %s", app.slots[i], ui_glyph(UI_G_ARROW), now);
+		ui_put(y++, 3, w - 6, UI_HEADING, buf);
+		shown++;
+	}
+	if (shown < app.nslots)
+		ui_putf(y++, 3, w - 6, UI_HEADING, _("… and %d more"), app.nslots - shown);
+	snprintf(buf, sizeof(buf), _("Each drive: checks, %sflash, %s, certificate, PASS or FAIL; then remove it."),
+		 app.qualify ? _("media test, ") : "",
+		 app.verify ? _("verification") : _("no verification"));
+	y += ui_wrap(y + 1, 2, w - 4, 2, UI_NORMAL, buf);
+	return y;
+}
+
 void view_confirm_draw(void)
 {
 	struct ui_area a = ui_content();
@@ -88,7 +130,9 @@ void view_confirm_draw(void)
 
 	reset_if_new();
 	ui_box(a.y, a.x, a.h, a.w, _("Confirm"), true);
-	if (app.mode == QF_MODE_PARTITIONS) {
+	if (app.arming) {
+		draw_station(y, last, a.w);
+	} else if (app.mode == QF_MODE_PARTITIONS) {
 		ui_wrap(y, 2, a.w - 4, 2, UI_WARN,
 			_("These partitions of the image will be written; everything on the targets will be OVERWRITTEN:"));
 		y += 2;
@@ -127,7 +171,7 @@ void view_confirm_draw(void)
 	}
 	if (shown < total)
 		ui_putf(y++, 3, a.w - 6, UI_HEADING, _("… and %d more"), total - shown);
-	if (app.pending_error[0] && y + 2 <= last) {
+	if (!app.arming && app.pending_error[0] && y + 2 <= last) {
 		snprintf(buf, sizeof(buf), _("Cannot be written: %s"), app.pending_error);
 		ui_wrap(y, 2, a.w - 4, 2, UI_ERROR, buf);
 	}
@@ -176,7 +220,17 @@ bool view_confirm_key(int ch)
 
 	reset_if_new();
 	if (ch == 27) {
-		app_goto(app.mode == QF_MODE_PARTITIONS ? SCR_MAP : SCR_TARGETS);
+		app_goto(app.arming ? SCR_SLOTS
+			 : app.mode == QF_MODE_PARTITIONS ? SCR_MAP : SCR_TARGETS);
+		return true;
+	}
+	if (act == KA_ENTER && app.arming) {
+		if (confirmed(answer.buf) && !app.log_error[0]) {
+			app_station_arm();
+		} else {
+			app_goto(SCR_SLOTS);
+			app_status(true, "%s", _("Not confirmed: the station was not armed"));
+		}
 		return true;
 	}
 	if (act == KA_ENTER) {

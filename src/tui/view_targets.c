@@ -317,6 +317,15 @@ bool view_targets_key(int ch)
 		app_refresh_devices();
 		return true;
 	}
+	if (ch == 's' || ch == 'S') {
+		if (app.mode != QF_MODE_WHOLE_DISK) {
+			app_status(true, "%s", _("A station writes the whole disk: choose it on the previous screen"));
+			return true;
+		}
+		app_goto(SCR_SLOTS);
+		app_refresh_devices();
+		return true;
+	}
 	/* An exact copy and a grown partition exclude each other. */
 	if (ch == 'e') {
 		app.exact = !app.exact;
