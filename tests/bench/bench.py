@@ -18,6 +18,9 @@ Sections (BENCH_SECTIONS, comma-separated, default all):
   formats  compressed raw images with their bmap against bmaptool and
            each decoder's floor (tests/bench/formats.py)
   wan      those images through a 40 ms, 40 MB/s delay line against curl
+  station  three drives plugged into a station together against three
+           one-off flashes, and the media test's time per drive
+           (tests/bench/station.py)
 
 Runs alternate between the tools compared; the tables show medians of
 BENCH_ROUNDS runs (3).  Images live in BENCH_DIR (/var/tmp/qflash-bench),
@@ -46,7 +49,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WORK = os.environ.get("BENCH_DIR", "/var/tmp/qflash-bench")
 SHM = os.environ.get("BENCH_SHM", "/dev/shm")
 SECTIONS = os.environ.get("BENCH_SECTIONS",
-                          "convert,drive,tui,http,formats,wan").split(",")
+                          "convert,drive,tui,http,formats,wan,station"
+                          ).split(",")
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
 ROOT = os.geteuid() == 0
@@ -945,7 +949,7 @@ def main():
     if not shutil.which("qemu-img"):
         raise SystemExit("qemu-img is needed (package qemu-utils)")
     unknown = set(SECTIONS) - {"convert", "drive", "tui", "http", "formats",
-                               "wan"}
+                               "wan", "station"}
     if unknown:
         raise SystemExit("unknown BENCH_SECTIONS: %s" %
                          ", ".join(sorted(unknown)))
@@ -960,11 +964,13 @@ def main():
     try:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import formats
+        import station
         for name, fn in (("convert", section_convert),
                          ("drive", section_drive), ("tui", section_tui),
                          ("http", section_http),
                          ("formats", formats.section_formats),
-                         ("wan", formats.section_wan)):
+                         ("wan", formats.section_wan),
+                         ("station", station.section_station)):
             if name not in SECTIONS:
                 continue
             try:
