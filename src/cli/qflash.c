@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "i18n.h"
+#include "report.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -47,6 +48,7 @@ static struct {
 	const char **headers;
 	int nheaders;
 	int threads;
+	struct report_opts report;   /* -report and its filters */
 } opt;
 
 static volatile sig_atomic_t got_signal;
@@ -93,6 +95,11 @@ static const struct flag flags[] = {
 	{ "no-bmap", ARG_NONE, NULL, N_("use no bmap, even when one lies beside the image") },
 	{ "member", ARG_VALUE, N_("NAME"), N_("the member of a zip archive to flash, when it holds several images") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
+	{ "report", ARG_VALUE, N_("LOG"), N_("print the flashes a flash log records, as a table with a summary (LOG: a file, - for standard input, or default for the log qflash writes to); -json prints them as JSON lines") },
+	{ "image", ARG_VALUE, N_("SHA|NAME"), N_("with -report: only flashes of this image (a SHA-256 prefix of 8 or more hex digits, or part of its path or URL)") },
+	{ "since", ARG_VALUE, N_("DATE"), N_("with -report: only flashes since DATE (YYYY-MM-DD, an ISO 8601 time, today or yesterday)") },
+	{ "serial", ARG_VALUE, N_("S"), N_("with -report: only flashes of the drive with serial number S") },
+	{ "csv", ARG_NONE, NULL, N_("with -report: print CSV (RFC 4180) with a header row") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
 	{ "version", ARG_NONE, NULL, N_("show the version") },
@@ -103,6 +110,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, _("Usage: qflash -src IMAGE [-dst TARGET]... [options]\n"
 		     "Write a qcow2 virtual disk (or a raw image) to drives or files.\n\n"));
+	fprintf(f, _("   or: qflash -report LOG [-image SHA|NAME] [-since DATE] [-serial S] [-csv|-json]\n"
+		     "Print what a flash log records: which drives got which image, and how each flash ended.\n\n"));
 	for (const struct flag *fl = flags; fl->name; fl++) {
 		char left[64];
 		snprintf(left, sizeof(left), "-%s%s%s", fl->name,
@@ -232,6 +241,8 @@ static void parse_args(int argc, char **argv)
 		} else if (fl->arg == ARG_NONE && val) {
 			die_usage(_("-%s takes no value"), fl->name);
 		}
+		if (report_flag(&opt.report, name, val))
+			continue;
 
 		if (!strcmp(name, "src")) opt.src = val;
 		else if (!strcmp(name, "dst")) push(&opt.dst, &opt.ndst, val);
@@ -269,6 +280,12 @@ static void parse_args(int argc, char **argv)
 			exit(0);
 		}
 	}
+	if (opt.report.log && (opt.src || opt.ndst || opt.write_parts))
+		die_usage(_("-report cannot be combined with -src, -dst or -write-parts"));
+	if (!opt.report.log && report_extra(&opt.report))
+		die_usage(_("-image, -since, -serial and -csv go with -report"));
+	if (opt.report.log)
+		return;
 	if (!opt.src)
 		die_usage(_("-src is required"));
 	if (!opt.ndst && !opt.write_parts && !opt.list_parts && !opt.info)
@@ -730,6 +747,8 @@ int main(int argc, char **argv)
 	textdomain(PACKAGE);
 #endif
 	parse_args(argc, argv);
+	if (opt.report.log)
+		return report_run(&opt.report, opt.json);
 
 	oo.format = opt.format;
 	oo.snapshot = opt.snapshot;
