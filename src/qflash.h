@@ -633,6 +633,10 @@ void qf_history_free(struct qf_history *h);
  * day @now, epoch seconds, falls on, or of the day before). */
 int qf_history_parse_time(const char *s, int64_t now, int64_t *out,
 			  struct qf_err *e);
+/* @t (epoch seconds) as "2026-12-01 14:30:05" in local time, or as the
+ * log writes times ("2026-12-01T13:30:05Z") when @utc; "" for 0.
+ * Returns @buf. */
+const char *qf_history_time_str(int64_t t, bool utc, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -85,28 +85,6 @@ static char *cell(const char *s)
 	return c;
 }
 
-static void local_time(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || !localtime_r(&tt, &tm))
-		snprintf(buf, len, "-");
-	else
-		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-static void utc_time(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || !gmtime_r(&tt, &tm))
-		buf[0] = '\0';
-	else
-		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* The log's word for how a flash ended, for people. */
 static const char *result_name(const struct qf_history_record *r)
 {
@@ -169,8 +147,7 @@ static void row_cells(const struct qf_history_record *r, char *c[NCOLS])
 {
 	char buf[4200];
 
-	local_time(r->time, buf, sizeof(buf));
-	c[C_TIME] = cell(buf);
+	c[C_TIME] = cell(qf_history_time_str(r->time, false, buf, sizeof(buf)));
 	c[C_RESULT] = cell(result_name(r));
 	if (r->partition > 0)
 		snprintf(buf, sizeof(buf), _("%s (partition %d)"), r->target,
@@ -313,8 +290,8 @@ static void print_csv(const struct qf_history *h)
 	for (size_t i = 0; i < h->count; i++) {
 		const struct qf_history_record *r = &h->rec[i];
 
-		utc_time(r->time, when, sizeof(when));
-		utc_time(r->finished, fin, sizeof(fin));
+		qf_history_time_str(r->time, true, when, sizeof(when));
+		qf_history_time_str(r->finished, true, fin, sizeof(fin));
 		csv_field(when, true);
 		csv_field(r->result, false);
 		csv_field(r->target, false);

@@ -356,3 +356,16 @@ int qf_history_parse_time(const char *s, int64_t now, int64_t *out,
 			  N_("'%s' is not a date (YYYY-MM-DD), an ISO 8601 time, today or yesterday"),
 			  s);
 }
+
+const char *qf_history_time_str(int64_t t, bool utc, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	if (t > 0 && (utc ? gmtime_r(&tt, &tm) : localtime_r(&tt, &tm)))
+		strftime(buf, len, utc ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
