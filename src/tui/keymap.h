@@ -34,7 +34,8 @@ enum km_action {
 #define KM_CONFIRM  (1u << 5)
 #define KM_PROGRESS (1u << 6)
 #define KM_DONE     (1u << 7)
-#define KM_ALL      0xffu
+#define KM_HISTORY  (1u << 8)
+#define KM_ALL      0x1ffu
 
 /* Where on its screens a key works, for the hint line: a screen with
  * more than one place to be in (a pane, a text field) says which one has

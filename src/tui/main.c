@@ -744,6 +744,7 @@ static const char *screen_title(enum tui_screen s)
 		[SCR_CONFIRM] = N_("Confirm"),
 		[SCR_PROGRESS] = N_("Flashing"),
 		[SCR_DONE] = N_("Done"),
+		[SCR_HISTORY] = N_("Flash history"),
 	};
 	return _(titles[s]);
 }
@@ -763,7 +764,7 @@ static void draw(void)
 	static void (*const draws[SCR_COUNT])(void) = {
 		view_source_draw, view_image_draw, view_mode_draw,
 		view_targets_draw, view_map_draw, view_confirm_draw,
-		view_progress_draw, view_done_draw,
+		view_progress_draw, view_done_draw, view_history_draw,
 	};
 
 	ui_begin();
@@ -789,7 +790,7 @@ static void handle_key(int ch)
 	static bool (*const keys[SCR_COUNT])(int) = {
 		view_source_key, view_image_key, view_mode_key,
 		view_targets_key, view_map_key, view_confirm_key,
-		view_progress_key, view_done_key,
+		view_progress_key, view_done_key, view_history_key,
 	};
 
 	if (ch == KEY_RESIZE)
@@ -826,6 +827,8 @@ static void handle_tasks(void)
 	while ((t = task_collect())) {
 		if (t->kind == TASK_OPEN)
 			open_done(t);
+		else if (t->kind == TASK_HISTORY)
+			view_history_loaded(t);
 		else
 			devices_done(t);
 		task_free(t);
