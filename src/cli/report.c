@@ -16,10 +16,6 @@
 
 #include "i18n.h"
 
-#ifndef ENABLE_NLS
-#define ngettext(s, p, n) ((n) == 1 ? (s) : (p))
-#endif
-
 enum { EXIT_USAGE = 2 };
 
 bool report_flag(struct report_opts *o, const char *name, const char *val)

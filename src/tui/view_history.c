@@ -77,6 +77,13 @@ void view_history_loaded(struct task *t)
 	have_hist = true;
 }
 
+/* Rows of the list in content area @a: the box, the summary and header
+ * lines, and the details below take the rest. */
+static int list_rows(struct ui_area a)
+{
+	return a.h - 9;
+}
+
 /* Record @i of the list: the newest first. */
 static const struct qf_history_record *shown(int i)
 {
@@ -116,14 +123,16 @@ static char *printable(char *s)
 	return s;
 }
 
-/* The drive as people know it: model and serial, else its path. */
-static void drive_of(const struct qf_history_record *r, char *buf, size_t len)
+/* The drive as people know it: model and serial, else its path (the end
+ * of it, in @w columns: the file name tells most). */
+static void drive_of(const struct qf_history_record *r, int w, char *buf,
+		     size_t len)
 {
 	if (r->model[0] || r->serial[0])
 		snprintf(buf, len, "%s%s%s", r->model,
 			 r->model[0] && r->serial[0] ? " " : "", r->serial);
 	else
-		snprintf(buf, len, "%s", r->target);
+		ui_tail(r->target, w, buf, len);
 	printable(buf);
 }
 
@@ -151,7 +160,7 @@ static void draw_details(int y, int w, const struct qf_history_record *r)
 	ui_put(y++, 2, w, UI_NORMAL, buf);
 	if (r->error[0]) {
 		snprintf(buf, sizeof(buf), "%s", r->error);
-		ui_put(y, 2, w, UI_ERROR, printable(buf));
+		ui_wrap(y, 2, w, 2, UI_ERROR, printable(buf));
 		return;
 	}
 	buf[0] = 0;
@@ -188,11 +197,13 @@ static void draw_summary(int y, int w)
 		snprintf(buf, sizeof(buf), _("%zu flashes in the log, the newest %zu shown"),
 			 hist.all.total, hist.count);
 	else
-		snprintf(buf, sizeof(buf), _("%zu flashes in the log"), hist.all.total);
+		snprintf(buf, sizeof(buf), ngettext("%zu flash in the log", "%zu flashes in the log",
+						    hist.all.total), hist.all.total);
 	if (hist.skipped) {
 		size_t n = strlen(buf);
-		snprintf(buf + n, sizeof(buf) - n, _("; %zu damaged lines skipped"),
-			 hist.skipped);
+		snprintf(buf + n, sizeof(buf) - n,
+			 ngettext("; %zu damaged line skipped", "; %zu damaged lines skipped",
+				  hist.skipped), hist.skipped);
 	}
 	if (x + 3 < 2 + w)
 		ui_put(y, x + 3, 2 + w - x - 3, hist.skipped ? UI_WARN : UI_DIM, buf);
@@ -201,7 +212,7 @@ static void draw_summary(int y, int w)
 void view_history_draw(void)
 {
 	struct ui_area a = ui_content();
-	int w = a.w - 4, rows = a.h - 8, y = a.y + 1;
+	int w = a.w - 4, rows = list_rows(a), y = a.y + 1;
 	int tw = 19, rw = 11, sw = 10, dw, iw, x;
 	char title[600], tail[512];
 
@@ -239,7 +250,7 @@ void view_history_draw(void)
 
 		result_of(r, &word, &role);
 		qf_history_time_str(r->time, false, when, sizeof(when));
-		drive_of(r, drive, sizeof(drive));
+		drive_of(r, dw, drive, sizeof(drive));
 		if (r->size)
 			qf_size_str(r->size, size, sizeof(size));
 		ui_row(y, 1, a.w - 2, base, NULL);
@@ -251,8 +262,8 @@ void view_history_draw(void)
 		snprintf(image, sizeof(image), "%s", ui_base_name(r->image));
 		ui_put(y, x += sw + 2, iw, base, printable(image));
 	}
-	ui_hline(a.y + a.h - 5, a.x + 1, a.w - 2, UI_FRAME);
-	draw_details(a.y + a.h - 4, w, shown(list.cur));
+	ui_hline(a.y + a.h - 6, a.x + 1, a.w - 2, UI_FRAME);
+	draw_details(a.y + a.h - 5, w, shown(list.cur));
 }
 
 bool view_history_key(int ch)
@@ -260,7 +271,7 @@ bool view_history_key(int ch)
 	struct ui_area a = ui_content();
 	enum km_action act = km_action(ch);
 
-	if (have_hist && ui_list_move(&list, (int)hist.count, a.h - 8, act))
+	if (have_hist && ui_list_move(&list, (int)hist.count, list_rows(a), act))
 		return true;
 	if (act == KA_BACK) {
 		app_goto(back_to);
