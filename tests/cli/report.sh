@@ -36,16 +36,8 @@ grep -q "\"target\":\"$T/b.img\".*\"result\":\"failed\"" "$LOG" ||
 	fail "the failed flash was not recorded as failed"
 
 # A flash from a slow server, killed once its started line is written.
-python3 "$top_srcdir/tests/tui/slowhttp.py" "$T/disk.qcow2" "$T/http.port" \
-	1000000 60 </dev/null >/dev/null 2>&1 &
-on_exit "kill $!"
-for ((i = 0; i < 50; i++)); do
-	[ -s "$T/http.port" ] && break
-	sleep 0.1
-done
-[ -s "$T/http.port" ] || fail "slowhttp.py did not start"
-"$QFLASH" -src "http://127.0.0.1:$(cat "$T/http.port")/disk.qcow2" \
-	-dst "$T/c.img" -log "$LOG" >"$T/c.out" 2>&1 &
+slow_http "$T/disk.qcow2" 1000000
+"$QFLASH" -src "$HTTP_URL" -dst "$T/c.img" -log "$LOG" >"$T/c.out" 2>&1 &
 QPID=$!
 on_exit "kill -KILL $QPID"
 for ((i = 0; i < 300; i++)); do
