@@ -112,8 +112,12 @@ static char *note(const struct qf_history_record *r)
 	char buf[2048] = "", b1[32], b2[32];
 	size_t n = 0;
 
-	if (r->error[0])
-		n += snprintf(buf + n, sizeof(buf) - n, "%s", r->error);
+	/* A verify-only job wrote nothing: its "passed" is a comparison. */
+	if (!strcmp(r->mode, "verify"))
+		n += snprintf(buf + n, sizeof(buf) - n, "%s", _("verify only"));
+	if (r->error[0] && n < sizeof(buf))
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "; " : "",
+			      r->error);
 	if (r->healed[0] && strcmp(r->healed, "0") && strcmp(r->healed, "false") &&
 	    strcmp(r->healed, "[]") && n < sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - n, _("%shealed: %s"),
