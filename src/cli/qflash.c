@@ -95,7 +95,7 @@ static const struct flag flags[] = {
 	{ "no-bmap", ARG_NONE, NULL, N_("use no bmap, even when one lies beside the image") },
 	{ "member", ARG_VALUE, N_("NAME"), N_("the member of a zip archive to flash, when it holds several images") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
-	{ "report", ARG_VALUE, N_("LOG"), N_("print the flashes a flash log records, as a table with a summary (LOG: a file, - for standard input, or default for the log qflash writes to); -json prints them as JSON lines") },
+	{ "report", ARG_VALUE, N_("LOG"), N_("print the flashes a flash log records, as a table with a summary (LOG: a file, - for standard input, or default for the one qflash-tui writes by default); -json prints them as JSON lines") },
 	{ "image", ARG_VALUE, N_("SHA|NAME"), N_("with -report: only flashes of this image (a SHA-256 prefix of 8 or more hex digits, or part of its path or URL)") },
 	{ "since", ARG_VALUE, N_("DATE"), N_("with -report: only flashes since DATE (YYYY-MM-DD, an ISO 8601 time, today or yesterday)") },
 	{ "serial", ARG_VALUE, N_("S"), N_("with -report: only flashes of the drive with serial number S") },
