@@ -10,6 +10,7 @@
 #else
 #define _(s) (s)
 #define P_(s, p, n) ((n) == 1 ? (s) : (p))
+#define ngettext(s, p, n) ((n) == 1 ? (s) : (p))
 #endif
 #define N_(s) (s)
 

@@ -699,6 +699,99 @@ int qf_station_busy(struct qf_station *st);
 void qf_station_stop(struct qf_station *st);
 /* Stops the station if it runs, and frees it. */
 void qf_station_free(struct qf_station *st);
+/* --------------------------------------------------------------- history
+ * Reading the flash log back: which drives got which image, and how each
+ * flash ended.  Every flash leaves a "started" line per target and, once
+ * it is over, a result line; the two make one record.  A started line
+ * that no result follows is a flash that never ended (killed, power
+ * lost) or that is still running: QF_HISTORY_INTERRUPTED.  Lines that are
+ * not flash records (cut short, damaged, too long) are skipped and
+ * counted.  The file is read line by line, never whole. */
+
+enum qf_history_outcome {
+	QF_HISTORY_PASSED = 0,       /* result "ok" */
+	QF_HISTORY_FAILED,           /* "failed", "mismatch" or any other */
+	QF_HISTORY_CANCELLED,        /* "cancelled": stopped by the user */
+	QF_HISTORY_INTERRUPTED,      /* started, and no result followed */
+};
+
+/* One flash of one target.  Strings are never NULL ("" when the log has
+ * nothing); numbers are 0 (durations and rates -1) when unknown.  Fields
+ * that only some logs carry (slot, station, ...) are "" elsewhere. */
+struct qf_history_record {
+	int64_t time;                /* when the flash started (epoch s) */
+	int64_t finished;            /* "finished", or 0 */
+	enum qf_history_outcome outcome;
+	const char *result;          /* the log's word, or "interrupted" */
+	const char *target;          /* path as the flash was given it */
+	const char *model, *serial, *wwn;
+	uint64_t size;               /* the target's bytes */
+	const char *image;           /* path or URL */
+	const char *source_sha256;   /* of the image file, "" if not known */
+	const char *snapshot_id, *snapshot_name;
+	const char *mode;            /* "whole-disk", "partition", "verify" */
+	int partition;               /* image partition written, or 0 */
+	uint64_t bytes_written, bytes_zeroed;
+	double duration;             /* seconds */
+	double rate;                 /* bytes/s: the log's, else the bytes
+					written and zeroed over the duration */
+	const char *adjustments;     /* ", "-separated words, "" none */
+	const char *verify;          /* "ok", "mismatch", "skipped", ... */
+	const char *error;           /* English, "" when none */
+	const char *slot, *station, *operator_name;
+	bool have_qualify;           /* a media qualification was recorded */
+	uint64_t qualify_claimed, qualify_usable;  /* bytes */
+	double qualify_write_rate;   /* bytes/s, -1 unknown */
+	const char *healed;          /* the log's value as text, "" none */
+	const char *json;            /* the whole record as one JSON object:
+					the result line (the started line, its
+					result "interrupted", when none) */
+	long line;                   /* line of the log where it begins */
+};
+
+struct qf_history_filter {
+	/* A SHA-256 prefix of at least 8 hex digits (of the image file), or
+	 * a part of the image's path or URL; NULL for any image. */
+	const char *image;
+	const char *serial;          /* exactly this serial; NULL any */
+	int64_t since;               /* flashes started then or later; 0 any */
+	size_t limit;                /* keep the newest @limit; 0 all */
+	/* Also count the matching records from this time on (such as the
+	 * start of today) in qf_history.marked; 0 none. */
+	int64_t mark;
+};
+
+struct qf_history_counts {
+	size_t total, passed, failed, cancelled, interrupted;
+};
+
+struct qf_history {
+	struct qf_history_record *rec;   /* oldest first (by start time) */
+	size_t count;
+	struct qf_history_counts all;    /* every matching record, also those
+					    past the limit */
+	struct qf_history_counts marked; /* those from filter.mark on */
+	size_t lines;                    /* lines read */
+	size_t skipped;                  /* lines that are no flash record */
+};
+
+/* Read the flash log @path (NULL: qf_flashlog_default_path()) into @h,
+ * the records matching @f (NULL: all).  -ENOENT and the like name the
+ * file; a log that holds garbage is no error (see h->skipped). */
+int qf_history_read(const char *path, const struct qf_history_filter *f,
+		    struct qf_history *h, struct qf_err *e);
+void qf_history_free(struct qf_history *h);
+/* A time as people give it for qf_history_filter: "YYYY-MM-DD" (local
+ * midnight), an ISO 8601 time ("2026-12-01T14:30", seconds, fraction and
+ * a zone "Z" or "+01:00" optional; local time without a zone; a space
+ * may stand for the T), or "today" / "yesterday" (local midnight of the
+ * day @now, epoch seconds, falls on, or of the day before). */
+int qf_history_parse_time(const char *s, int64_t now, int64_t *out,
+			  struct qf_err *e);
+/* @t (epoch seconds) as "2026-12-01 14:30:05" in local time, or as the
+ * log writes times ("2026-12-01T13:30:05Z") when @utc; "" for 0.
+ * Returns @buf. */
+const char *qf_history_time_str(int64_t t, bool utc, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

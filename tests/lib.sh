@@ -716,3 +716,22 @@ or64() {
 	v=$((0x$(readhex "$1" "$2" 8)))
 	be64 "$1" "$2" $((v | $3))
 }
+
+# ------------------------------------------------------ a slow server
+
+# slow_http FILE RATE: serve FILE on 127.0.0.1 at RATE bytes/s
+# (tests/tui/slowhttp.py, for two minutes at most); sets HTTP_URL.
+slow_http() {
+	local i
+	need_cmd python3
+	rm -f "$T/http.port"
+	python3 "$top_srcdir/tests/tui/slowhttp.py" "$1" "$T/http.port" "$2" 120 \
+		</dev/null >/dev/null 2>&1 &
+	on_exit "kill $!"
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$T/http.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$T/http.port" ] || fail "slowhttp.py did not start"
+	HTTP_URL="http://127.0.0.1:$(cat "$T/http.port")/$(basename "$1")"
+}

@@ -9,7 +9,7 @@ what=${1:-demo}
 pkgs="build-essential autoconf automake autopoint gettext pkg-config
 libncurses-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libblkid-dev
 libdeflate-dev libxxhash-dev libssl-dev libexpat1-dev libarchive-dev
-liblzma-dev liblz4-dev libisal-dev libbz2-dev"
+liblzma-dev liblz4-dev libisal-dev libbz2-dev libjson-c-dev"
 if [ "$what" = check ] || [ "$what" = bench ]; then
 	pkgs="$pkgs qemu-utils qemu-block-extra tmux nginx fdisk mount
 dosfstools mtools e2fsprogs python3 util-linux xxhash zstd gzip gdisk

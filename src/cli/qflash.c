@@ -23,6 +23,7 @@
 #include "cli/qualify.h"
 #include "cli/station.h"
 #include "cli/info.h"
+#include "cli/report.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -51,6 +52,7 @@ static struct {
 	int nheaders;
 	int threads;
 	struct cli_station st;       /* -station and its flags */
+	struct report_opts report;   /* -report and its filters */
 } opt;
 
 static volatile sig_atomic_t got_signal;
@@ -103,6 +105,11 @@ static const struct flag flags[] = {
 	{ "station-name", ARG_VALUE, N_("NAME"), N_("the station's name in records and certificates (default: the host name)") },
 	{ "operator", ARG_VALUE, N_("NAME"), N_("who runs the station, for records and certificates (default: the login name)") },
 	{ "cert-dir", ARG_VALUE, N_("DIR"), N_("where a station writes a certificate per drive (default: certificates beside the flash log)") },
+	{ "report", ARG_VALUE, N_("LOG"), N_("print the flashes a flash log records, as a table with a summary (LOG: a file, - for standard input, or default for the one qflash-tui writes by default); -json prints them as JSON lines") },
+	{ "image", ARG_VALUE, N_("SHA|NAME"), N_("with -report: only flashes of this image (a SHA-256 prefix of 8 or more hex digits, or part of its path or URL)") },
+	{ "since", ARG_VALUE, N_("DATE"), N_("with -report: only flashes since DATE (YYYY-MM-DD, an ISO 8601 time, today or yesterday)") },
+	{ "serial", ARG_VALUE, N_("S"), N_("with -report: only flashes of the drive with serial number S") },
+	{ "csv", ARG_NONE, NULL, N_("with -report: print CSV (RFC 4180) with a header row") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
 	{ "version", ARG_NONE, NULL, N_("show the version") },
@@ -114,6 +121,8 @@ static void usage(FILE *f)
 	fprintf(f, _("Usage: qflash -src IMAGE [-dst TARGET]... [options]\n"
 		     "       qflash -qualify -dst TARGET... [-json]\n"
 		     "Write a qcow2 virtual disk (or a raw image) to drives or files.\n\n"));
+	fprintf(f, _("   or: qflash -report LOG [-image SHA|NAME] [-since DATE] [-serial S] [-csv|-json]\n"
+		     "Print what a flash log records: which drives got which image, and how each flash ended.\n\n"));
 	for (const struct flag *fl = flags; fl->name; fl++) {
 		char left[64];
 		snprintf(left, sizeof(left), "-%s%s%s", fl->name,
@@ -243,6 +252,8 @@ static void parse_args(int argc, char **argv)
 		} else if (fl->arg == ARG_NONE && val) {
 			die_usage(_("-%s takes no value"), fl->name);
 		}
+		if (report_flag(&opt.report, name, val))
+			continue;
 
 		if (!strcmp(name, "src")) opt.src = val;
 		else if (!strcmp(name, "dst")) push(&opt.dst, &opt.ndst, val);
@@ -286,6 +297,12 @@ static void parse_args(int argc, char **argv)
 			exit(0);
 		}
 	}
+	if (opt.report.log && (opt.src || opt.ndst || opt.write_parts))
+		die_usage(_("-report cannot be combined with -src, -dst or -write-parts"));
+	if (!opt.report.log && report_extra(&opt.report))
+		die_usage(_("-image, -since, -serial and -csv go with -report"));
+	if (opt.report.log)
+		return;
 	if (opt.qualify && !opt.st.on &&
 	    (!opt.ndst || opt.write_parts || opt.verify_only))
 		die_usage(_("-qualify needs -dst targets, and writes to them: not with -write-parts or -verify-only"));
@@ -585,6 +602,8 @@ int main(int argc, char **argv)
 	textdomain(PACKAGE);
 #endif
 	parse_args(argc, argv);
+	if (opt.report.log)
+		return report_run(&opt.report, opt.json);
 	if (!opt.src)
 		return qualify_targets(opt.dst, opt.ndst, NULL, opt.json, false);
 

@@ -8,7 +8,7 @@
 #define CTRL_KEY(c) ((c) & 0x1f)
 
 static const struct km_entry table[] = {
-	{ KM_SOURCE | KM_MODE | KM_TARGETS, N_("↑↓"), N_("Up/Dn"),
+	{ KM_SOURCE | KM_MODE | KM_TARGETS | KM_HISTORY, N_("↑↓"), N_("Up/Dn"),
 	  N_("move"), N_("Move the highlight (also j and k)"), KC_KEYS },
 	{ KM_IMAGE | KM_MAP, N_("↑↓"), N_("Up/Dn"),
 	  N_("move"), N_("Move or scroll in the focused pane (also j and k)"), 0 },
@@ -78,12 +78,19 @@ static const struct km_entry table[] = {
 	  N_("back"), N_("Go back one step (also Backspace)"), 0 },
 	{ KM_DONE, N_("Esc"), NULL, N_("back"),
 	  N_("Back to the targets, with the same ones still selected (to flash them again)"), 0 },
+	{ KM_HISTORY, "r", NULL, N_("reload"),
+	  N_("Read the flash log again"), 0 },
+	{ KM_HISTORY, N_("Esc"), NULL, N_("back"),
+	  N_("Back to the screen the history was opened from (also Backspace)"), 0 },
 	{ KM_ALL & ~KM_CONFIRM, "?", NULL, N_("help"),
 	  N_("Show the keys of this screen"), KC_KEYS },
 	{ KM_ALL & ~KM_CONFIRM & ~KM_DONE, "q", NULL, N_("quit"),
 	  N_("Quit (asks first while a flash runs or a station is armed)"), KC_KEYS },
 	{ KM_DONE, "q", NULL, N_("quit"),
 	  N_("Quit at once: nothing runs any more"), KC_KEYS },
+	{ KM_SOURCE | KM_DONE, "H", NULL, N_("history"),
+	  N_("The flash history: the latest flashes the flash log records, and how many passed today"),
+	  KC_KEYS },
 	{ KM_ALL, N_("Ctrl-L"), NULL, NULL, N_("Redraw the screen"), 0 },
 	{ 0, NULL, NULL, NULL, NULL, 0 },
 };

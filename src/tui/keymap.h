@@ -36,7 +36,8 @@ enum km_action {
 #define KM_DONE     (1u << 7)
 #define KM_SLOTS    (1u << 8)
 #define KM_STATION  (1u << 9)
-#define KM_ALL      0x3ffu
+#define KM_HISTORY  (1u << 10)
+#define KM_ALL      0x7ffu
 
 /* Where on its screens a key works, for the hint line: a screen with
  * more than one place to be in (a pane, a text field) says which one has

@@ -768,6 +768,7 @@ static const char *screen_title(enum tui_screen s)
 		[SCR_DONE] = N_("Done"),
 		[SCR_SLOTS] = N_("Station slots"),
 		[SCR_STATION] = N_("Station"),
+		[SCR_HISTORY] = N_("Flash history"),
 	};
 	return _(titles[s]);
 }
@@ -788,7 +789,7 @@ static void draw(void)
 		view_source_draw, view_image_draw, view_mode_draw,
 		view_targets_draw, view_map_draw, view_confirm_draw,
 		view_progress_draw, view_done_draw, view_slots_draw,
-		view_station_draw,
+		view_station_draw, view_history_draw,
 	};
 
 	ui_begin();
@@ -815,7 +816,7 @@ static void handle_key(int ch)
 		view_source_key, view_image_key, view_mode_key,
 		view_targets_key, view_map_key, view_confirm_key,
 		view_progress_key, view_done_key, view_slots_key,
-		view_station_key,
+		view_station_key, view_history_key,
 	};
 
 	if (ch == KEY_RESIZE)
@@ -852,6 +853,8 @@ static void handle_tasks(void)
 	while ((t = task_collect())) {
 		if (t->kind == TASK_OPEN)
 			open_done(t);
+		else if (t->kind == TASK_HISTORY)
+			view_history_loaded(t);
 		else
 			devices_done(t);
 		task_free(t);

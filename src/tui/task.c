@@ -1,5 +1,5 @@
 /* task.c - runs slow library calls (qf_image_open and qf_ptable_read,
- * qf_devices_list and qf_device_probe) on worker threads so the UI keeps
+ * qf_devices_list and qf_device_probe, qf_history_read) on worker threads so the UI keeps
  * drawing; finished tasks are queued and announced on a self-pipe. */
 #include "tui.h"
 #include "task.h"
@@ -95,6 +95,8 @@ static void *worker(void *arg)
 
 	if (t->kind == TASK_OPEN)
 		run_open(t);
+	else if (t->kind == TASK_HISTORY)
+		t->ret = qf_history_read(t->name, &t->filter, &t->hist, &t->err);
 	else
 		run_devices(t);
 	pthread_mutex_lock(&lock);
@@ -159,5 +161,7 @@ void task_free(struct task *t)
 	free(t->sources);
 	free(t->fres);
 	free(t->devs);
+	if (t->kind == TASK_HISTORY)
+		qf_history_free(&t->hist);
 	free(t);
 }

@@ -1,5 +1,5 @@
 /* task.h - work qflash-tui does off the UI thread (opening an image,
- * listing devices), each task on its own thread, finished tasks handed
+ * listing devices, reading the flash log), each task on its own thread, finished tasks handed
  * back to the main loop through a pipe it polls. */
 #ifndef QF_TUI_TASK_H
 #define QF_TUI_TASK_H
@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-enum task_kind { TASK_OPEN, TASK_DEVICES };
+enum task_kind { TASK_OPEN, TASK_DEVICES, TASK_HISTORY };
 
 struct task_file {
 	int ret;                 /* qf_device_probe's result */
@@ -41,6 +41,10 @@ struct task {
 	struct qf_device *devs;
 	int ndevs;
 	uint64_t generation;     /* qf_devices_generation() before listing */
+	/* TASK_HISTORY in: the log (name above, NULL: the default), the
+	 * filter; out: the records */
+	struct qf_history_filter filter;
+	struct qf_history hist;
 	/* both */
 	int ret;
 	struct qf_err err;

@@ -23,6 +23,7 @@ enum tui_screen {
 	SCR_DONE,
 	SCR_SLOTS,               /* station: which slots to arm */
 	SCR_STATION,             /* station: a tile per slot */
+	SCR_HISTORY,
 	SCR_COUNT
 };
 
@@ -168,6 +169,13 @@ void view_station_draw(void);
 bool view_station_key(int ch);
 void view_help_draw(void);
 bool view_help_key(int ch);
+void view_history_draw(void);
+bool view_history_key(int ch);
+/* The history screen: shown over the current screen (Esc returns to it),
+ * the flash log read off the UI thread; its task handed back when done. */
+struct task;
+void view_history_show(void);
+void view_history_loaded(struct task *t);
 /* Where the keys go now on screens with more than one place (KC_ bits of
  * keymap.h); the other screens have KC_KEYS. */
 unsigned view_source_context(void);

@@ -196,5 +196,9 @@ bool view_done_key(int ch)
 		app_flash_again();
 		return true;
 	}
+	if (ch == 'H') {
+		view_history_show();
+		return true;
+	}
 	return false;
 }

@@ -367,5 +367,9 @@ bool view_source_key(int ch)
 		load_dir();
 		return true;
 	}
+	if (ch == 'H') {
+		view_history_show();
+		return true;
+	}
 	return false;
 }

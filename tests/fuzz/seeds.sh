@@ -10,7 +10,7 @@ set -eu
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
-[ $# -gt 0 ] || set -- qcow2 ptable gzip zstd xz lz4 bzip2 zip http sums bmap
+[ $# -gt 0 ] || set -- qcow2 ptable gzip zstd xz lz4 bzip2 zip http sums bmap history
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qflash-seeds.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -189,6 +189,20 @@ sums_seeds() {
 		sed 's| | sub/dir/|'; } >"$d/path" )
 }
 
+history_seeds() {
+	d=$out/history
+	r='"image":"/srv/disk.qcow2","virtual_size":1048576,"mode":"whole-disk"'
+	t='"target":"/dev/sdb","model":"Ultra","serial":"4C53","target_size":2097152'
+	{ echo "{\"time\":\"2026-01-02T10:00:00Z\",$r,\"checksum\":null,$t,\"adjustments\":[],\"bytes_written\":0,\"bytes_zeroed\":0,\"duration\":0.000,\"result\":\"started\",\"verify\":\"pending\",\"error\":\"\"}"
+	  echo "{\"time\":\"2026-01-02T10:00:00Z\",$r,\"source_sha256\":\"$(printf '%064d' 1)\",\"snapshot\":{\"id\":\"1\",\"name\":\"s\"},\"checksum\":\"xxh3-4m:f3f7cd5ad56618e0\",$t,\"adjustments\":[\"backup-gpt-moved\"],\"bytes_written\":65536,\"bytes_zeroed\":983040,\"duration\":0.233,\"result\":\"ok\",\"verify\":\"ok\",\"error\":\"\"}"
+	  echo "{\"time\":\"2026-01-02T11:00:00Z\",$r,$t,\"result\":\"started\"}"
+	} >"$d/paired"
+	{ echo "{\"time\":\"2026-01-03T08:00:00+01:00\",$r,$t,\"result\":\"ok\",\"slot\":4,\"station\":\"bench\",\"operator\":\"ann\",\"wwn\":\"0x5\",\"rate\":1e8,\"qualify\":{\"claimed\":2097152,\"usable\":1048576,\"write_rate\":5e7},\"healed\":[1,2],\"finished\":\"2026-01-03T08:00:09Z\"}"
+	  echo 'not json'
+	  printf '{"time":"2026-01-03T09:00:00Z","target":"/dev/sdc","resu'
+	} >"$d/station"
+}
+
 for h; do
 	mkdir -p "$out/$h"
 	case $h in
@@ -199,6 +213,7 @@ for h; do
 	bmap) bmap_seeds ;;
 	http) http_seeds ;;
 	sums) sums_seeds ;;
+	history) history_seeds ;;
 	*) echo "seeds.sh: no harness $h" >&2; exit 2 ;;
 	esac
 done

@@ -137,22 +137,6 @@ tui_flash_one() {
 	tui_expect_exit 0
 }
 
-# slow_http FILE RATE: serve FILE at RATE bytes/s; sets HTTP_URL.
-slow_http() {
-	local i
-	need_cmd python3
-	rm -f "$T/http.port"
-	python3 "$top_srcdir/tests/tui/slowhttp.py" "$1" "$T/http.port" "$2" 120 \
-		</dev/null >/dev/null 2>&1 &
-	on_exit "kill $!"
-	for ((i = 0; i < 50; i++)); do
-		[ -s "$T/http.port" ] && break
-		sleep 0.1
-	done
-	[ -s "$T/http.port" ] || fail "slowhttp.py did not start"
-	HTTP_URL="http://127.0.0.1:$(cat "$T/http.port")/$(basename "$1")"
-}
-
 # slow_image SEED RATE: $T/big.qcow2 from a 64 MiB raw disk ($T/big.raw)
 # holding 24 MiB of random bytes (SEED) at 8 MiB, served by slow_http at
 # RATE bytes/s; sets HTTP_URL.
