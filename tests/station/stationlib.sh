@@ -42,6 +42,15 @@ fcntl.ioctl(fd, 0x4C81, int(sys.argv[1]))       # LOOP_CTL_REMOVE
 PYEOF
 }
 
+# station_image: the image the station tests flash, a GPT disk of 100 MiB
+# as compressed qcow2 in $T/disk.qcow2, and its raw bytes in $T/ref.raw.
+station_image() {
+	make_gpt_disk "$T/disk.raw" 100M
+	qemu-img convert -c -O qcow2 "$T/disk.raw" "$T/disk.qcow2" ||
+		fail "qemu-img convert"
+	ref_raw "$T/disk.qcow2" "$T/ref.raw"
+}
+
 # slot_insert SLOT FILE: the drive FILE plugged into SLOT.
 slot_insert() {
 	losetup "/dev/$1" "$2" || fail "losetup /dev/$1 $2 failed"

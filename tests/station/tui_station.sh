@@ -12,9 +12,7 @@ need_cmd qemu-img python3 sfdisk blkid cmp
 need_fault_dev
 
 MiB=$((1 << 20))
-make_gpt_disk "$T/disk.raw" 100M
-qemu-img convert -c -O qcow2 "$T/disk.raw" "$T/disk.qcow2" || fail "qemu-img convert"
-ref_raw "$T/disk.qcow2" "$T/ref.raw"
+station_image
 
 slot_new; A=$SLOT
 slot_new; B=$SLOT
