@@ -562,6 +562,12 @@ struct qf_target_progress {
 	int err;                     /* negative errno when failed */
 	char message[QF_ERR_MSG_MAX];
 	uint64_t mismatch_off;       /* QF_TARGET_MISMATCH */
+	/* QF_TARGET_MISMATCH: the bytes there were written again and still
+	 * read back wrong (the drive does not keep what it is given). */
+	bool bad_media;
+	/* Ranges that read back wrong after the flash and were written again
+	 * until they read back right (-verify). */
+	uint32_t healed;
 	bool table_written;          /* partition-table region written */
 	unsigned adjusted;           /* enum qf_adjustment bits done */
 	double wipe_seconds;         /* spent wiping its ends before the data */

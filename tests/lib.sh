@@ -669,6 +669,39 @@ fault_dev_down() {
 	return $left
 }
 
+# ------------------------------------------- qflash in the background
+
+QPID=
+# start_bg ARGS...: $QFLASH in the background, stdout in $T/out.txt,
+# stderr in $T/err.txt, pid in $QPID (killed at exit if it still runs).
+start_bg() {
+	if [ -z "${BG_HOOKED:-}" ]; then
+		on_exit '[ -n "$QPID" ] && kill -KILL "$QPID"'
+		BG_HOOKED=1
+	fi
+	"$QFLASH" "$@" >"$T/out.txt" 2>"$T/err.txt" &
+	QPID=$!
+}
+
+# wait_written N: until the newest fault device got N bytes; fails if
+# the background qflash ends first.
+wait_written() {
+	local i
+	for ((i = 0; i < 1000; i++)); do
+		[ "$(fault_get bytes_written)" -ge "$1" ] && return 0
+		kill -0 "$QPID" 2>/dev/null || fail "qflash ended early: $(cat "$T/err.txt")"
+		sleep 0.02
+	done
+	fail "the fault device never got $1 bytes"
+}
+
+# wait_bg: wait for the background qflash to end, exit status in $RC.
+wait_bg() {
+	RC=0
+	wait "$QPID" || RC=$?
+	QPID=
+}
+
 # ------------------------------------------------------ refused images
 
 # reject LABEL IMG REGEX [qflash options...]: qflash refuses IMG.

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/healed.h"
 #include "i18n.h"
 #include "cli/qualify.h"
 #include "cli/station.h"
@@ -419,6 +420,7 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 			qf_json_string(stdout, t->message);
 			if (t->state == QF_TARGET_MISMATCH)
 				printf(",\"mismatch_offset\":%" PRIu64, t->mismatch_off);
+			healed_json(stdout, t);
 			printf(",\"table_written\":%s}\n", t->table_written ? "true" : "false");
 			continue;
 		}
@@ -448,6 +450,7 @@ static void print_results(const struct qf_progress *p, enum qf_job_mode mode)
 			break;
 		}
 		}
+		healed_say(t, mode != QF_MODE_VERIFY_ONLY);
 	}
 }
 

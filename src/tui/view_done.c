@@ -1,7 +1,8 @@
-/* view_done.c - screen 8: how each target ended (OK, failed with the
- * reason, verify mismatch with the offset, cancelled and incomplete), the
- * average speed and time, the flash log; "Flash again" returns to the
- * targets with the same image. */
+/* view_done.c - screen 8: how each target ended (OK with the ranges
+ * written again, failed with the reason, verify mismatch with the offset
+ * or bad media, cancelled and incomplete), the average speed and time,
+ * the flash log; "Flash again" returns to the targets with the same
+ * image. */
 #include "tui.h"
 #include "ui.h"
 #include "keymap.h"
@@ -24,6 +25,12 @@ static void result_text(const struct qf_target_progress *t, char *buf,
 		*glyph = ui_glyph(UI_G_CHECK);
 		*r = UI_OK;
 		snprintf(buf, len, "%s", app.verify ? _("OK, verified") : _("OK"));
+		if (t->healed) {
+			size_t n = strlen(buf);
+			snprintf(buf + n, len - n,
+				 _(" (ranges written again after reading back wrong: %u)"),
+				 (unsigned)t->healed);
+		}
 		/* A good flash may come with a note (the log not written). */
 		if (t->message[0]) {
 			size_t n = strlen(buf);
@@ -36,6 +43,11 @@ static void result_text(const struct qf_target_progress *t, char *buf,
 			 _("unknown error"));
 		break;
 	case QF_TARGET_MISMATCH:
+		if (t->bad_media) {
+			/* Where, and that rewriting it did not help. */
+			snprintf(buf, len, "%s", t->message);
+			break;
+		}
 		snprintf(buf, len, _("verify mismatch at offset %llu (0x%llx)"),
 			 (unsigned long long)t->mismatch_off,
 			 (unsigned long long)t->mismatch_off);

@@ -24,9 +24,6 @@ qio "$IMG" "write -P 0x5a 1M 30M" "write -P 0xa5 40M 30M"
 ref_raw "$IMG" "$T/ref.raw"
 V=$(file_size "$T/ref.raw")
 
-QPID=
-on_exit '[ -n "$QPID" ] && kill -KILL "$QPID"'
-
 # log_lines LOG: every line of LOG is a whole JSON object; prints the
 # results, one per line.
 log_lines() {
@@ -37,23 +34,6 @@ assert data.endswith("\n"), "no newline at the end"
 for line in data.split("\n")[:-1]:
     print(json.loads(line)["result"])
 EOF
-}
-
-# start_bg ARGS...: qflash in the background, pid in $QPID.
-start_bg() {
-	"$QFLASH" "$@" >"$T/out.txt" 2>"$T/err.txt" &
-	QPID=$!
-}
-
-# wait_written N: until the newest fault device got N bytes.
-wait_written() {
-	local i
-	for ((i = 0; i < 1000; i++)); do
-		[ "$(fault_get bytes_written)" -ge "$1" ] && return 0
-		kill -0 "$QPID" 2>/dev/null || fail "qflash ended early: $(cat "$T/err.txt")"
-		sleep 0.02
-	done
-	fail "the fault device never got $1 bytes"
 }
 
 # ------------------------------------- one failing target of three
@@ -108,9 +88,7 @@ start_bg -src "$T/moving.qcow2" -dst "$FAULT_DEV" -verify
 wait_written $((4 * MiB))
 qemu-io -f qcow2 -c "write -P 0x11 1M 1M" "$T/moving.qcow2" >/dev/null ||
 	fail "qemu-io failed"
-RC=0
-wait "$QPID" || RC=$?
-QPID=
+wait_bg
 [ "$RC" = 1 ] || fail "image overwritten: exit $RC, want 1: $(cat "$T/err.txt")"
 grep -q 'changed while it was being read' "$T/err.txt" ||
 	fail "image overwritten: not said: $(cat "$T/err.txt")"
@@ -124,9 +102,7 @@ wait_written $((4 * MiB))
 sz=$(file_size "$T/moving.qcow2")
 truncate -s $((sz / 2)) "$T/moving.qcow2"
 truncate -s "$sz" "$T/moving.qcow2"
-RC=0
-wait "$QPID" || RC=$?
-QPID=
+wait_bg
 [ "$RC" = 1 ] || fail "image truncated: exit $RC, want 1: $(cat "$T/err.txt")"
 grep -Eq 'changed while it was being read|end of file' "$T/err.txt" ||
 	fail "image truncated: not said: $(cat "$T/err.txt")"

@@ -16,6 +16,15 @@
  *                             fake-capacity card aliases
  *   --drop-writes-after OFF   bytes written at OFF or beyond are
  *                             acknowledged but not stored (a dead card)
+ *   --drop-writes-at OFF[:LEN]
+ *                             bytes written inside [OFF, OFF+LEN) are
+ *                             acknowledged but not stored, every time
+ *                             (bad blocks; LEN defaults to 4096)
+ *   --drop-once-at OFF[:LEN]  the same for the first --drop-count writes
+ *                             that touch the range only; later ones are
+ *                             stored (a transient fault)
+ *   --drop-count N            how many writes --drop-once-at loses
+ *                             (default 1, at least 1)
  *   --eio-read-at OFF[:LEN]   reads touching [OFF, OFF+LEN) fail with EIO
  *                             (LEN defaults to 4096)
  *   --eio-write-at OFF[:LEN]  writes and zeroing touching it fail with EIO
@@ -50,10 +59,13 @@
  * and changes nothing, as on a block device.
  *
  * Writing ctl: lines of "KEY VALUE" with the keys of the fault options
- * (drop-writes-after, eio-read-at, eio-write-at, enospc-at take "off" to
- * turn the fault off; short-writes and ro take 0 or 1; delay-us and
- * write-rate a number as on the command line, 0 for none), "clear"
- * (every fault off) and "reset-counters".  Blank lines and lines
+ * (drop-writes-after, drop-writes-at, drop-once-at, eio-read-at,
+ * eio-write-at, enospc-at take "off" to turn the fault off; short-writes
+ * and ro take 0 or 1; delay-us, write-rate and drop-count a number as
+ * on the command line, 0 for none but for drop-count), "clear" (every
+ * fault off, drop-count back to 1) and "reset-counters".  Setting
+ * drop-once-at or drop-count, even to the value it has, arms the fault
+ * again: the next drop-count writes touching the range are lost.  Blank lines and lines
  * starting with # are ignored.  The lines of one write(2) apply
  * together, or none of them (EINVAL) if one is invalid; a line must not
  * be split across writes (bash's printf writes line by line).
@@ -63,7 +75,9 @@
  * bytes_read, bytes_written (acknowledged to the kernel), bytes_dropped
  * (acknowledged but not stored, zeroing included), bytes_zeroed,
  * faults_hit (the sum of eio_read_hits, eio_write_hits, enospc_hits,
- * erofs_hits, drop_hits, short_hits).  Then size and real-size, then the
+ * erofs_hits, drop_hits, short_hits; drop_hits counts the requests that
+ * lost bytes to any drop fault), drop_once_left (writes drop-once-at
+ * still loses).  Then size and real-size, then the
  * faults in the form ctl accepts (e.g. "eio-read-at 1048576:4096").
  */
 #define FUSE_USE_VERSION 31
@@ -93,7 +107,8 @@
 #define NSEC 1000000000u
 /* Offsets and sizes end up in off_t. */
 #define MAX_VALUE ((uint64_t)INT64_MAX)
-#define DEFAULT_EIO_LEN 4096
+#define DEFAULT_LEN 4096
+#define DEFAULT_DROP_COUNT 1
 #define SHORT_MIN 512
 /* One write to ctl; commands are short lines. */
 #define CTL_MAX 4096
@@ -109,6 +124,9 @@ struct faults {
 	bool drop_on, enospc_on, short_writes, ro;
 	uint64_t drop_after, enospc_at;
 	struct range eio_read, eio_write;
+	struct range drop_at, drop_once;
+	uint64_t drop_count;
+	bool rearm;             /* drop-once-at or drop-count was set */
 	uint64_t delay_us, write_rate;
 };
 
@@ -130,11 +148,13 @@ static struct {
 	pthread_mutex_t lock;   /* guards the members below */
 	struct faults f;
 	struct counters c;
+	uint64_t once_left;     /* writes drop-once-at still loses */
 	uint64_t booked_ns;     /* write bandwidth is booked until then */
 } fs = {
 	.fd = -1,
 	.ready_fd = -1,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.f = { .drop_count = DEFAULT_DROP_COUNT },
 };
 
 enum kind { NONE, DISK, CTL };
@@ -213,7 +233,7 @@ static int parse_range(const char *s, struct range *r)
 	char buf[64];
 	const char *colon = strchr(s, ':');
 	size_t n = colon ? (size_t)(colon - s) : strlen(s);
-	uint64_t off, len = DEFAULT_EIO_LEN;
+	uint64_t off, len = DEFAULT_LEN;
 
 	if (strcmp(s, "off") == 0) {
 		memset(r, 0, sizeof(*r));
@@ -252,12 +272,24 @@ static int set_fault(struct faults *f, const char *key, const char *val)
 {
 	if (strcmp(key, "clear") == 0 && !val) {
 		memset(f, 0, sizeof(*f));
+		f->drop_count = DEFAULT_DROP_COUNT;
 		return 0;
 	}
 	if (!val)
 		return -1;
 	if (strcmp(key, "drop-writes-after") == 0)
 		return parse_limit(val, &f->drop_on, &f->drop_after);
+	if (strcmp(key, "drop-writes-at") == 0)
+		return parse_range(val, &f->drop_at);
+	if (strcmp(key, "drop-once-at") == 0) {
+		f->rearm = true;
+		return parse_range(val, &f->drop_once);
+	}
+	if (strcmp(key, "drop-count") == 0) {
+		f->rearm = true;
+		return parse_num(val, false, &f->drop_count) < 0 ||
+		       f->drop_count == 0 ? -1 : 0;
+	}
 	if (strcmp(key, "enospc-at") == 0)
 		return parse_limit(val, &f->enospc_on, &f->enospc_at);
 	if (strcmp(key, "eio-read-at") == 0)
@@ -305,12 +337,100 @@ static bool touches(const struct range *r, uint64_t o, uint64_t len)
 	return r->on && o < r->off + r->len && r->off < o + len;
 }
 
-/* How many of the len bytes at o a dead card still stores. */
-static uint64_t kept(const struct faults *f, uint64_t o, uint64_t len)
+/* The parts of a request that are acknowledged but not stored: at most
+ * one range per drop fault, possibly overlapping. */
+struct drops {
+	int n;
+	uint64_t a[3], b[3];
+};
+
+static void drop_add(struct drops *d, uint64_t off, uint64_t end,
+		     uint64_t o, uint64_t len)
 {
-	if (!f->drop_on || o + len <= f->drop_after)
-		return len;
-	return o >= f->drop_after ? 0 : f->drop_after - o;
+	d->a[d->n] = off > o ? off : o;
+	d->b[d->n] = end < o + len ? end : o + len;
+	d->n++;
+}
+
+/* What of [o, o + len) the faults drop; a request touching the
+ * drop-once range uses up one of its writes. */
+static void drops_for(const struct faults *f, uint64_t o, uint64_t len,
+		      struct drops *d)
+{
+	bool once = false;
+
+	d->n = 0;
+	if (f->drop_on && o + len > f->drop_after)
+		drop_add(d, f->drop_after, o + len, o, len);
+	if (touches(&f->drop_at, o, len))
+		drop_add(d, f->drop_at.off, f->drop_at.off + f->drop_at.len, o, len);
+	if (touches(&f->drop_once, o, len)) {
+		pthread_mutex_lock(&fs.lock);
+		if (fs.once_left > 0) {
+			fs.once_left--;
+			once = true;
+		}
+		pthread_mutex_unlock(&fs.lock);
+	}
+	if (once)
+		drop_add(d, f->drop_once.off, f->drop_once.off + f->drop_once.len,
+			 o, len);
+}
+
+/* The end of the run from @p (before @end) that @d drops (*dropped) or
+ * keeps. */
+static uint64_t run_end(const struct drops *d, uint64_t p, uint64_t end,
+			bool *dropped)
+{
+	uint64_t q = p;
+	bool grew = true;
+
+	*dropped = false;
+	/* Through every drop that covers p, and those they run into. */
+	while (grew) {
+		grew = false;
+		for (int i = 0; i < d->n; i++)
+			if (d->a[i] <= q && q < d->b[i]) {
+				q = d->b[i];
+				grew = *dropped = true;
+			}
+	}
+	if (*dropped)
+		return q < end ? q : end;
+	q = end;
+	for (int i = 0; i < d->n; i++)
+		if (d->a[i] > p && d->a[i] < q)
+			q = d->a[i];
+	return q;
+}
+
+static int backing_write(const char *buf, size_t len, uint64_t o);
+static int backing_zero(uint64_t len, uint64_t o);
+
+/* Store the request's bytes (@buf, or zeros when NULL) but for what @d
+ * drops; *stored says how many were kept. */
+static int store(const char *buf, uint64_t o, uint64_t len,
+		 const struct drops *d, uint64_t *stored)
+{
+	uint64_t p = o, end = o + len;
+
+	*stored = 0;
+	while (p < end) {
+		bool dropped;
+		uint64_t q = run_end(d, p, end, &dropped);
+		int r = 0;
+
+		if (!dropped && buf)
+			r = backing_write(buf + (p - o), (size_t)(q - p), p);
+		else if (!dropped)
+			r = backing_zero(q - p, p);
+		if (r < 0)
+			return r;
+		if (!dropped)
+			*stored += q - p;
+		p = q;
+	}
+	return 0;
 }
 
 /* --------------------------------------------------------------- time */
@@ -518,7 +638,8 @@ static int write_faults(const struct faults *f, uint64_t o, uint64_t len)
 static int disk_write(const char *buf, size_t len, off_t off)
 {
 	struct faults f;
-	uint64_t o, store;
+	struct drops d;
+	uint64_t o, stored;
 	int r;
 
 	begin(&f, &fs.c.writes);
@@ -550,13 +671,13 @@ static int disk_write(const char *buf, size_t len, off_t off)
 		}
 	}
 	throttle(f.write_rate, len);
-	store = kept(&f, o, len);
-	if (store > 0 && (r = backing_write(buf, (size_t)store, o)) < 0)
+	drops_for(&f, o, len, &d);
+	if ((r = store(buf, o, len, &d, &stored)) < 0)
 		return r;
 	pthread_mutex_lock(&fs.lock);
 	fs.c.bytes_written += len;
-	if (store < len) {
-		fs.c.bytes_dropped += len - store;
+	if (stored < len) {
+		fs.c.bytes_dropped += len - stored;
 		fs.c.drop_hits++;
 	}
 	pthread_mutex_unlock(&fs.lock);
@@ -566,7 +687,8 @@ static int disk_write(const char *buf, size_t len, off_t off)
 static int disk_fallocate(int mode, off_t off, off_t length)
 {
 	struct faults f;
-	uint64_t o, len, store;
+	struct drops d;
+	uint64_t o, len, stored;
 	int r;
 
 	begin(&f, &fs.c.zeroes);
@@ -594,13 +716,13 @@ static int disk_fallocate(int mode, off_t off, off_t length)
 	if (r < 0)
 		return r;
 	throttle(f.write_rate, len < INT_MAX ? len : INT_MAX);
-	store = kept(&f, o, len);
-	if (store > 0 && (r = backing_zero(store, o)) < 0)
+	drops_for(&f, o, len, &d);
+	if ((r = store(NULL, o, len, &d, &stored)) < 0)
 		return r;
 	pthread_mutex_lock(&fs.lock);
 	fs.c.bytes_zeroed += len;
-	if (store < len) {
-		fs.c.bytes_dropped += len - store;
+	if (stored < len) {
+		fs.c.bytes_dropped += len - stored;
 		fs.c.drop_hits++;
 	}
 	pthread_mutex_unlock(&fs.lock);
@@ -629,11 +751,13 @@ static int ctl_snapshot(struct handle *h)
 {
 	struct counters c;
 	struct faults f;
+	uint64_t once_left;
 	FILE *m;
 
 	pthread_mutex_lock(&fs.lock);
 	c = fs.c;
 	f = fs.f;
+	once_left = fs.once_left;
 	pthread_mutex_unlock(&fs.lock);
 	m = open_memstream(&h->text, &h->len);
 	if (!m)
@@ -649,8 +773,12 @@ static int ctl_snapshot(struct handle *h)
 		"short_hits %" PRIu64 "\n",
 		faults_hit(&c), c.eio_read_hits, c.eio_write_hits,
 		c.enospc_hits, c.erofs_hits, c.drop_hits, c.short_hits);
+	fprintf(m, "drop_once_left %" PRIu64 "\n", once_left);
 	fprintf(m, "size %" PRIu64 "\nreal-size %" PRIu64 "\n", fs.size, fs.real);
 	put_limit(m, "drop-writes-after", f.drop_on, f.drop_after);
+	put_range(m, "drop-writes-at", &f.drop_at);
+	put_range(m, "drop-once-at", &f.drop_once);
+	fprintf(m, "drop-count %" PRIu64 "\n", f.drop_count);
 	put_range(m, "eio-read-at", &f.eio_read);
 	put_range(m, "eio-write-at", &f.eio_write);
 	put_limit(m, "enospc-at", f.enospc_on, f.enospc_at);
@@ -675,6 +803,15 @@ static int ctl_read(const struct handle *h, char *buf, size_t len, off_t off)
 		len = h->len - (size_t)off;
 	memcpy(buf, h->text + off, len);
 	return (int)len;
+}
+
+/* A drop-once fault just set loses its next drop-count writes.  Called
+ * with fs.lock held, or before the daemon serves. */
+static void arm(struct faults *f)
+{
+	if (f->rearm)
+		fs.once_left = f->drop_count;
+	f->rearm = false;
 }
 
 /* Apply every line of one write, or none. */
@@ -711,6 +848,7 @@ static int ctl_write(const char *buf, size_t len)
 	/* A new rate starts from now, not from what the old one booked. */
 	if (nf.write_rate != fs.f.write_rate)
 		fs.booked_ns = 0;
+	arm(&nf);
 	fs.f = nf;
 	if (reset)
 		memset(&fs.c, 0, sizeof(fs.c));
@@ -945,6 +1083,12 @@ static const char usage_text[] =
 "  --real-size BYTES         real capacity <= --size; offsets wrap modulo it\n"
 "  --drop-writes-after OFF   writes at OFF or beyond are acknowledged, not\n"
 "                            stored\n"
+"  --drop-writes-at OFF[:LEN]\n"
+"                            bytes written in the range are acknowledged,\n"
+"                            never stored (LEN 4096)\n"
+"  --drop-once-at OFF[:LEN]  the same for the first --drop-count writes\n"
+"                            touching the range only\n"
+"  --drop-count N            writes --drop-once-at loses (default 1)\n"
 "  --eio-read-at OFF[:LEN]   EIO for reads touching the range (LEN 4096)\n"
 "  --eio-write-at OFF[:LEN]  EIO for writes and zeroing touching the range\n"
 "  --enospc-at OFF           ENOSPC for writes touching OFF or beyond\n"
@@ -964,7 +1108,8 @@ static const char usage_text[] =
 "umount(8) unmount it.\n"
 "\n"
 "ctl takes lines \"KEY VALUE\" (KEY: a fault option without its dashes;\n"
-"\"off\" turns offsets off, 0/1 for short-writes and ro), \"clear\" and\n"
+"\"off\" turns offsets off, 0/1 for short-writes and ro; setting\n"
+"drop-once-at or drop-count arms it again), \"clear\" and\n"
 "\"reset-counters\"; reading it gives counters and settings as \"KEY VALUE\".\n";
 
 enum {
@@ -982,6 +1127,9 @@ static const struct option longopts[] = {
 	{ "real-size", required_argument, NULL, OPT_REAL },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "drop-writes-after", required_argument, NULL, OPT_FAULT },
+	{ "drop-writes-at", required_argument, NULL, OPT_FAULT },
+	{ "drop-once-at", required_argument, NULL, OPT_FAULT },
+	{ "drop-count", required_argument, NULL, OPT_FAULT },
 	{ "eio-read-at", required_argument, NULL, OPT_FAULT },
 	{ "eio-write-at", required_argument, NULL, OPT_FAULT },
 	{ "enospc-at", required_argument, NULL, OPT_FAULT },
@@ -1155,6 +1303,7 @@ int main(int argc, char **argv)
 		bad_usage("give one mount point");
 	if (!have_real)
 		fs.real = fs.size;
+	arm(&fs.f);
 	if (fs.real > fs.size)
 		bad_usage("--real-size is larger than --size");
 	/* The daemon leaves the working directory; unmounting at the end

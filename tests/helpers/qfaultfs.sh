@@ -1,8 +1,9 @@
 #!/bin/bash
 # qfaultfs.sh - the fault devices of tests/lib.sh, seen through their
 # loop devices with O_DIRECT: claimed size and wrap-around, dead card,
-# EIO, ENOSPC, short writes, read-only, delays, faults changed through
-# ctl and its counters, teardown (also by SIGTERM), and usage errors.
+# bad and weak blocks (writes lost always, or once), EIO, ENOSPC, short
+# writes, read-only, delays, faults changed through ctl and its
+# counters, teardown (also by SIGTERM), and usage errors.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 need_cmd dd cmp blockdev python3
@@ -149,6 +150,69 @@ if command -v blkdiscard >/dev/null 2>&1; then
 fi
 note "ok: dead card acknowledges and drops writes past the limit"
 
+# ----------------------------------------------- bad and weak blocks
+# Bytes inside a drop range are lost, those around it in the same write
+# stored: always for --drop-writes-at, for the first --drop-count writes
+# touching it for --drop-once-at.
+slice "$T/pool.bin" $((4 * MiB)) $((8 * MiB)) "$T/weak.backing"
+cp "$T/weak.backing" "$T/weak.orig"
+fault_dev weak 8M --drop-writes-at 1M:8K --drop-once-at 3M
+D=$FAULT_DEV
+eq "$(fault_get drop-writes-at)" 1048576:8192 "drop-writes-at"
+eq "$(fault_get drop-once-at)" 3145728:4096 "drop-once-at"
+eq "$(fault_get drop_once_left)" 1 "drop_once_left at start"
+# want_around SRC OFF KEEP LEN: in $T/want.bin, SRC as written at OFF
+# with its LEN bytes after the first KEEP as the old disk holds them.
+want_around() {
+	slice "$1" 0 "$3" "$T/want.bin"
+	slice "$T/weak.orig" $(($2 + $3)) "$4" "$T/want2.bin"
+	cat "$T/want2.bin" >>"$T/want.bin"
+	slice "$1" $(($3 + $4)) $(($(file_size "$1") - $3 - $4)) "$T/want2.bin"
+	cat "$T/want2.bin" >>"$T/want.bin"
+}
+for i in 1 2; do
+	wr "$D" $((1 * MiB - 16 * KiB)) "$T/64k.bin" || fail "write over the bad blocks"
+	rd "$D" $((1 * MiB - 16 * KiB)) $((64 * KiB)) "$T/back.bin" || fail "read back"
+	want_around "$T/64k.bin" $((1 * MiB - 16 * KiB)) $((16 * KiB)) 8192
+	same "$T/want.bin" "$T/back.bin"
+done
+eq "$(fault_get bytes_dropped)" 16384 "bytes_dropped by two writes over 8K"
+eq "$(fault_get drop_hits)" 2 "drop_hits"
+wr "$D" $((3 * MiB)) "$T/8k.bin" || fail "first write over the weak block"
+rd "$D" $((3 * MiB)) 8192 "$T/back.bin" || fail "read back"
+want_around "$T/8k.bin" $((3 * MiB)) 0 4096
+same "$T/want.bin" "$T/back.bin"
+eq "$(fault_get drop_once_left)" 0 "drop_once_left after one write"
+wr "$D" $((3 * MiB)) "$T/8k.bin" || fail "second write over the weak block"
+rd "$D" $((3 * MiB)) 8192 "$T/back.bin" || fail "read back"
+same "$T/8k.bin" "$T/back.bin"
+# Armed again through ctl, for two writes this time.
+fault_ctl "drop-count 2"
+eq "$(fault_get drop_once_left)" 2 "drop_once_left after drop-count 2"
+wr "$D" $((3 * MiB)) "$T/4k.bin" || fail "write over the re-armed block"
+wr "$D" $((3 * MiB)) "$T/4k.bin" || fail "write over the re-armed block"
+rd "$D" $((3 * MiB)) 4096 "$T/back.bin" || fail "read back"
+slice "$T/8k.bin" 0 4096 "$T/want.bin"
+same "$T/want.bin" "$T/back.bin"
+wr "$D" $((3 * MiB)) "$T/4k.bin" || fail "third write over the re-armed block"
+rd "$D" $((3 * MiB)) 4096 "$T/back.bin" || fail "read back"
+same "$T/4k.bin" "$T/back.bin"
+# Zeroing loses the same bytes.
+if command -v blkdiscard >/dev/null 2>&1; then
+	blkdiscard -z -o $((1 * MiB - 64 * KiB)) -l $((128 * KiB)) "$D" ||
+		fail "blkdiscard -z"
+	rd "$D" $((1 * MiB - 64 * KiB)) $((128 * KiB)) "$T/back.bin" || fail "read back"
+	head -c $((128 * KiB)) /dev/zero >"$T/z128.bin"
+	want_around "$T/z128.bin" $((1 * MiB - 64 * KiB)) $((64 * KiB)) 8192
+	same "$T/want.bin" "$T/back.bin"
+fi
+fault_ctl "drop-writes-at off"
+fault_ctl "drop-once-at off"
+wr "$D" $((1 * MiB)) "$T/8k.bin" || fail "write after the faults went"
+rd "$D" $((1 * MiB)) 8192 "$T/back.bin" || fail "read back"
+same "$T/8k.bin" "$T/back.bin"
+note "ok: bad blocks lose every write, a weak one the first --drop-count"
+
 # -------------------------------------------------------------- EIO
 fault_dev eio 4M --eio-read-at 1M --eio-write-at 2M:8K
 D=$FAULT_DEV
@@ -289,7 +353,8 @@ ctl_lines() {
 ctl_lines 'eio-read-at 0\nbogus 1\n' && fail "ctl accepted an unknown key"
 eq "$(fault_get eio-read-at)" off "eio-read-at after a refused write"
 for bad in "eio-read-at 5:0" "drop-writes-after -1" "delay-us 1x" \
-	"short-writes 2" "ro" "enospc-at 0x" "delay-us 1 2"; do
+	"short-writes 2" "ro" "enospc-at 0x" "delay-us 1 2" "drop-count 0" \
+	"drop-once-at 1:0"; do
 	ctl_lines '%s\n' "$bad" && fail "ctl accepted '$bad'"
 done
 ctl_lines '# comment\n\nshort-writes 1\nenospc-at 3M\ndelay-us 5\n' ||
@@ -307,7 +372,7 @@ eq "$(fault_get drop-writes-after)" 0 "reset-counters kept the faults"
 note "ok: ctl changes faults at run time, counters move"
 
 # --------------------------------------------------------- teardown
-for n in fake dead eio full short ro slow ctl; do
+for n in fake dead weak eio full short ro slow ctl; do
 	fault_dev_down "$n" || fail "fault device $n did not go away cleanly"
 	[ -e "$T/$n.mnt" ] && fail "$T/$n.mnt left behind"
 done

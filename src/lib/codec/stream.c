@@ -19,6 +19,7 @@
 #include "codec/stream.h"
 #include "codec/codec.h"
 #include "codec/peek.h"
+#include "codec/replay.h"
 #include "source/bmap.h"
 #include "source/digest.h"
 
@@ -60,6 +61,7 @@ struct stream {
 	struct qf_err err;           /* sticky: the stream is unusable */
 	struct qf_peek *peek;        /* windows beyond the head, or NULL */
 	struct qf_bmap_check *bmap;  /* checks decoded bytes, or NULL */
+	const struct qf_bmap *bmap_of; /* the bmap it checks against */
 	/* Under mu: the checker thread's progress, [head_len, checked) of the
 	 * ring being readable, while @checking. */
 	bool checking, stop;
@@ -400,6 +402,7 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	}
 	if (o && o->bmap) {
 		st->bmap = qf_bmap_check_new(o->bmap);
+		st->bmap_of = o->bmap;
 		expect = o->bmap->image_size;
 		known = true;
 	} else if (o && o->size) {
@@ -513,4 +516,12 @@ void qf_stream_peek_done(struct qf_source *s)
 
 	qf_peek_free(st->peek);
 	st->peek = NULL;
+}
+
+struct qf_replay *qf_stream_replay(struct qf_source *s)
+{
+	struct stream *st = (struct stream *)s;
+
+	return qf_replay_new(st->c->ops, st->in, st->c->member, st->expect,
+			     st->bmap_of);
 }

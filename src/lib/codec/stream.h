@@ -6,6 +6,7 @@
 #include "source/source.h"
 
 struct qf_bmap;
+struct qf_replay;
 
 /* Bytes of the decompressed stream that stay readable at any time: the
  * partition tables and the first filesystem superblocks live there.  The
@@ -54,5 +55,10 @@ int qf_stream_read_head(struct qf_source *s, void *buf, size_t len,
 int qf_stream_peek(struct qf_source *s, const uint64_t *offs, size_t n,
 		   struct qf_err *e);
 void qf_stream_peek_done(struct qf_source *s);
+
+/* A second decoder over the same file (codec/replay.h), for bytes that
+ * have left the window: they are decoded again from the first byte of
+ * the file.  Free it before the stream. */
+struct qf_replay *qf_stream_replay(struct qf_source *s);
 
 #endif

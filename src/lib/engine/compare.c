@@ -1,6 +1,7 @@
 /* compare.c - verification inside a job: a written target read back and
- * checked against the chunk hashes, and verify-only jobs that compare an
- * existing target with the image op by op. */
+ * checked against the chunk hashes (what it did not keep written again,
+ * heal.c), and verify-only jobs that compare an existing target with the
+ * image op by op. */
 #include "engine/job.h"
 
 #include <errno.h>
@@ -69,27 +70,15 @@ static void readback_progress(void *ctx, uint64_t done)
 	target_set_done(ctx, done);
 }
 
-/* What the target holds before its held-back ranges are written. */
-static int readback_expected(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	struct target *t = ctx;
-	struct qf_err e = { 0 };
-	int ret = qf_image_read(t->job->img, buf, len, t->fe->vbase + off, &e);
-
-	if (ret == 0)
-		table_mask(t->fe, off, len, buf);
-	return ret;
-}
-
-/* Read the target back after the flash.  Returns true if the target's
- * final state was set here. */
+/* Read the target back after the flash, healing what it did not keep
+ * (heal.c).  Returns true if the target's final state was set here. */
 bool verify_written(struct target *t)
 {
 	struct qf_job *job = t->job;
 	struct feed *fe = t->fe;
 	struct qf_readback v = { 0 };
+	struct qf_readback_result res;
 	struct qf_err e = { 0 };
-	uint64_t mm = 0;
 	struct buf *b;
 	int ret;
 
@@ -102,9 +91,11 @@ bool verify_written(struct target *t)
 	v.buf = b->data;
 	v.stop = &job->stop;
 	v.progress = readback_progress;
-	v.expected = qf_image_is_stream(job->img) ? NULL : readback_expected;
+	v.expected = heal_expected;
+	v.rewrite = heal_rewrite;
+	v.healed = heal_healed;
 	v.ctx = t;
-	ret = qf_readback_verify(&v, &mm, &e);
+	ret = qf_readback_verify(&v, &res, &e);
 	pool_put(job, b, false);
 	if (ret == -ECANCELED) {
 		struct qf_err m = { 0 };
@@ -113,7 +104,7 @@ bool verify_written(struct target *t)
 	} else if (ret < 0) {
 		target_fail(t, &e);
 	} else if (ret == 1) {
-		target_mismatch(t, mm);
+		target_readback_failed(t, &res);
 	} else {
 		pthread_mutex_lock(&job->pmu);
 		t->verified = true;

@@ -5,12 +5,13 @@
  * hand an op to every target of the task's feed.  An op is refcounted
  * across targets; its buffer returns to the pool when the last target is
  * done with it.  Each target's writer thread (writer.c) writes, zeroes or,
- * for verify-only, compares (compare.c) its ops in order, writes the
- * partition-table region last and reads the target back.  Targets are
- * checked and opened before any of that (targets.c); every state change
- * goes through status.c, which keeps the progress snapshot; job.c ties
- * the lifecycle together and record.c writes the flash log.  Memory is
- * bounded by the pool, not by the size of the disk. */
+ * for verify-only, compares (compare.c) its ops in order, reads the
+ * target back (writing again what it did not keep, heal.c) and writes
+ * the partition-table region last.  Targets are checked and opened
+ * before any of that (targets.c); every state change goes through
+ * status.c, which keeps the progress snapshot; job.c ties the lifecycle
+ * together and record.c writes the flash log.  Memory is bounded by the
+ * pool, not by the size of the disk. */
 #ifndef QF_JOB_H
 #define QF_JOB_H
 
@@ -31,6 +32,9 @@
 #define ZERO_SLICE ((uint64_t)256 << 20)
 /* Verify-only compares targets in reads of this size. */
 #define CMP_LEN ((size_t)1 << 20)
+/* Offsets of healed ranges kept per target for the flash log (all of
+ * them are counted). */
+#define HEALED_LOGGED 16
 /* Image files whose network counters progress reports. */
 #define MAX_SRCS 16
 
@@ -40,6 +44,7 @@ struct buf {
 };
 
 struct feed;
+struct heal;
 
 struct op {
 	struct feed *fe;
@@ -112,6 +117,7 @@ struct target {
 	/* writer thread only */
 	bool mismatch_found;
 	uint64_t mismatch;
+	struct heal *heal;               /* heal.c, once a block needs it */
 	/* progress, under job->pmu */
 	enum qf_target_state state;
 	uint64_t done, total, written, zeroed;
@@ -119,6 +125,9 @@ struct target {
 	char message[QF_ERR_MSG_MAX];
 	char message_en[QF_ERR_MSG_MAX]; /* the same in English: the log's */
 	uint64_t mismatch_off;
+	bool bad_media;                  /* the mismatch stayed (verify.c) */
+	uint32_t nhealed;                /* blocks rewritten until right */
+	uint64_t healed_at[HEALED_LOGGED]; /* their first wrong bytes */
 	bool table_written;
 	unsigned adjusted;               /* enum qf_adjustment bits done */
 	double t_wipe, t_table;          /* seconds, for -debug and benchmarks */
@@ -228,8 +237,13 @@ void target_set_final(struct target *t, enum qf_target_state s,
 /* A target failed: drop it, keep the others going.  When none is left
  * there is nothing to produce for. */
 void target_fail(struct target *t, const struct qf_err *m);
-/* Verification found the target differs from what was written at @off. */
-void target_mismatch(struct target *t, uint64_t off);
+/* A block that read back wrong was rewritten and now reads right; @off
+ * was its first wrong byte. */
+void target_healed(struct target *t, uint64_t off);
+/* Verification found the target differs from what was written (@r says
+ * where, and whether rewriting it was tried). */
+void target_readback_failed(struct target *t,
+			    const struct qf_readback_result *r);
 /* The image cannot be read: every target is incomplete. */
 void job_fail(struct qf_job *job, const struct qf_err *e);
 /* Settle a target whose job stopped (cancel, image error) or that failed
@@ -306,14 +320,31 @@ void table_patch(const struct target *t, uint64_t off, uint64_t len,
 		 unsigned char *buf);
 /* Zero the target's head and tail before any data reaches it. */
 int table_wipe(struct target *t, struct qf_err *e);
-/* Write the held-back ranges' final content, sector 0 last, and sync. */
-int table_write(struct target *t, struct qf_err *e);
+/* Write the held-back ranges' final content and sync: everything but
+ * sector 0, then sector 0.  With @check each part is read back before
+ * the next is written, what reads back wrong is written again as
+ * verify.c does for the data (QF_HEAL_TRIES times) and, if anything had
+ * to be, the whole is checked once more: 1 with @bad filled when a
+ * difference stays. */
+int table_write(struct target *t, bool check, struct qf_readback_result *bad,
+		struct qf_err *e);
 /* Zero them again, sector 0 first (a table that failed its check). */
 int table_unwrite(struct target *t, struct qf_err *e);
 /* Read them back: 0 when right, 1 with *mismatch, or an error; with
  * @patches_only just the fix-ups past the feed (verify-only). */
 int table_verify(struct target *t, bool patches_only, uint64_t *mismatch,
 		 struct qf_err *e);
+
+/* -------------------------------------------------------------- heal.c
+ * The callbacks of a flash's read-back (struct qf_readback, @ctx the
+ * target): the bytes of a block produced again, and written again. */
+
+int heal_expected(void *ctx, void *buf, size_t len, uint64_t off);
+int heal_rewrite(void *ctx, uint64_t off, uint64_t len, bool zeros,
+		 struct qf_err *e);
+void heal_healed(void *ctx, uint64_t mismatch);
+/* Let go of what healing the target took (a decoder, a buffer). */
+void heal_end(struct target *t);
 
 /* ------------------------------------------------ worker.c, writer.c */
 

@@ -96,6 +96,10 @@ void record_results(struct qf_job *job, struct qf_err *errs)
 		en.result = result_word(t->state);
 		en.verify = t->state == QF_TARGET_MISMATCH ? "mismatch"
 			    : verifying && t->verified ? "ok" : "skipped";
+		en.healed = t->nhealed;
+		en.healed_at = t->healed_at;
+		en.nhealed_at = t->nhealed < HEALED_LOGGED ? t->nhealed
+							  : HEALED_LOGGED;
 		/* In English: a log is read by whoever comes next. */
 		en.error = t->state == QF_TARGET_OK ? "" : t->message_en;
 		qf_flashlog_append(job->log_path, &en, &errs[i]);

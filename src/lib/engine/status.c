@@ -273,15 +273,53 @@ void target_fail(struct target *t, const struct qf_err *m)
 	}
 }
 
-void target_mismatch(struct target *t, uint64_t off)
+void target_healed(struct target *t, uint64_t off)
 {
-	struct qf_err m = { 0 };
-
-	qf_err_set(&m, EIO,
-		   N_("verification failed: the target differs from the image at byte %llu"),
-		   (unsigned long long)off);
 	pthread_mutex_lock(&t->job->pmu);
-	t->mismatch_off = off;
+	if (t->nhealed < HEALED_LOGGED)
+		t->healed_at[t->nhealed] = off;
+	t->nhealed++;
+	job_update_locked(t->job, true);
+	pthread_mutex_unlock(&t->job->pmu);
+}
+
+void target_readback_failed(struct target *t,
+			    const struct qf_readback_result *r)
+{
+	unsigned long long off = r->mismatch;
+	struct qf_err m = { 0 };
+	char size[32];
+
+	qf_size_str(r->mismatch, size, sizeof(size));
+	switch (r->why) {
+	case QF_BAD_DIFFERS:
+		qf_err_set(&m, EIO,
+			   N_("verification failed: the target differs from the image at byte %llu"),
+			   off);
+		if (r->cannot.code) {
+			qf_err_append(&m, "; ", N_("it could not be written again:"));
+			qf_err_join(&m, " ", &r->cannot);
+		}
+		break;
+	case QF_BAD_STAYS:
+		qf_err_set(&m, EIO,
+			   N_("bad media: the bytes at offset %llu (%s) read back wrong after %d rewrites"),
+			   off, size, QF_HEAL_TRIES);
+		break;
+	case QF_BAD_RELAPSED:
+		qf_err_set(&m, EIO,
+			   N_("bad media: the bytes at offset %llu (%s) read back right once rewritten, then wrong again after later writes"),
+			   off, size);
+		break;
+	case QF_BAD_TOO_MANY:
+		qf_err_set(&m, EIO,
+			   N_("bad media: more than %d ranges read back wrong and had to be written again; the next one at offset %llu (%s)"),
+			   QF_HEAL_MAX, off, size);
+		break;
+	}
+	pthread_mutex_lock(&t->job->pmu);
+	t->mismatch_off = r->mismatch;
+	t->bad_media = r->why != QF_BAD_DIFFERS;
 	pthread_mutex_unlock(&t->job->pmu);
 	target_set_final(t, QF_TARGET_MISMATCH, &m);
 }
@@ -477,6 +515,8 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 		memcpy(tp->message, t->message, sizeof(tp->message));
 		tp->mismatch_off = t->mismatch_off;
 		tp->table_written = t->table_written;
+		tp->healed = t->nhealed;
+		tp->bad_media = t->bad_media;
 		tp->adjusted = t->adjusted;
 		tp->wipe_seconds = t->t_wipe;
 		tp->table_seconds = t->t_table;

@@ -9,8 +9,11 @@
  * hash those zeros, so the first read-back checks exactly what is on the
  * target then.  Once the rest is written (and verified), the held-back
  * ranges are written with their final content: the image's bytes with the
- * target's own fix-ups laid over them (qf_layout_plan), sector 0 last,
- * then read back and compared. */
+ * target's own fix-ups laid over them (qf_layout_plan): everything but
+ * sector 0, synced and read back, then sector 0, synced and read back.
+ * With -verify a piece that reads back wrong is written again and read
+ * again, as the data is (verify.c, heal.c); one that stays wrong takes
+ * the table away again. */
 #include "engine/job.h"
 #include "image/ptable.h"
 
@@ -220,13 +223,16 @@ static int tail_blocks(struct target *t, uint64_t from,
 	return a < b ? fn(t, a, b - a, ctx) : 0;
 }
 
+/* Which of those ranges a pass goes over: sector 0 (the 4 KiB block
+ * that makes a disk look partitioned) goes alone. */
+enum part { PART_ALL, PART_REST, PART_SECTOR0 };
+
 /* The ranges of the target written last: the feed's held-back ranges and,
  * past the end of the feed, the wiped tail of the target with whatever
  * fix-ups land there (a moved backup GPT); with @patches_only, just the
  * fix-ups past the feed (a target that qflash may not have wiped).  Calls
- * @fn on each, in the order they are to be written: everything but
- * sector 0 first. */
-static int each_region(struct target *t, bool sector0_last, bool patches_only,
+ * @fn on those of part @which, in the order they are to be written. */
+static int each_region(struct target *t, enum part which, bool patches_only,
 		       int (*fn)(struct target *t, uint64_t off, uint64_t len,
 				 void *ctx),
 		       void *ctx)
@@ -240,7 +246,7 @@ static int each_region(struct target *t, bool sector0_last, bool patches_only,
 		extra = patches_only ? tsize : fe->len;
 	/* Fix-ups past the wiped tail (none in practice) get a region of
 	 * their own. */
-	for (i = 0; i < t->lay.npatch; i++) {
+	for (i = 0; i < t->lay.npatch && which != PART_SECTOR0; i++) {
 		const struct qf_patch *p = &t->lay.patch[i];
 		uint64_t a = p->off, b = p->off + p->len;
 		if (a < fe->len || a >= extra)
@@ -252,18 +258,22 @@ static int each_region(struct target *t, bool sector0_last, bool patches_only,
 	}
 	/* The tail holds zeros (wiped, or a new file): only the 4 KiB
 	 * blocks that fix-ups land in are written. */
-	if (extra < tsize && (ret = tail_blocks(t, extra, fn, ctx)) < 0)
+	if (extra < tsize && which != PART_SECTOR0 &&
+	    (ret = tail_blocks(t, extra, fn, ctx)) < 0)
 		return ret;
 	for (i = fe->ndr - 1; i >= 0 && !patches_only; i--) {
 		uint64_t a = fe->dr[i].off, len = fe->dr[i].len;
-		/* Sector 0 is what makes a disk look partitioned: alone and
-		 * last. */
-		if (a == 0 && sector0_last && len > QF_IO_ALIGN) {
-			if ((ret = fn(t, QF_IO_ALIGN, len - QF_IO_ALIGN, ctx)) < 0)
-				return ret;
-			len = QF_IO_ALIGN;
+		uint64_t s0 = len < QF_IO_ALIGN ? len : QF_IO_ALIGN;
+
+		if (a == 0 && which == PART_REST) {
+			a = s0;
+			len -= s0;
+		} else if (a == 0 && which == PART_SECTOR0) {
+			len = s0;
+		} else if (which == PART_SECTOR0) {
+			continue;
 		}
-		if ((ret = fn(t, a, len, ctx)) < 0)
+		if (len && (ret = fn(t, a, len, ctx)) < 0)
 			return ret;
 	}
 	return 0;
@@ -275,8 +285,10 @@ static unsigned char zero_piece[PIECE] __attribute__((aligned(QF_IO_ALIGN)));
 struct region_ctx {
 	unsigned char *buf;           /* PIECE bytes, aligned */
 	unsigned char *got;           /* PIECE bytes, aligned (reading) */
-	uint64_t mismatch;
 	bool zeros;                   /* write zeros: undo the table */
+	bool heal;                    /* rewrite what reads back wrong */
+	bool healed;                  /* something was */
+	struct qf_readback_result res;/* what stayed wrong */
 	struct qf_err *e;
 };
 
@@ -300,6 +312,31 @@ static int write_region(struct target *t, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* A piece that read back wrong (first at *mm), written again with its
+ * final bytes (in c->buf) and read again, up to QF_HEAL_TRIES times:
+ * 0 once it reads right, 1 with *mm where it still differs, or an
+ * error. */
+static int heal_piece(struct target *t, struct region_ctx *c, uint64_t off,
+		      size_t n, uint64_t *mm)
+{
+	uint64_t first = *mm;
+	int ret = 1;
+
+	for (int k = 0; k < QF_HEAL_TRIES && ret == 1; k++) {
+		if ((ret = qf_sink_write(&t->sink, c->buf, n, off, c->e)) < 0 ||
+		    (ret = qf_sink_sync(&t->sink, c->e)) < 0)
+			return ret;
+		qf_reader_forget(&t->rd, off, n);
+		ret = qf_reader_compare(&t->rd, c->buf, n, off, c->got, PIECE, mm,
+					c->e);
+	}
+	if (ret == 0) {
+		target_healed(t, first);
+		c->healed = true;
+	}
+	return ret;
+}
+
 static int check_region(struct target *t, uint64_t off, uint64_t len,
 			void *arg)
 {
@@ -313,11 +350,12 @@ static int check_region(struct target *t, uint64_t off, uint64_t len,
 		final_bytes(t, off, n, c->buf);
 		ret = qf_reader_compare(&t->rd, c->buf, n, off, c->got, PIECE,
 					&mm, c->e);
+		if (ret == 1 && c->heal)
+			ret = heal_piece(t, c, off, n, &mm);
 		if (ret < 0)
 			return ret;
 		if (ret == 1) {
-			if (mm < c->mismatch)
-				c->mismatch = mm;
+			c->res.mismatch = mm;
 			return 1;
 		}
 		off += n;
@@ -327,7 +365,7 @@ static int check_region(struct target *t, uint64_t off, uint64_t len,
 }
 
 static int with_buffers(struct target *t, struct region_ctx *c, bool read,
-			bool sector0_last, bool patches_only,
+			enum part which, bool patches_only,
 			int (*fn)(struct target *, uint64_t, uint64_t, void *))
 {
 	/* One of the pool's chunk buffers, whose pages the flash has
@@ -339,26 +377,73 @@ static int with_buffers(struct target *t, struct region_ctx *c, bool read,
 
 	c->buf = b->data;
 	c->got = read ? b->data + PIECE : NULL;
-	c->mismatch = UINT64_MAX;
-	ret = each_region(t, sector0_last, patches_only, fn, c);
+	ret = each_region(t, which, patches_only, fn, c);
 	pool_put(t->job, b, false);
 	return ret;
 }
 
-int table_write(struct target *t, struct qf_err *e)
+static int open_reader(struct target *t, struct qf_err *e)
+{
+	int ret;
+
+	if (t->rd_open)
+		return 0;
+	if ((ret = qf_reader_open(&t->rd, t->path, e)) < 0)
+		return ret;
+	t->rd_open = true;
+	return 0;
+}
+
+/* Write part @which and sync it; with @check read it back, healing what
+ * the drive did not keep. */
+static int write_part(struct target *t, struct region_ctx *c, enum part which,
+		      bool check)
+{
+	int ret = with_buffers(t, c, false, which, false, write_region);
+
+	if (ret == 0)
+		ret = qf_sink_sync(&t->sink, c->e);
+	if (ret == 0 && check) {
+		c->heal = true;
+		c->res.why = QF_BAD_STAYS;
+		ret = with_buffers(t, c, true, which, false, check_region);
+	}
+	return ret;
+}
+
+int table_write(struct target *t, bool check, struct qf_readback_result *bad,
+		struct qf_err *e)
 {
 	struct region_ctx c = { .e = e };
-	int ret = with_buffers(t, &c, false, true, false, write_region);
+	int ret = check ? open_reader(t, e) : 0;
 
-	return ret < 0 ? ret : qf_sink_sync(&t->sink, e);
+	/* Sector 0 only once the rest is on the drive (and reads back
+	 * right): until then it does not look like a disk with a layout. */
+	if (ret == 0)
+		ret = write_part(t, &c, PART_REST, check);
+	if (ret == 0)
+		ret = write_part(t, &c, PART_SECTOR0, check);
+	/* Rewriting one place must not have broken another. */
+	if (ret == 0 && c.healed) {
+		c.heal = false;
+		c.res.why = QF_BAD_RELAPSED;
+		ret = with_buffers(t, &c, true, PART_ALL, false, check_region);
+	}
+	if (ret == 1)
+		*bad = c.res;
+	return ret;
 }
 
 int table_unwrite(struct target *t, struct qf_err *e)
 {
 	/* Sector 0 first this time: the layout goes before anything else. */
 	struct region_ctx c = { .e = e, .zeros = true };
-	int ret = with_buffers(t, &c, false, false, false, write_region);
+	int ret = with_buffers(t, &c, false, PART_SECTOR0, false, write_region);
 
+	if (ret == 0)
+		ret = qf_sink_sync(&t->sink, e);
+	if (ret == 0)
+		ret = with_buffers(t, &c, false, PART_REST, false, write_region);
 	return ret < 0 ? ret : qf_sink_sync(&t->sink, e);
 }
 
@@ -369,18 +454,15 @@ int table_verify(struct target *t, bool patches_only, uint64_t *mismatch,
 	bool opened = !t->rd_open;
 	int ret;
 
-	if (opened) {
-		if ((ret = qf_reader_open(&t->rd, t->path, e)) < 0)
-			return ret;
-		t->rd_open = true;
-	}
-	ret = with_buffers(t, &c, true, false, patches_only, check_region);
+	if ((ret = open_reader(t, e)) < 0)
+		return ret;
+	ret = with_buffers(t, &c, true, PART_ALL, patches_only, check_region);
 	if (opened) {
 		qf_reader_close(&t->rd);
 		t->rd_open = false;
 	}
 	if (ret == 1)
-		*mismatch = c.mismatch;
+		*mismatch = c.res.mismatch;
 	return ret;
 }
 
@@ -400,33 +482,46 @@ static int write_zeros(struct target *t, uint64_t off, uint64_t len,
 
 /* Read the wiped ends back, where a partition table lives: a card that
  * drops writes keeps its old table there, and no later step could take
- * it away. */
+ * it away.  What reads back wrong is zeroed again, as the verify does
+ * with data, before the drive counts as bad. */
 static int wipe_check(struct target *t, uint64_t head, uint64_t tail,
 		      struct qf_err *e)
 {
 	unsigned char *scratch = buf_memalign(PIECE);
-	uint64_t mm = 0;
-	int ret;
+	uint64_t mm = 0, first = 0;
+	int k, ret;
 
 	/* The target's reader, kept open for the verify (the writer closes
 	 * it at the end). */
-	if (!t->rd_open) {
-		if ((ret = qf_reader_open(&t->rd, t->path, e)) < 0)
-			goto out;
-		t->rd_open = true;
-	}
+	if ((ret = open_reader(t, e)) < 0)
+		goto out;
 	if (head > CHECK_LEN)
 		head = CHECK_LEN;
 	if (t->tsize - tail > CHECK_LEN)
 		tail = t->tsize - CHECK_LEN;
-	ret = qf_reader_compare(&t->rd, NULL, head, 0, scratch, PIECE, &mm, e);
-	if (ret == 0 && tail < t->tsize)
-		ret = qf_reader_compare(&t->rd, NULL, t->tsize - tail, tail, scratch,
-					PIECE, &mm, e);
+	for (k = 0;; k++) {
+		uint64_t a, len;
+
+		ret = qf_reader_compare(&t->rd, NULL, head, 0, scratch, PIECE, &mm, e);
+		if (ret == 0 && tail < t->tsize)
+			ret = qf_reader_compare(&t->rd, NULL, t->tsize - tail, tail,
+						scratch, PIECE, &mm, e);
+		if (ret != 1 || k == QF_HEAL_TRIES)
+			break;
+		first = k ? first : mm;
+		a = mm < head ? 0 : tail;
+		len = mm < head ? head : t->tsize - tail;
+		if ((ret = write_zeros(t, a, len, e)) < 0 ||
+		    (ret = qf_sink_sync(&t->sink, e)) < 0)
+			goto out;
+		qf_reader_forget(&t->rd, a, len);
+	}
+	if (ret == 0 && k)
+		target_healed(t, first);
 	if (ret == 1)
 		ret = qf_err_set(e, EIO,
-				 N_("%s: the drive did not keep what was written: after wiping it, byte %llu still holds old data (a failing or fake card?)"),
-				 t->path, (unsigned long long)mm);
+				 N_("%s: the drive did not keep what was written: after wiping it and writing the zeros again %d times, byte %llu still holds old data (a failing or fake card?)"),
+				 t->path, QF_HEAL_TRIES, (unsigned long long)mm);
 out:
 	free(scratch);
 	return ret;

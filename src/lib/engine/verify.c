@@ -1,5 +1,7 @@
 /* verify.c - chunk hashes, the stream checksum written to the flash log,
- * and reading targets back to check them (after a flash or on their own). */
+ * and reading targets back to check them (after a flash or on their own),
+ * with the blocks that read back wrong written again through the caller
+ * and read again until they are right or the drive counts as bad. */
 #include "engine/engine.h"
 
 #include <errno.h>
@@ -286,19 +288,111 @@ static int check_data(const struct qf_readback *v, struct qf_reader *r,
 	return 1;
 }
 
-int qf_readback_verify(const struct qf_readback *v, uint64_t *mismatch,
-		       struct qf_err *e)
+void qf_reader_forget(struct qf_reader *r, uint64_t off, uint64_t len)
+{
+	if (!r->direct)
+		posix_fadvise(r->fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+}
+
+/* Check one block: data chunk @h, or (@h NULL) [off, off + len) of a
+ * zero run. */
+static int check_block(const struct qf_readback *v, struct qf_reader *r,
+		       const struct qf_chunk_hash *h, uint64_t off,
+		       uint64_t len, uint64_t *mismatch, struct qf_err *e)
+{
+	if (h)
+		return check_data(v, r, h, mismatch, e);
+	return qf_reader_compare(r, NULL, len, off, v->buf, QF_CHUNK, mismatch, e);
+}
+
+/* The blocks healed so far, for the check at the end. */
+struct healed {
+	struct block {
+		const struct qf_chunk_hash *h;   /* NULL: zeros */
+		uint64_t off, len;
+	} *b;
+	unsigned n;
+};
+
+/* Block [off, off + len) read back wrong (first at res->mismatch): write
+ * it again and read it again until it reads right.  0 when it does, 1
+ * with @res filled, or an error. */
+static int heal(const struct qf_readback *v, struct qf_reader *r,
+		const struct qf_chunk_hash *h, uint64_t off, uint64_t len,
+		struct healed *done, struct qf_readback_result *res,
+		struct qf_err *e)
+{
+	uint64_t first = res->mismatch;
+	int ret = 1;
+
+	if (done->n == QF_HEAL_MAX) {
+		res->why = QF_BAD_TOO_MANY;
+		return 1;
+	}
+	for (int k = 0; k < QF_HEAL_TRIES && ret == 1; k++) {
+		ret = v->rewrite(v->ctx, off, len, !h, e);
+		if (ret == 1) {
+			res->why = QF_BAD_DIFFERS;
+			res->cannot = *e;
+			memset(e, 0, sizeof(*e));
+			return 1;
+		}
+		if (ret < 0)
+			return ret;
+		qf_reader_forget(r, off, len);
+		ret = check_block(v, r, h, off, len, &res->mismatch, e);
+	}
+	if (ret == 1) {
+		res->why = QF_BAD_STAYS;
+		return 1;
+	}
+	if (ret == 0) {
+		if (!done->b)
+			done->b = qf_xcalloc(QF_HEAL_MAX, sizeof(*done->b));
+		done->b[done->n++] = (struct block){ h, off, len };
+		if (v->healed)
+			v->healed(v->ctx, first);
+	}
+	return ret;
+}
+
+/* What was healed must still be right once everything else is written:
+ * a drive that maps two offsets to one place (a fake-capacity card)
+ * breaks one range by healing another. */
+static int recheck(const struct qf_readback *v, struct qf_reader *r,
+		   const struct healed *done, struct qf_readback_result *res,
+		   struct qf_err *e)
+{
+	for (unsigned i = 0; i < done->n; i++) {
+		const struct block *b = &done->b[i];
+		int ret;
+
+		qf_reader_forget(r, b->off, b->len);
+		ret = check_block(v, r, b->h, b->off, b->len, &res->mismatch, e);
+		if (ret == 1)
+			res->why = QF_BAD_RELAPSED;
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+int qf_readback_verify(const struct qf_readback *v,
+		       struct qf_readback_result *res, struct qf_err *e)
 {
 	struct qf_reader r;
+	struct healed done = { 0 };
 	uint64_t off = 0;
 	size_t j = 0;
 	int ret;
 
+	memset(res, 0, sizeof(*res));
 	ret = qf_reader_open(&r, v->path, e);
 	if (ret < 0)
 		return ret;
 	while (off < v->len) {
-		uint64_t next;
+		const struct qf_chunk_hash *h = NULL;
+		uint64_t next, a, b;
 
 		if (v->stop && atomic_load(v->stop)) {
 			ret = -ECANCELED;
@@ -307,15 +401,25 @@ int qf_readback_verify(const struct qf_readback *v, uint64_t *mismatch,
 		while (j < v->nh && v->h[j].off < off)
 			j++;
 		if (j < v->nh && v->h[j].off == off) {
-			ret = check_data(v, &r, &v->h[j], mismatch, e);
-			next = off + v->h[j].len;
+			h = &v->h[j];
+			next = off + h->len;
 		} else {
 			/* A zero run: up to the next data chunk, checked in
 			 * slices so progress and cancellation stay live. */
 			uint64_t zend = j < v->nh ? v->h[j].off : v->len;
 			next = zend - off > 16 * QF_CHUNK ? off + 16 * QF_CHUNK : zend;
-			ret = qf_reader_compare(&r, NULL, next - off, off, v->buf,
-						QF_CHUNK, mismatch, e);
+		}
+		ret = check_block(v, &r, h, off, next - off, &res->mismatch, e);
+		if (ret == 1 && v->rewrite) {
+			/* A zero run is rewritten by the chunk-sized block
+			 * holding the difference, and checked on from its
+			 * end. */
+			a = h ? off : res->mismatch / QF_CHUNK * QF_CHUNK;
+			b = h ? next : a + QF_CHUNK;
+			a = a > off ? a : off;
+			b = b < next ? b : next;
+			ret = heal(v, &r, h, a, b - a, &done, res, e);
+			next = b;
 		}
 		if (ret != 0)
 			break;
@@ -323,6 +427,9 @@ int qf_readback_verify(const struct qf_readback *v, uint64_t *mismatch,
 		if (v->progress)
 			v->progress(v->ctx, off);
 	}
+	if (ret == 0 && done.n)
+		ret = recheck(v, &r, &done, res, e);
+	free(done.b);
 	qf_reader_close(&r);
 	return ret;
 }

@@ -1,7 +1,7 @@
 /* writer.c - one thread per target: its head and tail wiped, its queue
- * of ops written or zeroed in order, the sync, the read-back, the
- * held-back ranges written last and checked, the partition re-read and
- * the filesystem grown. */
+ * of ops written or zeroed in order, the sync, the read-back (what the
+ * drive did not keep written again), the held-back ranges written last
+ * and checked, the partition re-read and the filesystem grown. */
 #include "engine/job.h"
 
 #include <errno.h>
@@ -110,7 +110,7 @@ static void finish_write(struct target *t)
 	struct qf_job *job = t->job;
 	struct qf_err e = { 0 };
 	struct qf_err note = { 0 };
-	uint64_t mm;
+	struct qf_readback_result bad;
 	double t0;
 	int ret;
 
@@ -131,28 +131,19 @@ static void finish_write(struct target *t)
 	if ((ret = digest_check(job, &e)) < 0)
 		goto fail;
 	t0 = qf_now();
-	if ((ret = table_write(t, &e)) < 0)
-		goto fail;
-	mark_table_written(t);
-	if (job->opts.verify) {
-		ret = table_verify(t, false, &mm, &e);
-		table_time(t, t0);
-		if (ret != 0) {
-			/* Take the table away again: better blank than a
-			 * layout over bytes that were not checked. */
-			struct qf_err e2 = { 0 };
-			table_unwrite(t, &e2);
-			pthread_mutex_lock(&job->pmu);
-			t->table_written = false;
-			pthread_mutex_unlock(&job->pmu);
-			if (ret < 0)
-				goto fail;
-			target_mismatch(t, mm);
-			return;
-		}
+	ret = table_write(t, job->opts.verify, &bad, &e);
+	table_time(t, t0);
+	if (ret != 0) {
+		/* Take the table away again: better blank than a layout
+		 * over bytes that were not checked. */
+		struct qf_err e2 = { 0 };
+		table_unwrite(t, &e2);
+		if (ret < 0)
+			goto fail;
+		target_readback_failed(t, &bad);
+		return;
 	}
-	if (!job->opts.verify)
-		table_time(t, t0);
+	mark_table_written(t);
 	reread(t, &note);
 	if (t->plan.adjust & QF_ADJUST_FS_GROWN) {
 		target_set_state(t, QF_TARGET_GROWING);
@@ -201,6 +192,7 @@ void *writer_main(void *arg)
 		finish_compare(t);
 	else
 		finish_write(t);
+	heal_end(t);
 	if (t->opened)
 		qf_sink_close(&t->sink);
 	if (t->rd_open)

@@ -14,4 +14,16 @@
 int qf_image_open_source(struct qf_source *src, const struct qf_open_opts *opts,
 			 struct qf_image **out, struct qf_err *e);
 
+/* An image's bytes read again after the engine's pass (reread.c), to
+ * rewrite what a target did not keep.  Any offset of any image can be
+ * read; a compressed stream decodes its file again from the first byte
+ * for bytes beyond its head, so reads are cheapest in increasing order
+ * (going back starts the decoder over).  Not thread-safe: one per
+ * thread. */
+struct qf_reread;
+struct qf_reread *qf_image_reread_new(struct qf_image *img);
+int qf_image_reread(struct qf_reread *r, void *buf, size_t len, uint64_t off,
+		    struct qf_err *e);
+void qf_image_reread_free(struct qf_reread *r);
+
 #endif

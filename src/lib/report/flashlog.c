@@ -277,6 +277,14 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	}
 	fputs(",\"verify\":", f);
 	qf_json_string(f, en->verify);
+	/* Only when something was: most records have nothing to say. */
+	if (en->healed) {
+		fprintf(f, ",\"healed\":%u,\"healed_at\":[", (unsigned)en->healed);
+		for (size_t i = 0; i < en->nhealed_at; i++)
+			fprintf(f, "%s%llu", i ? "," : "",
+				(unsigned long long)en->healed_at[i]);
+		fputc(']', f);
+	}
 	fputs(",\"error\":", f);
 	qf_json_string(f, en->error);
 	fputs("}\n", f);

@@ -30,6 +30,10 @@ struct qf_flashlog_entry {
 	double duration;             /* seconds */
 	const char *result;          /* "ok", "failed", "cancelled", "mismatch" */
 	const char *verify;          /* "ok", "mismatch", "skipped" */
+	uint32_t healed;             /* ranges rewritten until they read
+					back right */
+	const uint64_t *healed_at;   /* the first of their offsets */
+	size_t nhealed_at;
 	const char *error;           /* "" when none */
 };
 

@@ -108,6 +108,12 @@ static void body(FILE *f, const struct slot *s, const struct qf_device *dev,
 		else
 			qf_scopy(buf, sizeof(buf), "-");
 		line(f, _("Checksum:"), buf);
+		if (tp->healed) {
+			snprintf(buf, sizeof(buf),
+				 _("%u ranges read back wrong and were written again"),
+				 (unsigned)tp->healed);
+			line(f, _("Healed:"), buf);
+		}
 		buf[0] = '\0';
 		for (unsigned i = 0; i < sizeof(adjust_names) / sizeof(*adjust_names); i++)
 			if (tp->adjusted & (1u << i))
