@@ -121,6 +121,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, _("Usage: qflash -src IMAGE [-dst TARGET]... [options]\n"
 		     "       qflash -qualify -dst TARGET... [-json]\n"
+		     "       qflash -station -src IMAGE -slot ID... [options]\n"
 		     "Write a qcow2 virtual disk (or a raw image) to drives or files.\n\n"));
 	fprintf(f, _("   or: qflash -report LOG [-image SHA|NAME] [-since DATE] [-serial S] [-csv|-json]\n"
 		     "Print what a flash log records: which drives got which image, and how each flash ended.\n\n"));
