@@ -101,7 +101,9 @@ void view_station_draw(void)
 		busy += running(app.tiles[i].state);
 	}
 	qf_size_str(qf_image_size(app.img), size, sizeof(size));
-	snprintf(buf, sizeof(buf), _("%s %s (%s), %d slots; copies: %u, failed: %u, flashing: %d"),
+	snprintf(buf, sizeof(buf), P_("%s %s (%s), %d slot; copies: %u, failed: %u, flashing: %d",
+				      "%s %s (%s), %d slots; copies: %u, failed: %u, flashing: %d",
+				      app.ntiles),
 		 app.station_paused ? _("PAUSED:") : _("Armed:"), app_image_title(), size,
 		 app.ntiles, copies, failures, busy);
 	ui_put(a.y, 1, a.w - 2, app.station_paused ? UI_WARN : UI_HEADING, buf);

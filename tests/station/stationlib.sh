@@ -30,9 +30,11 @@ PYEOF
 }
 
 slot_remove() {
-	losetup -d "/dev/loop$1" 2>/dev/null
+	local i
+	# A device still open detaches when it is closed: ask again.
 	for ((i = 0; i < 50; i++)); do
 		[ "$(cat "/sys/block/loop$1/size" 2>/dev/null)" = 0 ] && break
+		losetup -d "/dev/loop$1" 2>/dev/null
 		sleep 0.1
 	done
 	python3 - "$1" <<'PYEOF'

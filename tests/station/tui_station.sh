@@ -16,6 +16,8 @@ station_image
 
 slot_new; A=$SLOT
 slot_new; B=$SLOT
+# The TUI goes before the slots it holds open.
+on_exit "tmux -L '$TUI_SOCK' kill-server; sleep 0.5"
 loop_file bystander $((64 * MiB)) 8
 truncate -s 100M "$T/a1.img" "$T/b1.img"
 slot_insert "$A" "$T/a1.img"
