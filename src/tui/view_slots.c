@@ -24,6 +24,7 @@ struct row {
 static struct row rows[MAX_ROWS];
 static int nrows;
 static struct ui_list list;
+static char cur_id[128];         /* the highlighted slot, kept across lists */
 static unsigned seen_visit = ~0u, seen_version = ~0u;
 /* The slots that held a drive when the screen was opened, and those
  * seen since: a drive in any other one is new. */
@@ -118,6 +119,14 @@ static void build(void)
 	for (int i = 0; i < nrows; i++)
 		if (!rows[i].pickable && app_slot_index(rows[i].id) >= 0)
 			app_slot_toggle(rows[i].id);
+	/* Drives come and go: the highlight stays on its slot. */
+	for (int i = 0; !fresh && i < nrows; i++)
+		if (strcmp(rows[i].id, cur_id) == 0)
+			list.cur = i;
+	if (list.cur >= nrows)
+		list.cur = nrows ? nrows - 1 : 0;
+	if (nrows)
+		snprintf(cur_id, sizeof(cur_id), "%s", rows[list.cur].id);
 }
 
 static void drive_text(const struct row *r, char *buf, size_t len)
@@ -199,8 +208,11 @@ bool view_slots_key(int ch)
 	enum km_action act = km_action(ch);
 
 	build();
-	if (ui_list_move(&list, nrows, nr, act))
+	if (ui_list_move(&list, nrows, nr, act)) {
+		if (nrows)
+			snprintf(cur_id, sizeof(cur_id), "%s", rows[list.cur].id);
 		return true;
+	}
 	switch (act) {
 	case KA_TOGGLE:
 		if (!nrows)
