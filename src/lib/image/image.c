@@ -208,7 +208,7 @@ static int find_checksum(struct qf_image *img, struct qf_err *e)
 {
 	char origin[4096];
 	/* Beside the file as named (a URL keeps its credentials). */
-	int ret = qf_checksum_find(img->layers[0].file->remote ? img->name
+	int ret = qf_checksum_find(qf_name_is_url(img->locator) ? img->locator
 				   : img->layers[0].file->name,
 				   img->opts.sha256, &img->opts, img->sha256,
 				   origin, sizeof(origin), e);
@@ -316,7 +316,7 @@ static int open_top(struct qf_image *img, struct qf_err *e)
 
 		/* An image over a source of its own has no place to look. */
 		if (!img->opts.no_bmap && !img->alone &&
-		    (ret = qf_bmap_find(img->name, img->opts.bmap, &img->opts,
+		    (ret = qf_bmap_find(img->locator, img->opts.bmap, &img->opts,
 					&img->bmap, e)) < 0)
 			return ret;
 		so.bmap = img->bmap;
@@ -363,7 +363,8 @@ static struct qf_image *new_image(const char *name,
 
 	if (opts)
 		img->opts = *opts;
-	img->name = qf_xstrdup(name);
+	img->name = qf_url_redact(name);
+	img->locator = qf_xstrdup(name);
 	return img;
 }
 
@@ -407,6 +408,7 @@ void qf_image_close(struct qf_image *img)
 	}
 	free(img->files);
 	free(img->name);
+	free(img->locator);
 	free(img->sha256_origin);
 	qf_bmap_free(img->bmap);
 	free(img->member);

@@ -17,7 +17,8 @@ struct layer {
 };
 
 struct qf_image {
-	char *name;
+	char *name;                /* as shown: without credentials */
+	char *locator;             /* as given: files beside it are found here */
 	struct qf_open_opts opts;
 	int nlayers;
 	struct layer layers[MAX_LAYERS];

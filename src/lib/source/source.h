@@ -78,5 +78,9 @@ void qf_url_authority(const char *url, const char **auth, const char **at,
 char *qf_url_origin(const char *url);
 /* Resolve @name relative to @base (a path or URL); caller frees. */
 char *qf_resolve_name(const char *name, const char *base);
+/* @url without its userinfo, fragment and the query parameters that are
+ * credentials (signatures, tokens: see url.c for the rule), as it may be
+ * shown or logged; a path is returned as it is.  Caller frees. */
+char *qf_url_redact(const char *url);
 
 #endif
