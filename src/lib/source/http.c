@@ -259,6 +259,18 @@ static const struct qf_source_ops http_ops = {
 	.close = http_close,
 };
 
+bool qf_source_http_validators(const struct qf_source *s, const char **etag,
+			       const char **lastmod)
+{
+	const struct http_source *hs = (const struct http_source *)s;
+
+	if (s->ops != &http_ops)
+		return false;
+	*etag = hs->etag;
+	*lastmod = hs->lastmod;
+	return true;
+}
+
 int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 			struct qf_source **out, struct qf_err *e)
 {
@@ -303,6 +315,7 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	if (opts && opts->cacert)
 		hs->cacert = qf_xstrdup(opts->cacert);
 	hs->insecure = opts && opts->insecure;
+	hs->cancel = opts ? opts->cancel : NULL;
 
 	hs->share = curl_share_init();
 	if (!hs->share) {
