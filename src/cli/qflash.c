@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "i18n.h"
+#include "cli/cache.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -44,6 +45,8 @@ static struct {
 	enum qf_format format;
 	const char *log;
 	const char *cacert;
+	const char *cache;
+	uint64_t cache_max;
 	const char **headers;
 	int nheaders;
 	int threads;
@@ -93,6 +96,8 @@ static const struct flag flags[] = {
 	{ "no-bmap", ARG_NONE, NULL, N_("use no bmap, even when one lies beside the image") },
 	{ "member", ARG_VALUE, N_("NAME"), N_("the member of a zip archive to flash, when it holds several images") },
 	{ "header", ARG_VALUE, N_("'NAME: VALUE'"), N_("extra HTTP request header; repeatable") },
+	{ "cache", ARG_VALUE, N_("DIR"), N_("keep local copies of remote images in DIR and flash from them once downloaded") },
+	{ "cache-max", ARG_VALUE, N_("SIZE"), N_("bound the -cache directory to SIZE (e.g. 40G; default: 16G or half the space it may use)") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
 	{ "version", ARG_NONE, NULL, N_("show the version") },
@@ -258,6 +263,9 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "bmap")) opt.bmap = val;
 		else if (!strcmp(name, "no-bmap")) opt.no_bmap = true;
 		else if (!strcmp(name, "member")) opt.member = val;
+		else if (!strcmp(name, "cache")) opt.cache = val;
+		else if (!strcmp(name, "cache-max") && !(opt.cache_max = cli_parse_size(val)))
+			die_usage(_("-cache-max: '%s' is not a size"), val);
 		else if (!strcmp(name, "header")) {
 			check_header(val);
 			push(&opt.headers, &opt.nheaders, val);
@@ -279,6 +287,8 @@ static void parse_args(int argc, char **argv)
 		die_usage(_("-verify-only needs -dst or -write-parts"));
 	if (opt.exact && opt.grow)
 		die_usage(_("-exact and -grow cannot be combined"));
+	if (opt.cache_max && !opt.cache)
+		die_usage(_("-cache-max needs -cache"));
 	/* After the loop: a repeated -write-parts counts with its last
 	 * value, like every other flag. */
 	if (opt.write_parts)
@@ -744,8 +754,12 @@ int main(int argc, char **argv)
 	oo.member = opt.member;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
+	if (opt.cache)
+		cli_cache_setup(&oo, opt.cache, opt.cache_max, opt.json);
 
 	if ((ret = qf_image_open(opt.src, &oo, &img, &e)) < 0) {
+		if (cli_cache_interrupted(&e))
+			return cli_cache_interrupted(NULL);
 		/* The library leaves the flags that help to the front end. */
 		fprintf(stderr, "qflash: %s%s\n", e.msg,
 			ret == -EMEDIUMTYPE ? _(" (use -format raw for a raw disk image)")
