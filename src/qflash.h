@@ -88,6 +88,22 @@ enum qf_format {
 
 const char *qf_format_name(enum qf_format f);
 
+/* What a download into the cache (qf_cache_fetch, or an image opened with
+ * qf_open_opts.cache_dir) is doing, for its progress callback. */
+enum qf_cache_phase {
+	QF_CACHE_WAITING = 0,        /* for another process downloading it;
+					done: what that one has so far */
+	QF_CACHE_DOWNLOADING,
+	QF_CACHE_CHECKING,           /* a cached copy read back against its
+					recorded SHA-256 */
+};
+
+/* Called from the thread that opens the image, @name being the URL
+ * without its credentials; @total is the file's size. */
+typedef void (*qf_cache_progress_fn)(void *ctx, const char *name,
+				     enum qf_cache_phase phase, uint64_t done,
+				     uint64_t total);
+
 struct qf_open_opts {
 	enum qf_format format;
 	const char *snapshot;        /* internal snapshot name or id, or NULL */
@@ -120,6 +136,16 @@ struct qf_open_opts {
 	const char *const *headers;  /* extra request headers, NULL-terminated */
 	qf_warn_fn warn;
 	void *warn_ctx;
+	/* Remote files (the image, its backing and data files) read from
+	 * local copies in the cache at cache_dir (see qf_cache_open), which
+	 * cache_max bounds (0: the default).  The progress callback (may be
+	 * NULL) hears how downloads go, and a download stops with
+	 * -ECANCELED once *cancel (may be NULL) is non-zero. */
+	const char *cache_dir;
+	uint64_t cache_max;
+	qf_cache_progress_fn cache_progress;
+	void *cache_ctx;
+	volatile const int *cancel;
 };
 
 struct qf_image;
@@ -193,13 +219,20 @@ struct qf_layer_info {
 	const char *data_file;       /* resolved external data file, or NULL */
 	bool data_file_raw;
 	uint32_t nb_snapshots;
+	/* A remote layer read from the cache (qf_open_opts.cache_dir): its
+	 * local copy, and "downloaded" (now), "reused" (the server says it
+	 * is current) or "offline" (the server could not be asked); NULL
+	 * otherwise. */
+	const char *cache_file;
+	const char *cache_use;
 };
 
 int qf_image_layer_count(const struct qf_image *img);
 const struct qf_layer_info *qf_image_layer(const struct qf_image *img, int i);
-/* Every file the image reads: each layer's name, then its external data
- * file if any, the opened image first; NULL-terminated, owned by the
- * image.  For the safety checks (qf_device_probe_sources). */
+/* Every file the image reads: each layer's name (its local copy when it
+ * is read from the cache), then its external data file if any, the
+ * opened image first; NULL-terminated, owned by the image.  For the
+ * safety checks (qf_device_probe_sources). */
 const char *const *qf_image_files(const struct qf_image *img);
 
 struct qf_snapshot_info {
@@ -219,6 +252,71 @@ const struct qf_snapshot_info *qf_image_snapshot(const struct qf_image *img,
 						 int i);
 /* Index of the snapshot being read, -1 for the active state. */
 int qf_image_snapshot_selected(const struct qf_image *img);
+
+/* ----------------------------------------------------------------- cache
+ * Remote image files kept in a local directory, so that every flash of a
+ * URL after the first reads at local speed.  Each file is stored once
+ * under its SHA-256 (computed while it downloads), and an index maps the
+ * URL, without its credentials (see qf_url_redact in the library's
+ * url.c: userinfo, signatures and tokens in the query are left out), to
+ * that object and to the ETag, Last-Modified and size the server gave.
+ *
+ * A copy is used only when the server still gives the same validators
+ * (one small range request); when it cannot be reached, the copy is used
+ * with a warning saying so.  A download goes to a temporary file and is
+ * published only once complete, of the announced size and, when a
+ * checksum is published for the file, matching it.  Processes sharing a
+ * directory lock it: one downloads a file while the others wait for it,
+ * and a copy being read is never evicted.  When a download needs room,
+ * the least recently used copies go first. */
+
+/* The default bound: 16 GiB, or half of what the cache and the free
+ * space of its file system add up to, whichever is less. */
+#define QF_CACHE_MAX_DEFAULT ((uint64_t)16 << 30)
+
+struct qf_cache;
+
+/* Where a station keeps its copies unless told otherwise:
+ * $XDG_CACHE_HOME/qflash, or ~/.cache/qflash.  Caller frees; NULL when
+ * neither is set. */
+char *qf_cache_default_dir(void);
+
+enum qf_cache_use {
+	QF_CACHE_DOWNLOADED = 0,     /* fetched now */
+	QF_CACHE_REUSED,             /* the server says the copy is current */
+	QF_CACHE_OFFLINE,            /* the server could not be reached */
+};
+
+struct qf_cache_info {
+	uint64_t size;
+	char sha256[65];             /* lower-case hex */
+	int64_t stored;              /* when it was downloaded (s since the epoch) */
+	int64_t last_use;            /* when it was last read from the cache */
+	enum qf_cache_use use;       /* qf_cache_fetch only */
+};
+
+/* The cache at @dir (created, mode 0700, when missing), bounded to
+ * @max_bytes (0: QF_CACHE_MAX_DEFAULT).  NULL with @e set on failure. */
+struct qf_cache *qf_cache_open(const char *dir, uint64_t max_bytes,
+			       struct qf_err *e);
+/* Make sure the cache holds the current version of @url (an http(s) URL,
+ * requested with @o's headers and TLS options; its published checksum is
+ * found as qf_image_open finds it) and give its local copy's path in
+ * *@local_path (may be NULL; caller frees) and what is known of it in
+ * @info (may be NULL).  The copy stays locked against eviction until
+ * qf_cache_close.  @progress (may be NULL) is called as the download
+ * goes; *@cancel (may be NULL) non-zero stops it with -ECANCELED.
+ * -EFBIG or -ENOSPC when the file cannot fit. */
+int qf_cache_fetch(struct qf_cache *c, const char *url,
+		   const struct qf_open_opts *o, char **local_path,
+		   struct qf_cache_info *info, volatile const int *cancel,
+		   qf_cache_progress_fn progress, void *progress_ctx,
+		   struct qf_err *e);
+/* Whether the cache holds a copy of @url (without asking the server
+ * whether it is current), with @info (may be NULL) filled. */
+bool qf_cache_has(struct qf_cache *c, const char *url,
+		  struct qf_cache_info *info);
+void qf_cache_close(struct qf_cache *c);
 
 /* ------------------------------------------------------ allocation map
  * The engine plans from this map: a stream of runs over the virtual disk.

@@ -25,6 +25,7 @@
 #include "cli/station.h"
 #include "cli/info.h"
 #include "cli/report.h"
+#include "cli/cache.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -49,6 +50,8 @@ static struct {
 	enum qf_format format;
 	const char *log;
 	const char *cacert;
+	const char *cache;
+	uint64_t cache_max;
 	const char **headers;
 	int nheaders;
 	int threads;
@@ -111,6 +114,8 @@ static const struct flag flags[] = {
 	{ "since", ARG_VALUE, N_("DATE"), N_("with -report: only flashes since DATE (YYYY-MM-DD, an ISO 8601 time, today or yesterday)") },
 	{ "serial", ARG_VALUE, N_("S"), N_("with -report: only flashes of the drive with serial number S") },
 	{ "csv", ARG_NONE, NULL, N_("with -report: print CSV (RFC 4180) with a header row") },
+	{ "cache", ARG_VALUE, N_("DIR"), N_("keep local copies of remote images in DIR and flash from them once downloaded") },
+	{ "cache-max", ARG_VALUE, N_("SIZE"), N_("bound the -cache directory to SIZE (e.g. 40G; default: 16G or half the space it may use)") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
 	{ "version", ARG_NONE, NULL, N_("show the version") },
@@ -283,6 +288,9 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(name, "bmap")) opt.bmap = val;
 		else if (!strcmp(name, "no-bmap")) opt.no_bmap = true;
 		else if (!strcmp(name, "member")) opt.member = val;
+		else if (!strcmp(name, "cache")) opt.cache = val;
+		else if (!strcmp(name, "cache-max") && !(opt.cache_max = cli_parse_size(val)))
+			die_usage(_("-cache-max: '%s' is not a size"), val);
 		else if (!strcmp(name, "header")) {
 			check_header(val);
 			push(&opt.headers, &opt.nheaders, val);
@@ -326,6 +334,8 @@ static void parse_args(int argc, char **argv)
 		die_usage(_("-verify-only needs -dst or -write-parts"));
 	if (opt.exact && opt.grow)
 		die_usage(_("-exact and -grow cannot be combined"));
+	if (opt.cache_max && !opt.cache)
+		die_usage(_("-cache-max needs -cache"));
 	/* After the loop: a repeated -write-parts counts with its last
 	 * value, like every other flag. */
 	if (opt.write_parts)
@@ -624,6 +634,8 @@ int main(int argc, char **argv)
 	oo.member = opt.member;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
+	if (opt.cache)
+		cli_cache_setup(&oo, opt.cache, opt.cache_max, opt.json);
 
 	if (opt.st.on) {
 		struct qf_job_opts jo = job_opts();
@@ -632,6 +644,8 @@ int main(int argc, char **argv)
 		return cli_station_run(opt.src, &opt.st, &oo, &jo);
 	}
 	if ((ret = qf_image_open(opt.src, &oo, &img, &e)) < 0) {
+		if (cli_cache_interrupted(&e))
+			return cli_cache_interrupted(NULL);
 		/* The library leaves the flags that help to the front end. */
 		fprintf(stderr, "qflash: %s%s\n", e.msg,
 			ret == -EMEDIUMTYPE ? _(" (use -format raw for a raw disk image)")

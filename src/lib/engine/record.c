@@ -32,6 +32,7 @@ static void fill(const struct qf_job *job, const struct target *t,
 	en->time = job->wall_start;
 	/* The resolved name: a relative path means nothing later. */
 	en->image = qf_image_layer(job->img, 0)->name;
+	en->cache = qf_image_layer(job->img, 0)->cache_use;
 	if (snap >= 0) {
 		en->snapshot_id = qf_image_snapshot(job->img, snap)->id;
 		en->snapshot_name = qf_image_snapshot(job->img, snap)->name;

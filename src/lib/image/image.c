@@ -7,6 +7,7 @@
 #include "codec/codec.h"
 #include "codec/stream.h"
 #include "source/bmap.h"
+#include "source/cache.h"
 #include "source/digest.h"
 
 #include <errno.h>
@@ -62,6 +63,17 @@ static int refuse_other_file(struct qf_image *img, const char *other,
 			  img->name, other);
 }
 
+/* A file of the image named @name in @base (the file that names it):
+ * opened by its name, or read from the cache (image_cache.c). */
+static int open_file(struct qf_image *img, struct layer *l, const char *name,
+		     const char *base, struct qf_source **src, struct qf_err *e)
+{
+	struct qf_err why = { 0 };
+	int ret = qf_source_open(name, base, &img->opts, src, &why);
+
+	return image_cache_file(img, l, name, base, ret, &why, src, e);
+}
+
 static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 			    const char *snapshot, struct qf_err *e)
 {
@@ -74,7 +86,7 @@ static int open_layer_qcow2(struct qf_image *img, struct layer *l,
 		const char *dn = qcow2_data_file_name(l->q);
 		if (img->alone)
 			return refuse_other_file(img, dn, e);
-		ret = qf_source_open(dn, l->file->name, &img->opts, &l->data, e);
+		ret = open_file(img, NULL, dn, l->file->name, &l->data, e);
 		if (ret < 0)
 			return wrap_err(e, ret, _("%s: cannot open its external data file: %s"),
 					l->file->name);
@@ -153,7 +165,7 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 					  N_("%s: backing chain is deeper than %d files"),
 					  img->name, MAX_LAYERS - 1);
 		l = &img->layers[img->nlayers];
-		ret = qf_source_open(bname, up->file->name, &img->opts, &l->file, e);
+		ret = open_file(img, l, bname, up->file->name, &l->file, e);
 		if (ret < 0)
 			return wrap_err(e, ret, _("%s: cannot open backing file: %s"),
 					up->file->name);
@@ -191,14 +203,17 @@ static int open_backing(struct qf_image *img, struct qf_err *e)
 	}
 }
 
-/* The layers' files and data files, for qf_image_files. */
+/* The layers' files and data files, for qf_image_files: for a layer read
+ * from the cache, its local copy. */
 static void list_files(struct qf_image *img)
 {
 	int n = 0;
 
 	img->files = qf_xcalloc(2 * img->nlayers + 1, sizeof(*img->files));
 	for (int i = 0; i < img->nlayers; i++) {
-		img->files[n++] = img->layers[i].info.name;
+		img->files[n++] = img->layers[i].cache_file
+				  ? img->layers[i].cache_file
+				  : img->layers[i].info.name;
 		if (img->layers[i].info.data_file)
 			img->files[n++] = img->layers[i].info.data_file;
 	}
@@ -208,7 +223,7 @@ static int find_checksum(struct qf_image *img, struct qf_err *e)
 {
 	char origin[4096];
 	/* Beside the file as named (a URL keeps its credentials). */
-	int ret = qf_checksum_find(img->layers[0].file->remote ? img->name
+	int ret = qf_checksum_find(qf_name_is_url(img->locator) ? img->locator
 				   : img->layers[0].file->name,
 				   img->opts.sha256, &img->opts, img->sha256,
 				   origin, sizeof(origin), e);
@@ -316,7 +331,7 @@ static int open_top(struct qf_image *img, struct qf_err *e)
 
 		/* An image over a source of its own has no place to look. */
 		if (!img->opts.no_bmap && !img->alone &&
-		    (ret = qf_bmap_find(img->name, img->opts.bmap, &img->opts,
+		    (ret = qf_bmap_find(img->locator, img->opts.bmap, &img->opts,
 					&img->bmap, e)) < 0)
 			return ret;
 		so.bmap = img->bmap;
@@ -363,7 +378,8 @@ static struct qf_image *new_image(const char *name,
 
 	if (opts)
 		img->opts = *opts;
-	img->name = qf_xstrdup(name);
+	img->name = qf_url_redact(name);
+	img->locator = qf_xstrdup(name);
 	return img;
 }
 
@@ -371,15 +387,28 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e)
 {
 	struct qf_image *img = new_image(name, opts);
-	int ret = qf_source_open(name, NULL, &img->opts, &img->layers[0].file, e);
+	struct qf_source **top = &img->layers[0].file;
+	struct qf_err why = { 0 };
+	int ret = qf_source_open(name, NULL, &img->opts, top, &why), r = 0;
 
-	if (ret == 0)
-		ret = find_checksum(img, e);
+	/* Found before the cache's copy is chosen, so that a download is
+	 * checked against it; without a server, only one given can be. */
+	if (ret == 0 || (img->opts.cache_dir && img->opts.sha256 &&
+			 qf_name_is_url(name) && qf_cache_unreachable(ret)))
+		r = find_checksum(img, e);
+	ret = r < 0 ? r : image_cache_file(img, &img->layers[0], name, NULL,
+					   ret, &why, top, e);
 	if (ret < 0) {
 		qf_image_close(img);
 		return ret;
 	}
-	return open_image(img, out, e);
+	ret = open_image(img, out, e);
+	/* The copies hold their own locks. */
+	if (ret == 0) {
+		qf_cache_close(img->cache);
+		img->cache = NULL;
+	}
+	return ret;
 }
 
 int qf_image_open_source(struct qf_source *src, const struct qf_open_opts *opts,
@@ -389,6 +418,7 @@ int qf_image_open_source(struct qf_source *src, const struct qf_open_opts *opts,
 
 	/* No place to look for checksums, backing or data files. */
 	img->opts.sha256 = NULL;
+	img->opts.cache_dir = NULL;
 	img->alone = true;
 	img->layers[0].file = src;
 	return open_image(img, out, e);
@@ -404,9 +434,12 @@ void qf_image_close(struct qf_image *img)
 		qf_source_close(l->data);
 		qf_source_close(l->stream);   /* reads from file */
 		qf_source_close(l->file);
+		free(l->cache_file);
 	}
+	qf_cache_close(img->cache);
 	free(img->files);
 	free(img->name);
+	free(img->locator);
 	free(img->sha256_origin);
 	qf_bmap_free(img->bmap);
 	free(img->member);

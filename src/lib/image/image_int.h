@@ -14,11 +14,14 @@ struct layer {
 	struct qf_source *stream;  /* gzip/zstd: the decompressed view of file */
 	struct qcow2 *q;           /* NULL for raw layers */
 	struct qf_layer_info info; /* info.virtual_size: the layer's size */
+	char *cache_file;          /* info.cache_file's string */
 };
 
 struct qf_image {
-	char *name;
+	char *name;                /* as shown: without credentials */
+	char *locator;             /* as given: files beside it are found here */
 	struct qf_open_opts opts;
+	struct qf_cache *cache;    /* while the chain opens (opts.cache_dir) */
 	int nlayers;
 	struct layer layers[MAX_LAYERS];
 	const char **files;        /* qf_image_files, once the chain is open */
@@ -31,6 +34,16 @@ struct qf_image {
 	struct qf_bmap *bmap;        /* a stream's bmap, or NULL */
 	char *member;                /* the archive member flashed, or NULL */
 };
+
+/* image_cache.c: after qf_source_open(@name, @base) returned @ret (with
+ * *@src, or the error in @why), the file as the image reads it: when the
+ * image is read through a cache and the file is remote, its local copy
+ * instead (layer @l's info says so; NULL for a data file), checked
+ * against the published checksum when it is the image itself.  Every
+ * other case passes @ret and @why through. */
+int image_cache_file(struct qf_image *img, struct layer *l, const char *name,
+		     const char *base, int ret, const struct qf_err *why,
+		     struct qf_source **src, struct qf_err *e);
 
 /* For a stream image, decode the bytes at each of @offs ahead of the
  * engine so reads there succeed (partition starts, for probing their

@@ -213,6 +213,10 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	qf_json_string(f, when);
 	fputs(",\"image\":", f);
 	qf_json_string(f, en->image);
+	if (en->cache) {
+		fputs(",\"cache\":", f);
+		qf_json_string(f, en->cache);
+	}
 	if (en->snapshot_id) {
 		fputs(",\"snapshot\":{\"id\":", f);
 		qf_json_string(f, en->snapshot_id);

@@ -8,6 +8,9 @@
 struct qf_flashlog_entry {
 	int64_t time;                /* wall clock, seconds since the epoch */
 	const char *image;           /* absolute path or URL */
+	const char *cache;           /* read from a local copy: how it was had
+					("downloaded", "reused", "offline"),
+					else NULL */
 	const char *snapshot_id;     /* internal snapshot flashed, or NULL */
 	const char *snapshot_name;
 	uint64_t virtual_size;

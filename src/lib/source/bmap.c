@@ -369,7 +369,7 @@ static int load(const char *name, const struct qf_open_opts *opts,
 		bool found, struct qf_bmap **out, struct qf_err *e)
 {
 	struct qf_err e2 = { 0 };
-	char *text = NULL;
+	char *text = NULL, *shown;
 	size_t len = 0;
 	int ret = qf_small_file(name, opts, BMAP_MAX, &text, &len, &e2);
 
@@ -384,7 +384,10 @@ static int load(const char *name, const struct qf_open_opts *opts,
 			*e = e2;
 		return ret;
 	}
-	ret = qf_bmap_parse(text, len, name, out, e);
+	/* Named without the credentials a URL's query may hold. */
+	shown = qf_url_redact(name);
+	ret = qf_bmap_parse(text, len, shown, out, e);
+	free(shown);
 	free(text);
 	return ret < 0 ? ret : 1;
 }
@@ -402,8 +405,12 @@ int qf_bmap_find(const char *image, const char *given,
 	*out = NULL;
 	if (given) {
 		ret = load(given, opts, false, out, e);
-		return ret ? ret : qf_err_set(e, ENOENT, N_("%s: no such bmap file"),
-					      given);
+		if (ret)
+			return ret;
+		cand = qf_url_redact(given);
+		ret = qf_err_set(e, ENOENT, N_("%s: no such bmap file"), cand);
+		free(cand);
+		return ret;
 	}
 	cand = qf_xasprintf("%.*s.bmap%s", (int)plen, image, query);
 	ret = load(cand, opts, true, out, e);

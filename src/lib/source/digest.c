@@ -178,9 +178,10 @@ int qf_small_file(const char *name, const struct qf_open_opts *opts,
 		return ret;
 	}
 	if (s->size > max) {
+		ret = qf_err_set(e, EFBIG, N_("%s: too large for a checksum or bmap file"),
+				 s->name);
 		qf_source_close(s);
-		return qf_err_set(e, EFBIG, N_("%s: too large for a checksum or bmap file"),
-				  name);
+		return ret;
 	}
 	*len = (size_t)s->size;
 	*text = qf_xmalloc(*len + 1);
@@ -226,6 +227,16 @@ size_t qf_name_path_len(const char *image)
 	return strcspn(image, "?#");
 }
 
+/* Where a checksum came from, as it may be shown: a URL without its
+ * credentials. */
+static void set_origin(char *origin, size_t olen, const char *name)
+{
+	char *shown = qf_url_redact(name);
+
+	snprintf(origin, olen, "%s", shown);
+	free(shown);
+}
+
 int qf_checksum_find(const char *image, const char *given,
 		     const struct qf_open_opts *opts, char hex[65],
 		     char *origin, size_t olen, struct qf_err *e)
@@ -249,11 +260,12 @@ int qf_checksum_find(const char *image, const char *given,
 		return 1;
 	}
 	if (given) {
+		set_origin(origin, olen, given);
 		if ((ret = qf_small_file(given, opts, SUMS_MAX, &text, &len, e)) < 0) {
 			free(path);
 			return ret == -ENOENT
 			       ? qf_err_set(e, ENOENT, N_("%s: no such checksum file"),
-					    given)
+					    origin)
 			       : ret;
 		}
 		ret = qf_sums_lookup(text, len, path, hex);
@@ -264,9 +276,8 @@ int qf_checksum_find(const char *image, const char *given,
 		free(text);
 		if (!ret)
 			return qf_err_set(e, ENOENT,
-					  N_("%s: lists no checksum for %.*s"), given,
+					  N_("%s: lists no checksum for %.*s"), origin,
 					  (int)blen, base);
-		snprintf(origin, olen, "%s", given);
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]) + 1; i++) {
@@ -297,7 +308,7 @@ int qf_checksum_find(const char *image, const char *given,
 			ret = bare_digest(text, len, hex);
 		free(text);
 		if (ret) {
-			snprintf(origin, olen, "%s", cand);
+			set_origin(origin, olen, cand);
 			free(cand);
 			free(path);
 			return 1;

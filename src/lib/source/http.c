@@ -8,8 +8,8 @@
  * cache for ranges the engine announces with prefetch.  Transient failures
  * are retried with exponential backoff, resuming at the first missing byte.
  * A server without ranges is read in order from plain GETs (http_plain.c).
- * The URL's credentials are used for requests but never appear in names or
- * messages. */
+ * The URL's credentials (userinfo, signed query parameters) are used for
+ * requests but never appear in names or messages. */
 #include "source/http_int.h"
 
 #include <errno.h>
@@ -38,7 +38,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *arg)
 }
 
 /* ------------------------------------------------------------ credentials
- * Names and messages carry the URL without its userinfo.  Backing files
+ * Names and messages carry the URL without its userinfo or the query
+ * parameters that are credentials (qf_url_redact).  Backing files
  * are resolved against that name, so the userinfo given for an origin is
  * remembered and used again for other URLs on the same origin. */
 
@@ -50,14 +51,6 @@ struct cred {
 
 static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cred *creds;
-
-static char *strip_userinfo(const char *url)
-{
-	const char *auth, *at, *end;
-
-	qf_url_authority(url, &auth, &at, &end);
-	return qf_xasprintf("%.*s%s", (int)(auth - url), url, at);
-}
 
 /* The URL to request: @url itself if it has userinfo (remembered for its
  * origin), else @url with the userinfo remembered for its origin. */
@@ -266,6 +259,18 @@ static const struct qf_source_ops http_ops = {
 	.close = http_close,
 };
 
+bool qf_source_http_validators(const struct qf_source *s, const char **etag,
+			       const char **lastmod)
+{
+	const struct http_source *hs = (const struct http_source *)s;
+
+	if (s->ops != &http_ops)
+		return false;
+	*etag = hs->etag;
+	*lastmod = hs->lastmod;
+	return true;
+}
+
 int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 			struct qf_source **out, struct qf_err *e)
 {
@@ -275,7 +280,7 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	pthread_once(&curl_once, curl_init_once);
 	hs = qf_xcalloc(1, sizeof(*hs));
 	hs->s.ops = &http_ops;
-	hs->s.name = strip_userinfo(url);
+	hs->s.name = qf_url_redact(url);
 	hs->s.remote = true;
 	hs->s.fd = -1;
 	hs->url = request_url(url);
@@ -310,6 +315,7 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	if (opts && opts->cacert)
 		hs->cacert = qf_xstrdup(opts->cacert);
 	hs->insecure = opts && opts->insecure;
+	hs->cancel = opts ? opts->cancel : NULL;
 
 	hs->share = curl_share_init();
 	if (!hs->share) {

@@ -299,7 +299,8 @@ int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,
 {
 	struct http_source *hs = arg;
 
-	/* Lets close() end prefetches stuck behind a slow server. */
-	return atomic_load(&hs->stopping);
+	/* Lets close() end prefetches stuck behind a slow server, and the
+	 * caller a download into the cache. */
+	return atomic_load(&hs->stopping) || (hs->cancel && *hs->cancel);
 }
 

@@ -60,7 +60,10 @@ void http_curl_failure(struct xfer *x, CURLcode rc)
 					   : curl_easy_strerror(rc);
 
 	x->transient = curl_is_transient(rc);
-	if (curl_is_tls(rc))
+	if (rc == CURLE_ABORTED_BY_CALLBACK && x->hs->cancel && *x->hs->cancel)
+		x->err = qf_err_set(&x->qe, ECANCELED, N_("%s: cancelled"),
+				    x->hs->s.name);
+	else if (curl_is_tls(rc))
 		x->err = qf_err_set(&x->qe, EPROTO, N_("%s: TLS error: %s"),
 				    x->hs->s.name, why);
 	else

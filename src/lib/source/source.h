@@ -65,6 +65,11 @@ int qf_source_file_open(const char *path, struct qf_source **out,
 			struct qf_err *e);
 int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 			struct qf_source **out, struct qf_err *e);
+/* The ETag and Last-Modified (each "" when the server gave none) that
+ * every response of the http source @s must show; false when @s is no
+ * http source. */
+bool qf_source_http_validators(const struct qf_source *s, const char **etag,
+			       const char **lastmod);
 /* The @len bytes at @buf as a source called @name: for images made in
  * memory.  The buffer is not copied and must outlive the source. */
 int qf_source_memory_open(const char *name, const void *buf, size_t len,
@@ -78,5 +83,9 @@ void qf_url_authority(const char *url, const char **auth, const char **at,
 char *qf_url_origin(const char *url);
 /* Resolve @name relative to @base (a path or URL); caller frees. */
 char *qf_resolve_name(const char *name, const char *base);
+/* @url without its userinfo, fragment and the query parameters that are
+ * credentials (signatures, tokens: see url.c for the rule), as it may be
+ * shown or logged; a path is returned as it is.  Caller frees. */
+char *qf_url_redact(const char *url);
 
 #endif

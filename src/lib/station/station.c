@@ -2,6 +2,7 @@
  * armed slot (slot.c), the monitor that looks every half second which
  * drive sits in which slot, and the snapshots and events front ends read. */
 #include "station/station_int.h"
+#include "source/source.h"
 #include "target/devices.h"
 #include "target/sysfs.h"
 
@@ -191,6 +192,7 @@ static void free_station(struct qf_station *st)
 	free(st->station);
 	free(st->operator_name);
 	free(st->cert_dir);
+	free(st->cache_dir);
 	free(st->log_path);
 	if (st->wake[0] >= 0)
 		close(st->wake[0]);
@@ -240,6 +242,12 @@ int qf_station_start(const struct qf_station_opts *o, struct qf_station **out,
 	st->o.operator_name = st->operator_name;
 	st->o.cert_dir = st->cert_dir;
 	st->o.job.log_path = st->log_path;
+	/* A remote image is read once: every drive after the first is
+	 * flashed from the local copy. */
+	if (qf_name_is_url(o->image) && !o->open.cache_dir) {
+		st->cache_dir = qf_cache_default_dir();
+		st->o.open.cache_dir = st->cache_dir;
+	}
 	st->o.job.mode = QF_MODE_WHOLE_DISK;
 	st->o.slots = NULL;
 	if (pipe2(st->wake, O_CLOEXEC | O_NONBLOCK) < 0) {

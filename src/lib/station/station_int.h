@@ -31,6 +31,7 @@ struct slot {
 struct qf_station {
 	struct qf_station_opts o;
 	char *image, *station, *operator_name, *cert_dir, *log_path;
+	char *cache_dir;             /* the default one, for a URL */
 	char **slot_ids;
 	char **sources;              /* the image's files, for the safety
 					policy (NULL-terminated) */
