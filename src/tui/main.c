@@ -855,6 +855,8 @@ static void handle_tasks(void)
 			open_done(t);
 		else if (t->kind == TASK_HISTORY)
 			view_history_loaded(t);
+		else if (t->kind == TASK_STATION)
+			app_station_started(t);
 		else
 			devices_done(t);
 		task_free(t);

@@ -4,6 +4,7 @@
  * the bell and the flash of a tile when a drive is done, and disarming. */
 #include "tui.h"
 #include "ui.h"
+#include "task.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -115,38 +116,69 @@ static void warn_status(void *ctx, const char *msg)
 	(void)msg;      /* certificates that cannot be written show as "" */
 }
 
+/* What the arming task reads while it runs; kept until the next one. */
+static struct qf_station_opts arm_opts;
+
+/* Arming opens the image (a remote one is downloaded into the cache
+ * first), so it runs on a task; the station screen waits for it. */
 void app_station_arm(void)
 {
-	struct qf_station_opts o;
-	struct qf_err e = { 0 };
+	struct qf_station_opts *o = &arm_opts;
+	struct task *t;
 
-	memset(&o, 0, sizeof(o));
-	o.image = app.image_name;
-	o.open.format = app.open_format;
-	o.open.snapshot = app.open_snapshot;
-	o.open.force = app.img_forced;
-	o.open.allow_remote_backing = app.open_remote;
-	o.open.member = app.open_member;
-	o.open.warn = warn_status;
-	o.job.verify = app.verify;
-	o.job.exact = app.exact;
-	o.job.grow = app.grow;
-	o.job.log_path = app.log_path;
-	o.qualify = app.qualify;
-	o.slots = (const char *const *)app.slots;
-	o.nslots = app.nslots;
-	if (qf_station_start(&o, &app.station, &e) < 0) {
-		app.station = NULL;
-		app_goto(SCR_SLOTS);
-		ui_msg(_("The station was not armed"), "%s", e.msg);
+	if (app.station_arming || app.station)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->image = app.image_name;
+	o->open.format = app.open_format;
+	o->open.snapshot = app.open_snapshot;
+	o->open.force = app.img_forced;
+	o->open.allow_remote_backing = app.open_remote;
+	o->open.member = app.open_member;
+	o->open.warn = warn_status;
+	o->job.verify = app.verify;
+	o->job.exact = app.exact;
+	o->job.grow = app.grow;
+	o->job.log_path = app.log_path;
+	o->qualify = app.qualify;
+	o->slots = (const char *const *)app.slots;
+	o->nslots = app.nslots;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		abort();
+	t->kind = TASK_STATION;
+	t->station_opts = o;
+	if (task_start(t) < 0) {
+		ui_msg(_("The station was not armed"), _("Cannot start a thread: %s"),
+		       strerror(errno));
+		free(t);
 		return;
 	}
+	app.station_arming = true;
+	app.busy++;
+	app.busy_what = _("Arming the station…");
+	free(app.tiles);
+	app.tiles = NULL;
+	app.ntiles = 0;
+	app_goto(SCR_STATION);
+}
+
+void app_station_started(struct task *t)
+{
+	app.station_arming = false;
+	app.busy--;
+	if (t->ret < 0) {
+		app_goto(SCR_SLOTS);
+		ui_msg(_("The station was not armed"), "%s", t->err.msg);
+		return;
+	}
+	app.station = t->station;
+	t->station = NULL;
 	slots_save();
 	free(app.tile_flash);
 	app.tile_flash = calloc(app.nslots, sizeof(*app.tile_flash));
 	app.station_paused = false;
 	app_station_tick();
-	app_goto(SCR_STATION);
 }
 
 void app_station_tick(void)
@@ -196,6 +228,8 @@ void app_station_disarm(void)
 	int busy = app.station ? qf_station_busy(app.station) : 0;
 	char q[256];
 
+	if (app.station_arming)
+		return;         /* nothing to disarm until it is armed */
 	if (!busy) {
 		disarm_now();
 		return;
@@ -209,6 +243,8 @@ void app_station_disarm(void)
 
 void app_station_pause(void)
 {
+	if (!app.station)
+		return;
 	app.station_paused = !app.station_paused;
 	qf_station_pause(app.station, app.station_paused);
 	app_status(false, "%s", app.station_paused

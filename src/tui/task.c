@@ -97,6 +97,8 @@ static void *worker(void *arg)
 		run_open(t);
 	else if (t->kind == TASK_HISTORY)
 		t->ret = qf_history_read(t->name, &t->filter, &t->hist, &t->err);
+	else if (t->kind == TASK_STATION)
+		t->ret = qf_station_start(t->station_opts, &t->station, &t->err);
 	else
 		run_devices(t);
 	pthread_mutex_lock(&lock);
@@ -163,5 +165,6 @@ void task_free(struct task *t)
 	free(t->devs);
 	if (t->kind == TASK_HISTORY)
 		qf_history_free(&t->hist);
+	qf_station_free(t->station);
 	free(t);
 }

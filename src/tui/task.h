@@ -1,6 +1,7 @@
 /* task.h - work qflash-tui does off the UI thread (opening an image,
- * listing devices, reading the flash log), each task on its own thread, finished tasks handed
- * back to the main loop through a pipe it polls. */
+ * listing devices, reading the flash log, arming a station), each task on
+ * its own thread, finished tasks handed back to the main loop through a
+ * pipe it polls. */
 #ifndef QF_TUI_TASK_H
 #define QF_TUI_TASK_H
 
@@ -9,7 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-enum task_kind { TASK_OPEN, TASK_DEVICES, TASK_HISTORY };
+enum task_kind { TASK_OPEN, TASK_DEVICES, TASK_HISTORY, TASK_STATION };
 
 struct task_file {
 	int ret;                 /* qf_device_probe's result */
@@ -45,6 +46,10 @@ struct task {
 	 * filter; out: the records */
 	struct qf_history_filter filter;
 	struct qf_history hist;
+	/* TASK_STATION in: the options (the caller keeps them); out: the
+	 * armed station (a remote image is downloaded first) */
+	const struct qf_station_opts *station_opts;
+	struct qf_station *station;
 	/* both */
 	int ret;
 	struct qf_err err;

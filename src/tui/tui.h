@@ -103,6 +103,7 @@ struct app {
 	int nslots;
 	int slots_saved;         /* how many came from the last run */
 	struct qf_station *station;
+	bool station_arming;     /* qf_station_start runs on a task */
 	bool station_paused;
 	struct qf_slot_status *tiles;   /* the last snapshot */
 	int ntiles;
@@ -135,6 +136,8 @@ int app_slot_index(const char *id);
 void app_slot_toggle(const char *id);
 void app_slots_load(void);
 void app_station_arm(void);
+struct task;
+void app_station_started(struct task *t);
 void app_station_tick(void);
 bool app_tile_flashing(int i);
 void app_station_disarm(void);

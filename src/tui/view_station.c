@@ -100,6 +100,12 @@ void view_station_draw(void)
 		failures += app.tiles[i].failures;
 		busy += running(app.tiles[i].state);
 	}
+	if (!app.station) {
+		snprintf(buf, sizeof(buf), "%s %s", ui_spinner(),
+			 _("Arming the station: opening the image (a remote one is downloaded once, into the cache)…"));
+		ui_wrap(a.y + 1, 2, a.w - 4, 3, UI_NORMAL, buf);
+		return;
+	}
 	qf_size_str(qf_image_size(app.img), size, sizeof(size));
 	snprintf(buf, sizeof(buf), P_("%s %s (%s), %d slot; copies: %u, failed: %u, flashing: %d",
 				      "%s %s (%s), %d slots; copies: %u, failed: %u, flashing: %d",
