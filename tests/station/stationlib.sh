@@ -136,3 +136,20 @@ no_layout() {
 	sfdisk -d "$1" >/dev/null 2>&1 && fail "sfdisk finds a layout on $1"
 	return 0
 }
+
+# tui_pick_first_slot SLOT [SECONDS]: in qflash-tui (tests/tui/tuilib.sh),
+# from the image screen to the station's slots screen, SLOT picked.
+tui_pick_first_slot() {
+	tui_wait "Partitions (GPT, 2)" "${2:-15}"
+	tui_keys Enter
+	tui_wait "Whole disk to one or more targets"
+	tui_keys Enter
+	tui_wait "Selected: 0"
+	tui_wait_gone "Looking for devices"
+	tui_keys s
+	tui_wait "Station: every drive plugged into a picked slot"
+	tui_wait_gone "Looking for devices"
+	tui_cursor_to "/dev/$1 "
+	tui_keys Space
+	tui_wait "Picked: 1"
+}

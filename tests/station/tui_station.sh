@@ -23,18 +23,7 @@ truncate -s 100M "$T/a1.img" "$T/b1.img"
 slot_insert "$A" "$T/a1.img"
 
 tui_start -- --color=never --log "$T/flash.log" "$T/disk.qcow2"
-tui_wait "Partitions (GPT, 2)"
-tui_keys Enter
-tui_wait "Whole disk to one or more targets"
-tui_keys Enter
-tui_wait "Selected: 0"
-tui_wait_gone "Looking for devices"
-tui_keys s
-tui_wait "Station: every drive plugged into a picked slot"
-tui_wait_gone "Looking for devices"
-tui_cursor_to "/dev/$A "
-tui_keys Space
-tui_wait "Picked: 1"
+tui_pick_first_slot "$A"
 # A drive plugged in while arming shows up to be picked.  (Only a
 # removable one picks its slot by itself: loop devices are not.)
 slot_insert "$B" "$T/b1.img"

@@ -29,18 +29,7 @@ truncate -s 100M "$T/a1.img"
 slot_insert "$A" "$T/a1.img"
 
 tui_start XDG_CACHE_HOME="$T/xdg-cache" -- --color=never --log "$T/flash.log" "$URL"
-tui_wait "Partitions (GPT, 2)" 60
-tui_keys Enter
-tui_wait "Whole disk to one or more targets"
-tui_keys Enter
-tui_wait "Selected: 0"
-tui_wait_gone "Looking for devices"
-tui_keys s
-tui_wait "Station: every drive plugged into a picked slot"
-tui_wait_gone "Looking for devices"
-tui_cursor_to "/dev/$A "
-tui_keys Space
-tui_wait "Picked: 1"
+tui_pick_first_slot "$A" 60
 tui_keys Enter
 tui_wait "Type yes and press Enter"
 tui_type yes
