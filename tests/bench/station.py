@@ -73,7 +73,8 @@ def one_offs(image, nums, files):
         bench.run(["losetup", "/dev/loop%d" % k, f])
         try:
             bench.run([bench.QFLASH, "-src", image, "-dst", "/dev/loop%d" % k,
-                       "-verify"], stdout=subprocess.DEVNULL)
+                       "-verify"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
         finally:
             bench.run(["losetup", "-d", "/dev/loop%d" % k])
     return time.monotonic() - t0
