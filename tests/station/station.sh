@@ -128,6 +128,23 @@ assert any("too small" in t for t in fails)
 PYEOF
 note "events, flash-log records and certificates agree"
 
+# The report over the station's log: its columns and its counts.
+run_q -report "$T/flash.log"
+[ "$RC" = 0 ] || fail "-report: $(cat "$T/err.txt")"
+grep -q "bench-1" "$T/out.txt" && grep -q "tester" "$T/out.txt" && grep -q "$A" "$T/out.txt" ||
+	fail "-report shows no station, operator or slot: $(cat "$T/out.txt")"
+grep -q "5 drives: 2 passed, 2 failed, 0 interrupted, 1 cancelled" "$T/out.txt" ||
+	fail "-report summary: $(tail -n 1 "$T/out.txt")"
+run_q -report "$T/flash.log" -csv
+python3 - "$T/out.txt" "$A" <<'PYEOF' || fail "-report -csv"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+ok = [r for r in rows if r["result"] == "ok"]
+assert len(rows) == 5 and len(ok) == 2, rows
+assert all(r["slot"] == sys.argv[2] and r["operator"] == "tester" for r in ok), ok
+PYEOF
+note "-report reads the station's log: 2 passed, 2 failed, 1 cancelled"
+
 # 6. With the media test: a fake card fails before anything is flashed;
 # a good drive passes with what the test found in its record.
 mv "$T/events.jsonl" "$T/events1.jsonl"
