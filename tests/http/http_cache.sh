@@ -54,21 +54,11 @@ objects() {
 	ls "$C/objects" | wc -l
 }
 stop_nginx() {
-	kill "$NGINX_PID"
-	wait "$NGINX_PID" 2>/dev/null
-	NGINX_PID=
+	nginx_down nginx
 }
 # The same server again, on the same port, so that the URLs stay the same.
 restart_nginx() {
-	rm -f "$T/nginx/nginx.pid"
-	"$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" \
-		-e "$T/nginx/error.log" >"$T/nginx/stdout" 2>&1 &
-	NGINX_PID=$!
-	for _ in $(seq 50); do
-		[ -s "$T/nginx/nginx.pid" ] && return 0
-		sleep 0.1
-	done
-	fail "nginx did not start again"
+	nginx_up nginx "$top_srcdir/tests/http/nginx.conf.in" "$PORT"
 }
 
 # ----------------------------------------------------- download, reuse

@@ -45,7 +45,7 @@ n=$(sent)
 note "three drives flashed from the station's copy ($n body bytes from the server)"
 
 # The server goes away: the copy still serves, with a warning.
-kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null; NGINX_PID=
+nginx_down nginx
 truncate -s 100M "$T/d4.img"
 slot_insert "$A" "$T/d4.img"
 wait_event "$A" pass 4 >/dev/null
