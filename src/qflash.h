@@ -377,9 +377,6 @@ struct qf_catalog {
  * QF_CATALOG_MAX_BYTES or is no JSON catalog at all. */
 int qf_catalog_read(const char *name, const struct qf_open_opts *o,
 		    struct qf_catalog **out, struct qf_err *e);
-/* The same for the @len bytes at @text, as if read from @name. */
-int qf_catalog_parse(const char *name, const void *text, size_t len,
-		     struct qf_catalog **out, struct qf_err *e);
 /* The image entry @spec names: its path ("Folder/Name"), or the name of
  * the one image entry anywhere with that name.  NULL with @e set when
  * there is none (-ENOENT), it is a folder (-EISDIR) or several entries

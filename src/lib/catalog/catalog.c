@@ -4,8 +4,8 @@
  * flat list of entries, depth first, leaving out each malformed entry
  * with a message; finding an entry by path or name, and which entries the
  * cache holds.  The members of one entry are checked in fields.c. */
+#include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
-#include "source/source.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -139,10 +139,6 @@ static int parse(const char *name, const char *base, const void *text,
 	struct json_object *doc = NULL, *list = NULL;
 	int ret;
 
-	*out = NULL;
-	if (len > QF_CATALOG_MAX_BYTES)
-		return qf_err_set(e, EFBIG, N_("%s: a catalog is %llu MiB at the most"),
-				  name, (unsigned long long)(QF_CATALOG_MAX_BYTES >> 20));
 	if ((ret = parse_json(name, text, len, &doc, e)) < 0)
 		return ret;
 	if (json_object_is_type(doc, json_type_array))
@@ -163,42 +159,42 @@ static int parse(const char *name, const char *base, const void *text,
 		c->messages = qf_grow(c->messages, c->nmessages, &b.amsg,
 				      sizeof(*c->messages));
 		c->messages[c->nmessages++] = qf_xasprintf(
-			_("%s: %zu more problems are not shown"), name,
-			b.dropped_msgs);
+			_("%zu more problems are not shown"), b.dropped_msgs);
 	}
 	json_object_put(doc);
 	*out = c;
 	return 0;
 }
 
-int qf_catalog_parse(const char *name, const void *text, size_t len,
-		     struct qf_catalog **out, struct qf_err *e)
+int qf_catalog_read_source(struct qf_source *s, const char *name,
+			   struct qf_catalog **out, struct qf_err *e)
 {
-	return parse(name, name, text, len, out, e);
+	char *text;
+	int ret;
+
+	*out = NULL;
+	if (s->size > QF_CATALOG_MAX_BYTES)
+		return qf_err_set(e, EFBIG, N_("%s: a catalog is %llu MiB at the most"),
+				  name, (unsigned long long)(QF_CATALOG_MAX_BYTES >> 20));
+	text = qf_xmalloc((size_t)s->size + 1);
+	ret = s->size ? qf_source_pread(s, text, (size_t)s->size, 0, 0, e) : 0;
+	/* Relative names resolve against the absolute path or the URL. */
+	if (ret == 0)
+		ret = parse(name, s->name, text, (size_t)s->size, out, e);
+	free(text);
+	return ret;
 }
 
 int qf_catalog_read(const char *name, const struct qf_open_opts *o,
 		    struct qf_catalog **out, struct qf_err *e)
 {
 	struct qf_source *s = NULL;
-	char *text = NULL;
 	int ret;
 
 	*out = NULL;
 	if ((ret = qf_source_open(name, NULL, o, &s, e)) < 0)
 		return ret;
-	if (s->size > QF_CATALOG_MAX_BYTES) {
-		ret = qf_err_set(e, EFBIG, N_("%s: a catalog is %llu MiB at the most"),
-				 name, (unsigned long long)(QF_CATALOG_MAX_BYTES >> 20));
-		goto out;
-	}
-	text = qf_xmalloc((size_t)s->size + 1);
-	if ((ret = qf_source_pread(s, text, (size_t)s->size, 0, 0, e)) < 0)
-		goto out;
-	/* Relative names resolve against the absolute path or the URL. */
-	ret = parse(name, s->name, text, (size_t)s->size, out, e);
-out:
-	free(text);
+	ret = qf_catalog_read_source(s, name, out, e);
 	qf_source_close(s);
 	return ret;
 }
