@@ -119,6 +119,9 @@ struct qf_open_opts {
 	 * compressed image is checked as it is read; a qcow2 or raw one by a
 	 * job, which reads the file once more for it. */
 	const char *sha256;
+	/* Where a @sha256 given as hex came from, as messages and the flash
+	 * log name it (a catalog, say); NULL: "-sha256". */
+	const char *sha256_origin;
 	/* Compute the image file's SHA-256 in a job even when none is
 	 * published (for the flash log). */
 	bool hash_source;
@@ -317,6 +320,74 @@ int qf_cache_fetch(struct qf_cache *c, const char *url,
 bool qf_cache_has(struct qf_cache *c, const char *url,
 		  struct qf_cache_info *info);
 void qf_cache_close(struct qf_cache *c);
+
+/* --------------------------------------------------------------- catalog
+ * A site's list of images, in the JSON of Raspberry Pi Imager's os_list:
+ * {"os_list": [ENTRY, ...]} (or a bare array of entries), each entry an
+ * object with a name and either a url (an image) or subitems (a folder
+ * of entries, nested at most QF_CATALOG_DEPTH deep).  Image entries may
+ * give description, extract_size, extract_sha256, image_download_size,
+ * image_download_sha256, release_date (YYYY-MM-DD), bmap and signature
+ * (URLs or paths); other members (icon, devices, ...) are ignored.
+ * Relative names resolve against the catalog's own name, and a catalog
+ * read from a server names only files on servers.
+ *
+ * A malformed entry is left out with a message naming it by its path
+ * ("Site images/POS 2025: image_download_sha256 is not 64 hex digits");
+ * a malformed folder is left out with everything in it.  The rest of the
+ * catalog stays usable: only a file that cannot be read or is no JSON
+ * (or too large) fails. */
+
+#define QF_CATALOG_MAX_BYTES ((uint64_t)4 << 20)
+#define QF_CATALOG_MAX_ENTRIES 10000
+#define QF_CATALOG_DEPTH 8
+
+struct qf_catalog_entry {
+	const char *name;
+	const char *path;            /* names from the top, '/'-separated */
+	int depth;                   /* 0 at the top */
+	int parent;                  /* index of its folder, -1 at the top */
+	bool folder;                 /* the entries inside follow it */
+	/* Strings are "" when not given; URLs and paths are resolved. */
+	const char *description;     /* control characters made spaces */
+	const char *url;             /* the image ("" for folders) */
+	const char *url_shown;       /* the same without credentials */
+	const char *bmap, *signature;
+	const char *release_date;    /* YYYY-MM-DD */
+	const char *extract_sha256;  /* of the disk image, lower-case hex */
+	const char *image_download_sha256; /* of the file at url */
+	int64_t extract_size;        /* bytes, -1 when not given */
+	int64_t image_download_size;
+	bool cached;                 /* see qf_catalog_mark_cached */
+};
+
+struct qf_catalog {
+	char *name;                  /* as given: path or URL */
+	/* Every usable entry, depth first: a folder, then its entries. */
+	struct qf_catalog_entry *entries;
+	size_t count;
+	/* What was left out and why, translated, in the catalog's order. */
+	char **messages;
+	size_t nmessages;
+};
+
+/* Read the catalog @name (a path or an http(s) URL, requested with @o's
+ * headers and TLS options; @o may be NULL) into *@out (free with
+ * qf_catalog_free).  Fails only when it cannot be read, is larger than
+ * QF_CATALOG_MAX_BYTES or is no JSON catalog at all. */
+int qf_catalog_read(const char *name, const struct qf_open_opts *o,
+		    struct qf_catalog **out, struct qf_err *e);
+/* The image entry @spec names: its path ("Folder/Name"), or the name of
+ * the one image entry anywhere with that name.  NULL with @e set when
+ * there is none (-ENOENT), it is a folder (-EISDIR) or several entries
+ * have that name (-EMLINK, naming their paths). */
+const struct qf_catalog_entry *qf_catalog_find(const struct qf_catalog *c,
+					       const char *spec,
+					       struct qf_err *e);
+/* Set each image entry's cached flag: whether @cache holds its url
+ * (qf_cache_has; local paths never are). */
+void qf_catalog_mark_cached(struct qf_catalog *c, struct qf_cache *cache);
+void qf_catalog_free(struct qf_catalog *c);
 
 /* ------------------------------------------------------ allocation map
  * The engine plans from this map: a stream of runs over the virtual disk.

@@ -26,6 +26,7 @@
 #include "cli/info.h"
 #include "cli/report.h"
 #include "cli/cache.h"
+#include "cli/catalog.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -57,6 +58,7 @@ static struct {
 	int threads;
 	struct cli_station st;       /* -station and its flags */
 	struct report_opts report;   /* -report and its filters */
+	struct cli_catalog cat;      /* -catalog, -list */
 } opt;
 
 static volatile sig_atomic_t got_signal;
@@ -116,6 +118,8 @@ static const struct flag flags[] = {
 	{ "csv", ARG_NONE, NULL, N_("with -report: print CSV (RFC 4180) with a header row") },
 	{ "cache", ARG_VALUE, N_("DIR"), N_("keep local copies of remote images in DIR and flash from them once downloaded") },
 	{ "cache-max", ARG_VALUE, N_("SIZE"), N_("bound the -cache directory to SIZE (e.g. 40G; default: 16G or half the space it may use)") },
+	{ "catalog", ARG_VALUE, N_("URL|FILE"), N_("a site's catalog of images (JSON, as Raspberry Pi Imager's os_list): with -list, print it; with -src catalog:NAME, flash its entry NAME (or FOLDER/NAME) with the checksum and bmap the catalog gives") },
+	{ "list", ARG_NONE, NULL, N_("with -catalog: print its entries as a tree (as JSON lines with -json), and what it leaves out on stderr") },
 	{ "debug", ARG_NONE, NULL, N_("print diagnostics") },
 	{ "help", ARG_NONE, NULL, N_("show this help") },
 	{ "version", ARG_NONE, NULL, N_("show the version") },
@@ -259,7 +263,8 @@ static void parse_args(int argc, char **argv)
 		} else if (fl->arg == ARG_NONE && val) {
 			die_usage(_("-%s takes no value"), fl->name);
 		}
-		if (report_flag(&opt.report, name, val))
+		if (report_flag(&opt.report, name, val) ||
+		    catalog_flag(&opt.cat, name, val))
 			continue;
 
 		if (!strcmp(name, "src")) opt.src = val;
@@ -312,6 +317,13 @@ static void parse_args(int argc, char **argv)
 	if (!opt.report.log && report_extra(&opt.report))
 		die_usage(_("-image, -since, -serial and -csv go with -report"));
 	if (opt.report.log)
+		return;
+	const char *why = catalog_usage(&opt.cat, opt.src, opt.ndst ||
+					opt.write_parts || opt.info ||
+					opt.list_parts || opt.st.on);
+	if (why)
+		die_usage("%s", why);
+	if (opt.cat.list)
 		return;
 	if (opt.qualify && !opt.st.on &&
 	    (!opt.ndst || opt.write_parts || opt.verify_only))
@@ -618,9 +630,6 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	if (opt.report.log)
 		return report_run(&opt.report, opt.json);
-	if (!opt.src)
-		return qualify_targets(opt.dst, opt.ndst, NULL, opt.json, false);
-
 	oo.format = opt.format;
 	oo.snapshot = opt.snapshot;
 	oo.force = opt.force;
@@ -634,6 +643,10 @@ int main(int argc, char **argv)
 	oo.member = opt.member;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
+	if ((ret = catalog_run(&opt.cat, &opt.src, &oo, opt.cache, opt.json)) >= 0)
+		return ret;
+	if (!opt.src)
+		return qualify_targets(opt.dst, opt.ndst, NULL, opt.json, false);
 	if (opt.cache)
 		cli_cache_setup(&oo, opt.cache, opt.cache_max, opt.json);
 
@@ -683,5 +696,6 @@ int main(int argc, char **argv)
 	free(opt.st.slots);
 	free(opt.parts);
 	free(opt.parts_spec);
+	catalog_done(&opt.cat);
 	return status;
 }

@@ -10,7 +10,8 @@ set -eu
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
-[ $# -gt 0 ] || set -- qcow2 ptable gzip zstd xz lz4 bzip2 zip http sums bmap history
+[ $# -gt 0 ] || set -- qcow2 ptable gzip zstd xz lz4 bzip2 zip http sums bmap history \
+	catalog
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qflash-seeds.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -203,6 +204,15 @@ history_seeds() {
 	} >"$d/station"
 }
 
+# The first byte chooses the catalog's name: even a local file, odd a URL.
+catalog_seeds() {
+	d=$out/catalog
+	h=$(printf '%064d' 7)
+	e='"name":"POS 2025","description":"Point of sale","url":"../pos/pos.img.xz","extract_size":1048576,"image_download_size":4096'
+	printf '0{"os_list":[{"name":"Site","subitems":[{%s,"image_download_sha256":"%s","extract_sha256":"%s","release_date":"2025-03-01","bmap":"pos.bmap","signature":"pos.sig"},{"name":"Kiosk","url":"/k.img.gz"}]},{"name":"Rescue","url":"https://example.invalid/r.img","icon":"r.png"}]}\n' "$e" "$h" "$h" >"$d/nested"
+	printf '1[{%s},{"name":"Kiosk","url":"//cdn.example.invalid/k.img"},{"name":"Kiosk","url":"ftp://x/y"},{"url":"x"},{"name":"D","subitems":[{"name":"E","subitems":[{"name":"F","subitems":[]}]}]},{"name":"Bad","url":"b.img","release_date":"2023-02-29","extract_size":-1,"image_download_sha256":"abc"}]' "$e" >"$d/bare"
+}
+
 for h; do
 	mkdir -p "$out/$h"
 	case $h in
@@ -214,6 +224,7 @@ for h; do
 	http) http_seeds ;;
 	sums) sums_seeds ;;
 	history) history_seeds ;;
+	catalog) catalog_seeds ;;
 	*) echo "seeds.sh: no harness $h" >&2; exit 2 ;;
 	esac
 done

@@ -1,8 +1,8 @@
 #!/bin/bash
 # layers.sh - the library's folders are layers in the order data flows
 # through them, and calls only go down:
-#   util (src/lib/*.c) < source < codec < image < target < report < engine
-#   < station < demo
+#   util (src/lib/*.c) < source < codec < image < catalog < target < report
+#   < engine < station < demo
 # A file may use what its own folder or a lower one defines, never a
 # higher one, and no two files use each other.  Checked on the object
 # files of the build (nm) and on the sources' includes.
@@ -13,8 +13,9 @@ need_cmd nm
 # A folder's rank, in $R (no subshell: it is asked once per arrow).
 rank() {
 	case $1 in
-	source) R=1 ;; codec) R=2 ;; image) R=3 ;; target) R=4 ;;
-	report) R=5 ;; engine) R=6 ;; station) R=7 ;; demo) R=8 ;; *) R=0 ;;
+	source) R=1 ;; codec) R=2 ;; image) R=3 ;; catalog) R=4 ;;
+	target) R=5 ;; report) R=6 ;; engine) R=7 ;; station) R=8 ;;
+	demo) R=9 ;; *) R=0 ;;
 	esac
 }
 

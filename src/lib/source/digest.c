@@ -255,7 +255,8 @@ int qf_checksum_find(const char *image, const char *given,
 		for (int i = 0; i < 64; i++)
 			hex[i] = (char)tolower((unsigned char)given[i]);
 		hex[64] = 0;
-		snprintf(origin, olen, "%s", "-sha256");
+		snprintf(origin, olen, "%s", opts && opts->sha256_origin
+			 ? opts->sha256_origin : "-sha256");
 		free(path);
 		return 1;
 	}
