@@ -29,16 +29,14 @@ static void put_key(const char *key, const char *val)
 	qf_json_string(stdout, val);
 }
 
+/* Opens the line: {"time":"2026-12-02T10:11:12Z" as the flash log has it. */
 static void put_time(double when)
 {
-	time_t t = (time_t)when;
-	char buf[32] = "";
-	struct tm tm;
+	char buf[32];
 
-	if (gmtime_r(&t, &tm))
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	printf("{\"time\":");
-	qf_json_string(stdout, buf);
+	qf_json_string(stdout, qf_history_time_str((int64_t)when, true, buf,
+						   sizeof(buf)));
 }
 
 static void print_event(const struct qf_slot_status *s)
@@ -71,12 +69,6 @@ static void drain(struct qf_station *st)
 	fflush(stdout);
 }
 
-static void warn_line(void *ctx, const char *msg)
-{
-	(void)ctx;
-	fprintf(stderr, _("qflash: warning: %s\n"), msg);
-}
-
 int cli_station_run(const char *src, const struct cli_station *cs,
 		    const struct qf_open_opts *oo, const struct qf_job_opts *jo)
 {
@@ -95,7 +87,6 @@ int cli_station_run(const char *src, const struct cli_station *cs,
 	struct qf_station *st;
 	struct qf_err e = { 0 };
 
-	so.open.warn = warn_line;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -34,6 +34,9 @@ void *qf_xmemalign(size_t align, size_t n);
 char *qf_xstrdup(const char *s);
 char *qf_xstrndup(const char *s, size_t n);
 char *qf_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* @dir and the missing directories above it (mkdir -p), new ones with
+ * @mode: 0 when @dir is a directory afterwards, else -errno. */
+int qf_make_dirs(const char *dir, unsigned mode);
 /* qf_err_set with its arguments in @ap, for helpers that take a format. */
 int qf_err_vset(struct qf_err *e, int code, const char *fmt, va_list ap);
 /* Add @sep (after a non-empty message) and both texts of @more to @e. */

@@ -333,3 +333,26 @@ const char *qf_format_name(enum qf_format f)
 	default: return "auto";
 	}
 }
+
+int qf_make_dirs(const char *dir, unsigned mode)
+{
+	char *d = qf_xstrdup(dir);
+	struct stat st;
+	int ret = 0;
+
+	for (char *p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(d, mode);     /* EEXIST is fine; the last one tells */
+		*p = '/';
+	}
+	if (mkdir(d, mode) < 0 && errno != EEXIST)
+		ret = -errno;
+	else if (stat(d, &st) < 0)
+		ret = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		ret = -ENOTDIR;
+	free(d);
+	return ret;
+}

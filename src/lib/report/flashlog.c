@@ -92,18 +92,16 @@ void qf_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The directories @path goes in; open reports what could not be made. */
 static void make_parents(const char *path)
 {
-	char *dir = qf_xstrdup(path);
-	char *p;
+	const char *slash = strrchr(path, '/');
+	char *dir;
 
-	for (p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir, 0700);   /* EEXIST is fine; open reports the rest */
-		*p = '/';
-	}
+	if (!slash || slash == path)
+		return;
+	dir = qf_xstrndup(path, (size_t)(slash - path));
+	qf_make_dirs(dir, 0700);
 	free(dir);
 }
 
@@ -113,17 +111,13 @@ static const char *const adjust_words[] = {
 	"partition-grown", "filesystem-grown",
 };
 
-/* ,"KEY":"2026-12-02T10:11:12Z" */
+/* ,"KEY":"2026-12-02T10:11:12Z", as the log's reader parses it back. */
 static void put_time(FILE *f, const char *key, int64_t when)
 {
-	time_t t = (time_t)when;
-	char buf[32] = "";
-	struct tm tm;
+	char buf[32];
 
-	if (gmtime_r(&t, &tm))
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(f, ",\"%s\":", key);
-	qf_json_string(f, buf);
+	qf_json_string(f, qf_history_time_str(when, true, buf, sizeof(buf)));
 }
 
 /* A string field, left out when empty. */
@@ -195,8 +189,6 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		       struct qf_err *e)
 {
 	char when[32] = "";
-	time_t t = (time_t)en->time;
-	struct tm tm;
 	char *line = NULL, last = '\n';
 	struct stat st = { 0 };
 	size_t len = 0;
@@ -204,13 +196,11 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 	int fd, ret = 0;
 	ssize_t n;
 
-	if (gmtime_r(&t, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	f = open_memstream(&line, &len);
 	if (!f)
 		return qf_err_set(e, errno, "%s: %m", path);
 	fputs("{\"time\":", f);
-	qf_json_string(f, when);
+	qf_json_string(f, qf_history_time_str(en->time, true, when, sizeof(when)));
 	fputs(",\"image\":", f);
 	qf_json_string(f, en->image);
 	if (en->cache) {

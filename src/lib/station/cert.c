@@ -14,21 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void mkdirs(const char *dir)
-{
-	char *d = qf_xstrdup(dir);
-
-	for (char *p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(d, 0755);
-		*p = '/';
-	}
-	mkdir(d, 0755);
-	free(d);
-}
-
 /* @s with everything but [A-Za-z0-9._-] made '_', for a file name. */
 static void file_word(char *out, size_t len, const char *s)
 {
@@ -41,14 +26,15 @@ static void file_word(char *out, size_t len, const char *s)
 	out[i] = '\0';
 }
 
-static void utc(char *out, size_t len, double when, const char *fmt)
+/* @when as 20261202T101112Z, for a file name. */
+static void file_time(char *out, size_t len, double when)
 {
 	time_t t = (time_t)when;
 	struct tm tm;
 
 	out[0] = '\0';
 	if (gmtime_r(&t, &tm))
-		strftime(out, len, fmt, &tm);
+		strftime(out, len, "%Y%m%dT%H%M%SZ", &tm);
 }
 
 static const char *const adjust_names[] = {
@@ -120,10 +106,8 @@ static void body(FILE *f, const struct slot *s, const struct qf_device *dev,
 				qf_append(buf, sizeof(buf), "; ", _(adjust_names[i]));
 		line(f, _("Adjustments:"), buf[0] ? buf : _("none"));
 	}
-	utc(buf, sizeof(buf), t0, "%Y-%m-%d %H:%M:%S UTC");
-	line(f, _("Started:"), buf);
-	utc(buf, sizeof(buf), t1, "%Y-%m-%d %H:%M:%S UTC");
-	line(f, _("Finished:"), buf);
+	line(f, _("Started:"), qf_history_time_str((int64_t)t0, true, buf, sizeof(buf)));
+	line(f, _("Finished:"), qf_history_time_str((int64_t)t1, true, buf, sizeof(buf)));
 	if (tp && p->elapsed > 0) {
 		snprintf(buf, sizeof(buf), _("%.1f s, %.1f MB/s"), p->elapsed,
 			 (double)(tp->written + tp->zeroed) / p->elapsed / 1e6);
@@ -140,10 +124,9 @@ void cert_write(struct slot *s, const struct qf_device *dev,
 	FILE *f;
 	int fd;
 
-	utc(when, sizeof(when), t1, "%Y%m%dT%H%M%SZ");
+	file_time(when, sizeof(when), t1);
 	file_word(slot, sizeof(slot), s->status.id);
 	file_word(who, sizeof(who), dev->serial[0] ? dev->serial : dev->name);
-	mkdirs(st->cert_dir);
 	path = qf_xasprintf("%s/%s-%s-%s.txt", st->cert_dir, when, slot, who);
 	/* Two drives never share a certificate, even within a second. */
 	for (int n = 2; (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
@@ -154,14 +137,10 @@ void cert_write(struct slot *s, const struct qf_device *dev,
 	}
 	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
-		char msg[QF_ERR_MSG_MAX];
-
-		snprintf(msg, sizeof(msg), _("%s: cannot write the certificate: %s"),
-			 path, strerror(errno));
+		qf_warn(&st->o.open, _("%s: cannot write the certificate: %s"), path,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		if (st->o.open.warn)
-			st->o.open.warn(st->o.open.warn_ctx, msg);
 		free(path);
 		pthread_mutex_lock(&st->mu);
 		s->status.certificate[0] = '\0';

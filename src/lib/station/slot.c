@@ -4,6 +4,7 @@
  * writes its certificate, shows PASS or FAIL and waits for its removal. */
 #include "station/station_int.h"
 #include "report/flashlog.h"
+#include "target/devices.h"
 #include "target/sysfs.h"
 
 #include <errno.h>
@@ -52,8 +53,8 @@ static void log_early(struct slot *s, const struct qf_device *dev,
 	en.result = "failed";
 	en.verify = "skipped";
 	en.error = reason;
-	if (qf_flashlog_append(st->log_path, &en, &e) < 0 && st->o.open.warn)
-		st->o.open.warn(st->o.open.warn_ctx, e.msg);
+	if (qf_flashlog_append(st->log_path, &en, &e) < 0)
+		qf_warn(&st->o.open, "%s", e.msg);
 }
 
 static enum qf_slot_state state_of(enum qf_target_state t)
@@ -160,8 +161,8 @@ static void run_drive(struct slot *s, const char *name, uint64_t id)
 	station_set_state(s, QF_SLOT_CHECKING, "");
 	pthread_mutex_unlock(&st->mu);
 
-	ret = qf_device_probe_sources(path, (const char *const *)st->sources,
-				      &dev, &e);
+	/* Every safety check, without reading what is on the drive. */
+	ret = qf_device_check(path, (const char *const *)st->sources, &dev, &e);
 	if (ret == 0) {
 		pthread_mutex_lock(&st->mu);
 		memcpy(s->status.model, dev.model, sizeof(s->status.model));

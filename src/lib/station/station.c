@@ -236,6 +236,14 @@ int qf_station_start(const struct qf_station_opts *o, struct qf_station **out,
 		st->cert_dir = qf_xasprintf("%.*s/certificates", dl,
 					    slash ? st->log_path : ".");
 	}
+	/* Made now, so a directory that cannot be is said before anything
+	 * is armed (this also makes the flash log's, beside it). */
+	if ((ret = qf_make_dirs(st->cert_dir, 0755)) < 0) {
+		ret = qf_err_set(e, -ret, N_("%s: cannot create the directory for the certificates: %m"),
+				 st->cert_dir);
+		free_station(st);
+		return ret;
+	}
 	/* Every record and certificate names the image's SHA-256. */
 	st->o.job.hash_source = true;
 	st->o.station = st->station;
