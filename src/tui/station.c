@@ -7,10 +7,10 @@
 #include "task.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define FLASH_SECONDS 3.0        /* a finished tile flashes this long */
 
@@ -89,13 +89,7 @@ static void slots_save(void)
 		free(path);
 		return;
 	}
-	/* The log's directory may not exist before the first flash. */
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(tmp, 0700);
-			*p = '/';
-		}
+	/* Beside the flash log, whose directory arming the station made. */
 	f = fopen(tmp, "we");
 	if (f) {
 		fputs("# qflash-tui: the slots of the last station armed\n", f);
@@ -110,10 +104,27 @@ static void slots_save(void)
 
 /* -------------------------------------------------------------- station */
 
+/* The station's warnings (a certificate that cannot be written, a copy
+ * in the cache used without the server) arrive on its threads: the
+ * newest waits here for the message line. */
+static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
+static char warn_msg[512];
+
 static void warn_status(void *ctx, const char *msg)
 {
 	(void)ctx;
-	(void)msg;      /* certificates that cannot be written show as "" */
+	pthread_mutex_lock(&warn_mu);
+	snprintf(warn_msg, sizeof(warn_msg), "%s", msg);
+	pthread_mutex_unlock(&warn_mu);
+}
+
+static void show_warning(void)
+{
+	pthread_mutex_lock(&warn_mu);
+	if (warn_msg[0])
+		app_status(true, _("Warning: %s"), warn_msg);
+	warn_msg[0] = '\0';
+	pthread_mutex_unlock(&warn_mu);
 }
 
 /* What the arming task reads while it runs; kept until the next one. */
@@ -186,6 +197,7 @@ void app_station_tick(void)
 	struct qf_slot_status *ev = NULL;
 	int n;
 
+	show_warning();
 	if (!app.station)
 		return;
 	qf_station_ack_wakeup(app.station);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # tui_station_http.sh - qflash-tui arms a station on a remote image
 # without freezing: the screen says it is arming while the image goes
-# into the cache, then a drive plugged in is flashed from the copy.
+# into the cache, then a drive plugged in is flashed from the copy; with
+# the server gone, the next one too, and the message line says so.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
@@ -42,6 +43,16 @@ tui_keys Escape
 tui_wait "copies: 1, failed: 0" 120
 same "$T/ref.raw" "$T/a1.img"
 ls "$T/xdg-cache/qflash" >/dev/null || fail "no cache in $T/xdg-cache/qflash"
+
+# Without the server the next drive is flashed from the copy, and the
+# screen says the copy could not be checked.
+nginx_down nginx
+slot_eject "$A"
+truncate -s 100M "$T/a2.img"
+slot_insert "$A" "$T/a2.img"
+tui_wait "copies: 2, failed: 0" 120
+tui_wait "could not be checked against the server" 5
+same "$T/ref.raw" "$T/a2.img"
 tui_keys q
 tui_wait "The station is armed. Disarm it and quit?"
 tui_keys y

@@ -179,8 +179,9 @@ static void warn_offline(const struct fetch *f, const struct cache_entry *en)
 
 	if (gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
-	qf_warn(f->o, _("%s; using its copy in the cache, downloaded %s, which could not be checked against the server"),
-		f->why->msg, when);
+	/* What was done first, then why: a one-line message keeps the start. */
+	qf_warn(f->o, _("copy in the cache used, which could not be checked against the server (downloaded %s): %s"),
+		when, f->why->msg);
 }
 
 /* The copy the cache holds, if it is usable: 1 with *@out, 0 when there
