@@ -53,6 +53,7 @@ static const char *read_all(const struct qf_history_filter *f, struct qf_history
 int main(void)
 {
 	struct qf_history h;
+	const char *got;
 	struct qf_history_filter f = { 0 };
 	int64_t today, yesterday;
 	int fd;
@@ -98,8 +99,9 @@ int main(void)
 	write_log(LINE("2026-01-01T10:00:00Z", "/dev/sdb", "started")
 		  LINE("2026-01-01T10:05:00Z", "/dev/sdb", "started")
 		  LINE("2026-01-01T10:05:00Z", "/dev/sdb", "ok"));
-	ok(!strcmp(read_all(NULL, &h), "/dev/sdb=interrupted,/dev/sdb=ok,"),
-	   "a flash run again after a kill: %s", read_all(NULL, &h));
+	got = read_all(NULL, &h);
+	ok(!strcmp(got, "/dev/sdb=interrupted,/dev/sdb=ok,"),
+	   "a flash run again after a kill: %s", got);
 	is_int(h.all.interrupted, 1, "one interrupted");
 	is_int(h.rec[1].line, 2, "the finished flash begins at its started line");
 	qf_history_free(&h);
@@ -111,9 +113,9 @@ int main(void)
 		  LINE("2026-01-01T10:00:00Z", "/dev/sdc", "failed")
 		  LINE("2026-01-01T10:00:01Z", "/dev/sdd", "ok")
 		  LINE("2026-01-01T10:00:00Z", "/dev/sdb", "cancelled"));
-	ok(!strcmp(read_all(NULL, &h),
-		   "/dev/sdb=cancelled,/dev/sdc=failed,/dev/sdd=ok,"),
-	   "interleaved jobs paired: %s", read_all(NULL, &h));
+	got = read_all(NULL, &h);
+	ok(!strcmp(got, "/dev/sdb=cancelled,/dev/sdc=failed,/dev/sdd=ok,"),
+	   "interleaved jobs paired: %s", got);
 	ok(h.all.total == 3 && h.all.passed == 1 && h.all.failed == 1 &&
 	   h.all.cancelled == 1 && h.all.interrupted == 0, "and counted");
 	qf_history_free(&h);
@@ -127,8 +129,9 @@ int main(void)
 		  LINE("2026-01-05T10:00:00Z", "/dev/e", "started"));
 	f.limit = 2;
 	f.mark = t_of("2026-01-04");
-	ok(!strcmp(read_all(&f, &h), "/dev/d=mismatch,/dev/e=interrupted,"),
-	   "the newest two, oldest first: %s", read_all(&f, &h));
+	got = read_all(&f, &h);
+	ok(!strcmp(got, "/dev/d=mismatch,/dev/e=interrupted,"),
+	   "the newest two, oldest first: %s", got);
 	ok(h.all.total == 5 && h.all.passed == 3 && h.marked.total == 2 &&
 	   h.marked.failed == 1 && h.marked.interrupted == 1,
 	   "every record counted, the marked ones apart");
@@ -136,14 +139,16 @@ int main(void)
 	f.limit = 0;
 	f.mark = 0;
 	f.since = t_of("2026-01-02T10:00:00Z");
-	ok(!strcmp(read_all(&f, &h), "/dev/b=ok,/dev/c=ok,/dev/d=mismatch,/dev/e=interrupted,"),
-	   "since: at or after the time: %s", read_all(&f, &h));
+	got = read_all(&f, &h);
+	ok(!strcmp(got, "/dev/b=ok,/dev/c=ok,/dev/d=mismatch,/dev/e=interrupted,"),
+	   "since: at or after the time: %s", got);
 	qf_history_free(&h);
 
 	/* A log without a final newline, and one of nothing. */
 	write_log(LINE("2026-01-01T10:00:00Z", "/dev/sdb", "ok") "{\"result\":\"ok\",\"target\":\"/x\"}");
-	ok(!strcmp(read_all(NULL, &h), "/x=ok,/dev/sdb=ok,") && h.skipped == 0,
-	   "the last line counts without its newline: %s", read_all(NULL, &h));
+	got = read_all(NULL, &h);
+	ok(!strcmp(got, "/x=ok,/dev/sdb=ok,") && h.skipped == 0,
+	   "the last line counts without its newline: %s", got);
 	is_int(h.rec[0].time, 0, "a record without a time has time 0");
 	qf_history_free(&h);
 	write_log("");
