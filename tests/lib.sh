@@ -117,7 +117,14 @@ loop_attach() {
 	local f=$1
 	shift
 	LOOP=$(losetup "$@" -f --show "$f") || fail "losetup ${*:+$* }$f failed"
-	on_exit "losetup -d '$LOOP'"
+	on_exit "loop_release '$LOOP' '$(realpath "$f")'"
+}
+
+# loop_release DEV FILE: detach DEV while it still holds FILE.  A test
+# that detached it early may find the number taken by another test's
+# device at exit, which is not its to detach.
+loop_release() {
+	[ "$(losetup -nO BACK-FILE "$1" 2>/dev/null)" = "$2" ] && losetup -d "$1"
 }
 
 # loop_file NAME SIZE SEED [LOSETUP OPTIONS...]: random backing file
