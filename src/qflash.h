@@ -369,12 +369,20 @@ struct qf_catalog {
 	/* What was left out and why, translated, in the catalog's order. */
 	char **messages;
 	size_t nmessages;
+	/* Read through a cache (qf_open_opts.cache_dir) whose copy was used
+	 * because the server could not be reached; when that copy was made
+	 * (s since the epoch). */
+	bool offline;
+	int64_t stored;
 };
 
 /* Read the catalog @name (a path or an http(s) URL, requested with @o's
  * headers and TLS options; @o may be NULL) into *@out (free with
- * qf_catalog_free).  Fails only when it cannot be read, is larger than
- * QF_CATALOG_MAX_BYTES or is no JSON catalog at all. */
+ * qf_catalog_free).  With o->cache_dir a catalog on a server is kept in
+ * that cache and read from it when the server cannot be reached (o->warn
+ * hears so, and the catalog's offline flag says it).  Fails only when
+ * it cannot be read, is larger than QF_CATALOG_MAX_BYTES or is no JSON
+ * catalog at all. */
 int qf_catalog_read(const char *name, const struct qf_open_opts *o,
 		    struct qf_catalog **out, struct qf_err *e);
 /* The image entry @spec names: its path ("Folder/Name"), or the name of

@@ -180,23 +180,20 @@ static void print_json(const struct qf_catalog *c)
 /* The entries the cache at @dir holds; the cache is not created to ask. */
 static void mark_cached(struct qf_catalog *c, const char *dir)
 {
-	char *def = dir ? NULL : qf_cache_default_dir();
 	struct qf_err e = { 0 };
 	struct qf_cache *cache;
 	struct stat st;
 
-	if (!dir)
-		dir = def;
 	if (dir && stat(dir, &st) == 0 && (cache = qf_cache_open(dir, 0, &e))) {
 		qf_catalog_mark_cached(c, cache);
 		qf_cache_close(cache);
 	}
-	free(def);
 }
 
 /* ------------------------------------------------------------------ pick */
 
-static int pick(struct cli_catalog *o, const char **src, struct qf_open_opts *oo)
+static int pick(struct cli_catalog *o, const char **src, struct qf_open_opts *oo,
+		const char **cache_dir)
 {
 	struct qf_err e = { 0 };
 	const struct qf_catalog_entry *en =
@@ -225,32 +222,40 @@ static int pick(struct cli_catalog *o, const char **src, struct qf_open_opts *oo
 	}
 	if (en->bmap[0])
 		oo->bmap = en->bmap;
+	/* A copy in the cache is read from there (checked against the
+	 * server when it can be reached): it flashes offline too. */
+	if (!*cache_dir && en->cached)
+		*cache_dir = o->cache;
 	*src = en->url;
 	return -1;
 }
 
 int catalog_run(struct cli_catalog *o, const char **src,
-		struct qf_open_opts *oo, const char *cache_dir, bool json)
+		struct qf_open_opts *oo, const char **cache_dir, bool json)
 {
 	struct qf_open_opts ro = { 0 };
 	struct qf_err e = { 0 };
 
 	if (!o->file)
 		return -1;
-	/* The server's options, not the image's. */
+	/* The server's options, not the image's; the catalog is kept in the
+	 * cache, so that it can be read without the server. */
+	if (!*cache_dir)
+		o->cache = qf_cache_default_dir();
 	ro.cacert = oo->cacert;
 	ro.insecure = oo->insecure;
 	ro.headers = oo->headers;
 	ro.warn = oo->warn;
+	ro.cache_dir = *cache_dir ? *cache_dir : o->cache;
 	if (qf_catalog_read(o->file, &ro, &o->cat, &e) < 0) {
 		fprintf(stderr, "qflash: %s\n", e.msg);
 		return 1;
 	}
+	mark_cached(o->cat, ro.cache_dir);
 	if (!o->list)
-		return pick(o, src, oo);
+		return pick(o, src, oo, cache_dir);
 	for (size_t i = 0; i < o->cat->nmessages; i++)
 		fprintf(stderr, "qflash: %s: %s\n", o->file, o->cat->messages[i]);
-	mark_cached(o->cat, cache_dir);
 	if (json)
 		print_json(o->cat);
 	else
@@ -262,6 +267,8 @@ void catalog_done(struct cli_catalog *o)
 {
 	qf_catalog_free(o->cat);
 	free(o->origin);
+	free(o->cache);
 	o->cat = NULL;
 	o->origin = NULL;
+	o->cache = NULL;
 }

@@ -11,6 +11,7 @@ struct cli_catalog {
 	bool list;                   /* -list */
 	struct qf_catalog *cat;      /* read by catalog_run */
 	char *origin;                /* "the catalog X", for the checksum */
+	char *cache;                 /* the default cache, when none is given */
 };
 
 /* Take flag @name (without dashes) when it is -catalog or -list: true
@@ -20,14 +21,16 @@ bool catalog_flag(struct cli_catalog *o, const char *name, const char *val);
  * -bmap @bmap (translated), or NULL when nothing is. */
 const char *catalog_usage(const struct cli_catalog *o, const char *src,
 			  bool other_work);
-/* With -catalog: read it with @oo's http options, then either print it
- * (-list; @cache_dir, or the default cache, tells which entries are
- * cached) and return the exit status, or point *@src and @oo's sha256
- * and bmap at the entry -src catalog:NAME names and return -1 (the
- * caller goes on to flash), or return 1 or 2 when that fails.  Without
- * -catalog: -1. */
+/* With -catalog: read it with @oo's http options through the cache at
+ * *@cache_dir (or the default cache, which keeps it for offline use),
+ * then either print it (-list, saying which entries are cached) and
+ * return the exit status, or point *@src and @oo's sha256 and bmap at the
+ * entry -src catalog:NAME names and return -1 (the caller goes on to
+ * flash; an entry the default cache holds sets *@cache_dir to it, so
+ * that it is read from there), or return 1 or 2 when that fails.
+ * Without -catalog: -1. */
 int catalog_run(struct cli_catalog *o, const char **src,
-		struct qf_open_opts *oo, const char *cache_dir, bool json);
+		struct qf_open_opts *oo, const char **cache_dir, bool json);
 void catalog_done(struct cli_catalog *o);
 
 #endif

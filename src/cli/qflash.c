@@ -643,7 +643,7 @@ int main(int argc, char **argv)
 	oo.member = opt.member;
 	oo.headers = opt.headers;
 	oo.warn = warn_cb;
-	if ((ret = catalog_run(&opt.cat, &opt.src, &oo, opt.cache, opt.json)) >= 0)
+	if ((ret = catalog_run(&opt.cat, &opt.src, &oo, &opt.cache, opt.json)) >= 0)
 		return ret;
 	if (!opt.src)
 		return qualify_targets(opt.dst, opt.ndst, NULL, opt.json, false);

@@ -6,7 +6,8 @@
 # -src catalog:NAME (or FOLDER/NAME) flashes the entry byte for byte with
 # the catalog's SHA-256 enforced, and a wrong one is refused before
 # anything is written.  Then the same over http, with URLs relative to the
-# catalog's, and the cached flag after a -cache flash.
+# catalog's, and the cached flag after a -cache flash; offline, the
+# catalog and the cached image come from the cache, saying so.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
@@ -222,4 +223,23 @@ flash "POS 2025" -cache "$XDG_CACHE_HOME/qflash"
 run_q -catalog "$CAT" -src "catalog:Kiosk wrong sum" -dst "$T/out.raw"
 [ "$RC" = 1 ] || fail "http: a wrong checksum is not refused"
 expect 1 "nothere.json" -catalog "$BASE/lists/nothere.json" -list
+
+note "offline: the catalog and the cached image from the cache, and said so"
+nginx_down nginx
+run_ok -catalog "$CAT" -list
+grep -q 'copy in the cache used, which could not be checked against the server' "$T/err.txt" ||
+	fail "offline: the catalog's copy is not said to be from the cache: $(cat "$T/err.txt")"
+grep -q '^  POS 2025  .*  yes  ' "$T/out.txt" || fail "offline: the cached list is not shown"
+# No -cache given: the entry the default cache holds is read from it.
+flash "POS 2025"
+grep -q 'copy in the cache used' "$T/err.txt" ||
+	fail "offline: the image is not said to be from the cache: $(cat "$T/err.txt")"
+# An image the cache does not hold cannot be flashed, and nothing is.
+rm -f "$T/x"
+run_q -catalog "$CAT" -src "catalog:Kiosk" -dst "$T/x"
+[ "$RC" = 1 ] || fail "offline: an uncached image: exit $RC"
+[ -s "$T/x" ] && fail "offline: an uncached image wrote its target"
+# A catalog never read through the cache has no copy to fall back on.
+rm -rf "$XDG_CACHE_HOME/qflash"
+expect 1 "catalog.json" -catalog "$CAT" -list
 note "all good"

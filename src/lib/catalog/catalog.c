@@ -166,8 +166,9 @@ static int parse(const char *name, const char *base, const void *text,
 	return 0;
 }
 
-int qf_catalog_read_source(struct qf_source *s, const char *name,
-			   struct qf_catalog **out, struct qf_err *e)
+/* The catalog in @s, named @name; relative names resolve against @base. */
+static int read_text(struct qf_source *s, const char *name, const char *base,
+		     struct qf_catalog **out, struct qf_err *e)
 {
 	char *text;
 	int ret;
@@ -178,10 +179,55 @@ int qf_catalog_read_source(struct qf_source *s, const char *name,
 				  name, (unsigned long long)(QF_CATALOG_MAX_BYTES >> 20));
 	text = qf_xmalloc((size_t)s->size + 1);
 	ret = s->size ? qf_source_pread(s, text, (size_t)s->size, 0, 0, e) : 0;
-	/* Relative names resolve against the absolute path or the URL. */
 	if (ret == 0)
-		ret = parse(name, s->name, text, (size_t)s->size, out, e);
+		ret = parse(name, base, text, (size_t)s->size, out, e);
 	free(text);
+	return ret;
+}
+
+int qf_catalog_read_source(struct qf_source *s, const char *name,
+			   struct qf_catalog **out, struct qf_err *e)
+{
+	/* Relative names resolve against the absolute path or the URL. */
+	return read_text(s, name, s->name, out, e);
+}
+
+/* A catalog on a server, through the cache at o->cache_dir: the copy
+ * there is checked against the server (ETag, Last-Modified) and used
+ * when the server cannot be reached, which o->warn hears.  Its relative
+ * names still resolve against the URL. */
+static int read_cached(const char *url, const struct qf_open_opts *o,
+		       struct qf_catalog **out, bool *no_cache, struct qf_err *e)
+{
+	struct qf_open_opts co = *o;
+	struct qf_cache_info info = { 0 };
+	struct qf_source *s = NULL;
+	struct qf_cache *cache;
+	char *local = NULL;
+	int ret;
+
+	cache = qf_cache_open(o->cache_dir, o->cache_max, e);
+	if (!cache) {
+		*no_cache = true;
+		return -ENOENT;
+	}
+	/* The catalog's own checksum is whatever is published beside it;
+	 * an image's options do not apply to it. */
+	co.sha256 = NULL;
+	co.sha256_origin = NULL;
+	ret = qf_cache_fetch(cache, url, &co, &local, &info, o->cancel, NULL,
+			     NULL, e);
+	if (ret == 0)
+		ret = qf_source_open(local, NULL, NULL, &s, e);
+	if (ret == 0)
+		ret = read_text(s, url, url, out, e);
+	if (ret == 0) {
+		(*out)->offline = info.use == QF_CACHE_OFFLINE;
+		(*out)->stored = info.stored;
+	}
+	qf_source_close(s);
+	free(local);
+	qf_cache_close(cache);
 	return ret;
 }
 
@@ -192,6 +238,19 @@ int qf_catalog_read(const char *name, const struct qf_open_opts *o,
 	int ret;
 
 	*out = NULL;
+	if (o && o->cache_dir && qf_name_is_url(name)) {
+		struct qf_err ce = { 0 };
+		bool no_cache = false;
+
+		ret = read_cached(name, o, out, &no_cache, &ce);
+		if (!no_cache) {
+			if (ret < 0)
+				*e = ce;
+			return ret;
+		}
+		/* No cache to keep it in: read it from the server alone. */
+		qf_warn(o, _("%s; the catalog is read without it"), ce.msg);
+	}
 	if ((ret = qf_source_open(name, NULL, o, &s, e)) < 0)
 		return ret;
 	ret = qf_catalog_read_source(s, name, out, e);
