@@ -48,6 +48,9 @@ enum km_action {
 #define KC_FILTER   (1u << 2)   /* source: typing a filter */
 #define KC_SNAPS    (1u << 3)   /* image: the snapshots pane */
 #define KC_PARTS    (1u << 4)   /* map: the list of partitions */
+#define KC_CATALOG  (1u << 5)   /* source: the catalog is shown */
+#define KC_CATPROB  (1u << 6)   /* source: the catalog left entries out */
+#define KC_HAVECAT  (1u << 7)   /* source: files shown, a catalog given */
 
 struct km_entry {
 	unsigned screens;

@@ -155,9 +155,15 @@ static char *member_of, *member;
 /* The images of the archive being asked about. */
 static char **pick_names;
 
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
 static void open_image(const char *name, const char *snapshot,
 		       enum qf_format format, bool force, bool forward)
 {
+	struct qf_open_opts co = { 0 };
 	struct task *t;
 
 	if (open_running)
@@ -173,6 +179,12 @@ static void open_image(const char *name, const char *snapshot,
 	t->forward = forward;
 	if (member_of && member && strcmp(member_of, name) == 0)
 		t->member = xstrdup(member);
+	if (view_catalog_options(name, &co)) {
+		t->sha256 = dup_or_null(co.sha256);
+		t->sha256_origin = dup_or_null(co.sha256_origin);
+		t->bmap = dup_or_null(co.bmap);
+		t->cache_dir = dup_or_null(co.cache_dir);
+	}
 	if (task_start(t) < 0) {
 		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
 		task_free(t);
@@ -855,6 +867,8 @@ static void handle_tasks(void)
 			open_done(t);
 		else if (t->kind == TASK_HISTORY)
 			view_history_loaded(t);
+		else if (t->kind == TASK_CATALOG)
+			view_catalog_loaded(t);
 		else if (t->kind == TASK_STATION)
 			app_station_started(t);
 		else
@@ -978,6 +992,8 @@ static void usage(FILE *f)
 		"  --verify            read the targets back and compare (default)\n"
 		"  --no-verify         do not verify\n"
 		"  --log FILE          flash log (JSON lines) to append to\n"
+		"  --catalog URL|FILE  choose the image from this catalog of a site's\n"
+		"                      images (Raspberry Pi Imager's os_list JSON)\n"
 		"  --demo              make a demo image and two target files in a\n"
 		"                      new temporary directory and open them\n"
 		"  --color=WHEN        auto, always or never\n"
@@ -1023,7 +1039,7 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_TARGET = 256, OPT_VERIFY, OPT_NO_VERIFY, OPT_LOG, OPT_DEMO,
-		OPT_COLOR, OPT_ASCII, OPT_VERSION,
+		OPT_COLOR, OPT_ASCII, OPT_VERSION, OPT_CATALOG,
 	};
 	static const struct option longopts[] = {
 		{ "target", required_argument, NULL, OPT_TARGET },
@@ -1031,6 +1047,7 @@ int main(int argc, char **argv)
 		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
 		{ "log", required_argument, NULL, OPT_LOG },
 		{ "demo", no_argument, NULL, OPT_DEMO },
+		{ "catalog", required_argument, NULL, OPT_CATALOG },
 		{ "color", optional_argument, NULL, OPT_COLOR },
 		{ "colour", optional_argument, NULL, OPT_COLOR },
 		{ "ascii", no_argument, NULL, OPT_ASCII },
@@ -1069,6 +1086,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DEMO:
 			demo = true;
+			break;
+		case OPT_CATALOG:
+			free(app.catalog_name);
+			app.catalog_name = xstrdup(optarg);
 			break;
 		case OPT_COLOR:
 			if (!optarg || strcmp(optarg, "always") == 0)
@@ -1137,6 +1158,8 @@ int main(int argc, char **argv)
 	} else {
 		app.screen = SCR_SOURCE;
 	}
+	if (app.catalog_name)
+		view_catalog_start();
 	main_loop();
 
 	/* Every way out (quit, signal, lost terminal) ends here: stop the
@@ -1148,6 +1171,7 @@ int main(int argc, char **argv)
 	}
 	app_station_stop();
 	stop_curses();
+	view_catalog_free();
 	if (demo_dir)
 		fprintf(stderr, _("qflash-tui: the demo files are in %s\n"), demo_dir);
 	if (sig == SIGINT)

@@ -146,6 +146,8 @@ void app_station_arm(void)
 	o->open.force = app.img_forced;
 	o->open.allow_remote_backing = app.open_remote;
 	o->open.member = app.open_member;
+	/* The catalog's checksum and bmap, if it was picked from one. */
+	view_catalog_options(app.image_name, &o->open);
 	o->open.warn = warn_status;
 	o->job.verify = app.verify;
 	o->job.exact = app.exact;

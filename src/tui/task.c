@@ -47,6 +47,10 @@ static void run_open(struct task *t)
 	o.force = t->force;
 	o.allow_remote_backing = t->allow_remote;
 	o.member = t->member;
+	o.sha256 = t->sha256;
+	o.sha256_origin = t->sha256_origin;
+	o.bmap = t->bmap;
+	o.cache_dir = t->cache_dir;
 	o.warn = collect_warning;
 	o.warn_ctx = t;
 	t->ret = qf_image_open(t->name, &o, &t->img, &t->err);
@@ -62,6 +66,28 @@ static void run_open(struct task *t)
 	/* An unreadable table still leaves the whole disk to flash. */
 	if (qf_ptable_read(t->img, &t->pt, collect_warning, t, &t->pterr) < 0)
 		t->pt = NULL;
+}
+
+/* The catalog, kept in the cache (so that it reads without the server),
+ * and which of its images the cache holds. */
+static void run_catalog(struct task *t)
+{
+	struct qf_open_opts o;
+	struct qf_cache *cache;
+	struct qf_err e = { 0 };
+
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = t->catalog_cache;
+	o.warn = collect_warning;
+	o.warn_ctx = t;
+	t->ret = qf_catalog_read(t->name, &o, &t->cat, &t->err);
+	if (t->ret < 0 || !t->catalog_cache)
+		return;
+	cache = qf_cache_open(t->catalog_cache, 0, &e);
+	if (cache) {
+		qf_catalog_mark_cached(t->cat, cache);
+		qf_cache_close(cache);
+	}
 }
 
 static void run_devices(struct task *t)
@@ -99,6 +125,8 @@ static void *worker(void *arg)
 		t->ret = qf_history_read(t->name, &t->filter, &t->hist, &t->err);
 	else if (t->kind == TASK_STATION)
 		t->ret = qf_station_start(t->station_opts, &t->station, &t->err);
+	else if (t->kind == TASK_CATALOG)
+		run_catalog(t);
 	else
 		run_devices(t);
 	pthread_mutex_lock(&lock);
@@ -152,6 +180,11 @@ void task_free(struct task *t)
 	free(t->name);
 	free(t->snapshot);
 	free(t->member);
+	free(t->sha256);
+	free(t->sha256_origin);
+	free(t->bmap);
+	free(t->cache_dir);
+	qf_catalog_free(t->cat);
 	for (int i = 0; t->members && t->members[i]; i++)
 		free(t->members[i]);
 	free(t->members);

@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-enum task_kind { TASK_OPEN, TASK_DEVICES, TASK_HISTORY, TASK_STATION };
+enum task_kind {
+	TASK_OPEN, TASK_DEVICES, TASK_HISTORY, TASK_STATION, TASK_CATALOG
+};
 
 struct task_file {
 	int ret;                 /* qf_device_probe's result */
@@ -28,6 +30,9 @@ struct task {
 	bool allow_remote;       /* it may read backing files from servers */
 	bool forward;            /* go on to the next screen when done */
 	char *member;            /* the archive member to open, or NULL */
+	/* the checksum and bmap a catalog gives it, and the cache to read
+	 * it through (each NULL when none) */
+	char *sha256, *sha256_origin, *bmap, *cache_dir;
 	char **members;          /* out, on -EMLINK: the archive's images */
 	struct qf_image *img;
 	struct qf_ptable *pt;
@@ -50,7 +55,11 @@ struct task {
 	 * armed station (a remote image is downloaded first) */
 	const struct qf_station_opts *station_opts;
 	struct qf_station *station;
-	/* both */
+	/* TASK_CATALOG in: its name above, the cache it is kept in (or
+	 * NULL; the caller keeps it); out: the catalog, cached flags set */
+	const char *catalog_cache;
+	struct qf_catalog *cat;
+	/* all */
 	int ret;
 	struct qf_err err;
 	pthread_t thread;

@@ -47,6 +47,7 @@ struct app {
 	 * the way to the confirm screen and after a flash */
 	char log_error[QF_ERR_MSG_MAX];
 	bool have_source_arg;    /* an IMAGE was given: no Source screen */
+	char *catalog_name;      /* --catalog: the site's catalog of images */
 
 	/* navigation */
 	enum tui_screen screen;
@@ -179,6 +180,20 @@ bool view_history_key(int ch);
 struct task;
 void view_history_show(void);
 void view_history_loaded(struct task *t);
+/* The source screen's catalog (view_catalog.c): read it (on a task,
+ * handed back to view_catalog_loaded), whether it is shown rather than
+ * the file list, the open options of the image picked from it (false
+ * when @name is not that image), and its part of the source screen. */
+void view_catalog_start(void);
+void view_catalog_loaded(struct task *t);
+bool view_catalog_active(void);
+void view_catalog_toggle(void);
+bool view_catalog_options(const char *name, struct qf_open_opts *o);
+struct ui_area;
+void view_catalog_draw(const struct ui_area *a);
+bool view_catalog_key(int ch);
+unsigned view_catalog_context(void);
+void view_catalog_free(void);
 /* Where the keys go now on screens with more than one place (KC_ bits of
  * keymap.h); the other screens have KC_KEYS. */
 unsigned view_source_context(void);

@@ -17,17 +17,18 @@ void view_help_draw(void)
 	int n = 0, kw = 0, w = COLS - 4, tw, y;
 
 	for (k = km_table(); k->key; k++)
-		if ((k->screens & km_screen_bit(app.screen)) && ui_width(label(k)) > kw)
+		if ((k->screens & km_screen_bit(app.screen)) && k->help &&
+		    ui_width(label(k)) > kw)
 			kw = ui_width(label(k));
 	/* The text column: the box, its margins and the key column off. */
 	tw = w - 4 - kw - 2;
 	for (k = km_table(); k->key; k++)
-		if (k->screens & km_screen_bit(app.screen))
+		if ((k->screens & km_screen_bit(app.screen)) && k->help)
 			n += ui_width(_(k->help)) > tw ? 2 : 1;
 	a = ui_overlay(n + 4, w, _("Keys"));
 	y = a.y;
 	for (k = km_table(); k->key && y < a.y + a.h - 2; k++) {
-		if (!(k->screens & km_screen_bit(app.screen)))
+		if (!(k->screens & km_screen_bit(app.screen)) || !k->help)
 			continue;
 		ui_put(y, a.x, kw, UI_KEY, label(k));
 		y += ui_wrap(y, a.x + kw + 2, tw, 2, UI_NORMAL, _(k->help));

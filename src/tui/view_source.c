@@ -247,6 +247,10 @@ void view_source_draw(void)
 	char title[PATH_MAX + 64], tail[PATH_MAX + 8];
 
 	reset_if_new();
+	if (view_catalog_active()) {
+		view_catalog_draw(&a);
+		return;
+	}
 	if (!loaded)
 		load_dir();
 	ui_tail(cwd, a.w - 24, tail, sizeof(tail));
@@ -295,9 +299,12 @@ void view_source_draw(void)
 unsigned view_source_context(void)
 {
 	reset_if_new();
+	if (view_catalog_active())
+		return view_catalog_context();
 	if (editing_filter)
 		return KC_FILTER;
-	return focus_path ? KC_BROWSE : KC_KEYS | KC_BROWSE;
+	return focus_path ? KC_BROWSE
+			  : KC_KEYS | KC_BROWSE | (app.catalog_name ? KC_HAVECAT : 0);
 }
 
 bool view_source_key(int ch)
@@ -307,6 +314,8 @@ bool view_source_key(int ch)
 	enum km_action act = km_action(ch);
 
 	reset_if_new();
+	if (view_catalog_active())
+		return view_catalog_key(ch);
 	if (editing_filter) {
 		if (ch == 27) {
 			ui_field_set(&filt, "");
@@ -361,6 +370,10 @@ bool view_source_key(int ch)
 	}
 	if (ch == '/') {
 		editing_filter = true;
+		return true;
+	}
+	if (ch == 'c' && app.catalog_name) {
+		view_catalog_toggle();
 		return true;
 	}
 	if (ch == KEY_F(5)) {
