@@ -120,8 +120,15 @@ struct qf_open_opts {
 	 * job, which reads the file once more for it. */
 	const char *sha256;
 	/* Where a @sha256 given as hex came from, as messages and the flash
-	 * log name it (a catalog, say); NULL: "-sha256". */
+	 * log name it (a catalog, say); NULL: "-sha256".  It names
+	 * @disk_sha256's origin too. */
 	const char *sha256_origin;
+	/* The SHA-256 of the disk image itself, decompressed (a catalog's
+	 * extract_sha256): 64 hex digits, or NULL.  A job computes it as
+	 * the flash runs (a compressed image as it is decoded; a qcow2 by
+	 * reading the virtual disk once more) and fails every target before
+	 * its partition table is written when it differs. */
+	const char *disk_sha256;
 	/* Compute the image file's SHA-256 in a job even when none is
 	 * published (for the flash log). */
 	bool hash_source;
@@ -179,6 +186,12 @@ const char *qf_image_bmap(const struct qf_image *img, uint64_t *mapped,
  * (lower-case hex into @hex): 1, or 0 while it is not known (qcow2 and raw
  * images: a job computes it). */
 int qf_image_stream_digest(struct qf_image *img, char hex[65]);
+/* The SHA-256 of a stream image's decompressed bytes, once decoded to
+ * their end (asked for with qf_open_opts.disk_sha256): 1 with @hex, or 0. */
+int qf_image_disk_digest(struct qf_image *img, char hex[65]);
+/* Whether the image's file is its disk byte for byte (one raw layer):
+ * the file's digest is the disk's. */
+bool qf_image_file_is_disk(const struct qf_image *img);
 /* 0 when @got (lower-case hex) is the published SHA-256 or none was
  * published; -EBADMSG saying both otherwise. */
 int qf_image_digest_check(struct qf_image *img, const char *got,
@@ -194,6 +207,10 @@ uint64_t qf_image_size(const struct qf_image *img);
 const char *qf_image_name(const struct qf_image *img);
 /* True for sequential-only sources (gz/zst streams). */
 bool qf_image_is_stream(const struct qf_image *img);
+/* The disk image's published SHA-256 (qf_open_opts.disk_sha256) and, in
+ * *@origin (may be NULL), where it came from; NULL when none was given. */
+const char *qf_image_disk_checksum(const struct qf_image *img,
+				   const char **origin);
 
 /* Read virtual-disk bytes.  Thread-safe.  Reads past the end of the
  * virtual disk fail with -EINVAL.  For streams, only the buffered head of
@@ -778,6 +795,9 @@ struct qf_progress {
 					retried, the number of that retry
 					(1 for the first); 0 while data flows */
 	double net_rate;             /* http: bytes/s received, recent window */
+	/* The disk image's SHA-256 checked against qf_image_disk_checksum,
+	 * as checksum_ok. */
+	int disk_checksum_ok;
 	double rate;                 /* bytes/s over a recent window */
 	double eta;                  /* seconds, <0 unknown */
 	int ntargets;

@@ -73,7 +73,8 @@ check)
 	export TSAN_OPTIONS
 	tsan_tests="tests/unit/test_engine tests/cli/multi_target.sh \
 tests/cli/cancel.sh tests/cli/verify.sh tests/cli/zeroes.sh tests/cli/convert.sh \
-tests/cli/bmap.sh tests/http/http_plain.sh tests/station/station.sh"
+tests/cli/bmap.sh tests/http/http_plain.sh tests/station/station.sh \
+tests/cli/catalog.sh"
 	make -j"$(nproc)" check TESTS="$tsan_tests" || {
 		cat tsan-report.* 2>/dev/null || :
 		exit 1

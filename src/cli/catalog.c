@@ -220,6 +220,12 @@ static int pick(struct cli_catalog *o, const char **src, struct qf_open_opts *oo
 			abort();
 		oo->sha256_origin = o->origin;
 	}
+	if (en->extract_sha256[0]) {
+		oo->disk_sha256 = en->extract_sha256;
+		if (!o->origin && asprintf(&o->origin, _("the catalog %s"), o->file) < 0)
+			abort();
+		oo->sha256_origin = o->origin;
+	}
 	if (en->bmap[0])
 		oo->bmap = en->bmap;
 	/* A copy in the cache is read from there (checked against the

@@ -425,6 +425,10 @@ static void print_checksum(const struct qf_image *img, const struct qf_progress 
 	if (want && p->checksum_ok > 0)
 		fprintf(stderr, _("qflash: the image file matches its published SHA-256 (%s)\n"),
 			origin);
+	want = qf_image_disk_checksum(img, &origin);
+	if (want && p->disk_checksum_ok > 0)
+		fprintf(stderr, _("qflash: the disk image matches its published SHA-256 (%s)\n"),
+			origin);
 	else if (p->source_sha256[0] && (opt.debug || opt.hash_source))
 		fprintf(stderr, _("qflash: SHA-256 of the image file: %s\n"),
 			p->source_sha256);

@@ -181,6 +181,7 @@ static void open_image(const char *name, const char *snapshot,
 		t->member = xstrdup(member);
 	if (view_catalog_options(name, &co)) {
 		t->sha256 = dup_or_null(co.sha256);
+		t->disk_sha256 = dup_or_null(co.disk_sha256);
 		t->sha256_origin = dup_or_null(co.sha256_origin);
 		t->bmap = dup_or_null(co.bmap);
 		t->cache_dir = dup_or_null(co.cache_dir);

@@ -49,6 +49,7 @@ static void run_open(struct task *t)
 	o.member = t->member;
 	o.sha256 = t->sha256;
 	o.sha256_origin = t->sha256_origin;
+	o.disk_sha256 = t->disk_sha256;
 	o.bmap = t->bmap;
 	o.cache_dir = t->cache_dir;
 	o.warn = collect_warning;
@@ -181,6 +182,7 @@ void task_free(struct task *t)
 	free(t->snapshot);
 	free(t->member);
 	free(t->sha256);
+	free(t->disk_sha256);
 	free(t->sha256_origin);
 	free(t->bmap);
 	free(t->cache_dir);

@@ -32,7 +32,7 @@ struct task {
 	char *member;            /* the archive member to open, or NULL */
 	/* the checksum and bmap a catalog gives it, and the cache to read
 	 * it through (each NULL when none) */
-	char *sha256, *sha256_origin, *bmap, *cache_dir;
+	char *sha256, *disk_sha256, *sha256_origin, *bmap, *cache_dir;
 	char **members;          /* out, on -EMLINK: the archive's images */
 	struct qf_image *img;
 	struct qf_ptable *pt;

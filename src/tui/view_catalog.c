@@ -28,7 +28,7 @@ static struct ui_list list;
 /* The catalog's options for the image picked from it, kept while that
  * image is the one open (for opening it again, as a station does). */
 static struct {
-	char *url, *sha256, *origin, *bmap;
+	char *url, *sha256, *disk_sha256, *origin, *bmap;
 	bool cached;
 } picked;
 
@@ -122,6 +122,7 @@ void view_catalog_free(void)
 	free(cache_dir);
 	free(picked.url);
 	free(picked.sha256);
+	free(picked.disk_sha256);
 	free(picked.origin);
 	free(picked.bmap);
 	memset(&picked, 0, sizeof(picked));
@@ -132,10 +133,9 @@ bool view_catalog_options(const char *name, struct qf_open_opts *o)
 {
 	if (!picked.url || strcmp(picked.url, name) != 0)
 		return false;
-	if (picked.sha256) {
-		o->sha256 = picked.sha256;
-		o->sha256_origin = picked.origin;
-	}
+	o->sha256 = picked.sha256;
+	o->disk_sha256 = picked.disk_sha256;
+	o->sha256_origin = picked.origin;
 	o->bmap = picked.bmap;
 	if (picked.cached)
 		o->cache_dir = cache_dir;
@@ -156,6 +156,7 @@ static void open_entry(const struct qf_catalog_entry *en)
 
 	replace(&picked.url, en->url);
 	replace(&picked.sha256, en->image_download_sha256);
+	replace(&picked.disk_sha256, en->extract_sha256);
 	replace(&picked.bmap, en->bmap);
 	if (asprintf(&origin, _("the catalog %s"), app.catalog_name) < 0)
 		abort();
@@ -187,7 +188,9 @@ static const char *cached_word(const struct qf_catalog_entry *en)
 
 static void draw_details(int y, int w, const struct qf_catalog_entry *en)
 {
-	char line[1024], dl[32];
+	char line[1024], dl[32] = "";
+	const char *sum = en->image_download_sha256;
+	bool any = sum[0] || en->extract_sha256[0];
 
 	if (en->description[0])
 		ui_put(y, 2, w, UI_NORMAL, en->description);
@@ -195,17 +198,20 @@ static void draw_details(int y, int w, const struct qf_catalog_entry *en)
 	if (en->folder)
 		return;
 	ui_put(y++, 2, w, UI_DIM, en->url_shown);
-	if (en->image_download_size >= 0) {
+	if (en->image_download_size >= 0)
 		qf_size_str((uint64_t)en->image_download_size, dl, sizeof(dl));
-		snprintf(line, sizeof(line), _("Download %s; SHA-256 %s"), dl,
-			 en->image_download_sha256[0] ? en->image_download_sha256
-						      : _("not given"));
-	} else {
-		snprintf(line, sizeof(line), _("SHA-256 %s"),
-			 en->image_download_sha256[0] ? en->image_download_sha256
-						      : _("not given"));
-	}
-	ui_put(y, 2, w, en->image_download_sha256[0] ? UI_DIM : UI_WARN, line);
+	/* The file's checksum, else the disk's; both are checked. */
+	if (sum[0])
+		snprintf(line, sizeof(line), _("SHA-256 %s"), sum);
+	else if (en->extract_sha256[0])
+		snprintf(line, sizeof(line), _("SHA-256 of the disk image %s"),
+			 en->extract_sha256);
+	else
+		snprintf(line, sizeof(line), "%s", _("No SHA-256 given"));
+	if (dl[0])
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 _("; download %s"), dl);
+	ui_put(y, 2, w, any ? UI_DIM : UI_WARN, line);
 }
 
 static void title_of(char *buf, size_t len, int w)

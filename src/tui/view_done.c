@@ -87,6 +87,14 @@ static int checksum_line(int y, int w, const struct qf_progress *p)
 			 p->source_sha256);
 		ui_put(y++, 2, w - 4, UI_NORMAL, buf);
 	}
+	/* The disk image's own, when a catalog gives it. */
+	if (p->disk_checksum_ok > 0) {
+		ui_put(y++, 2, w - 4, UI_OK,
+		       _("Checksum: the disk image matches its published SHA-256"));
+	} else if (p->disk_checksum_ok < 0) {
+		y += ui_wrap(y, 2, w - 4, 2, UI_ERROR,
+			     _("Checksum: the disk image does NOT match its published SHA-256; nothing was left that looks like a disk"));
+	}
 	return y;
 }
 

@@ -11,7 +11,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top_srcdir/tests/http/httplib.sh"
-need_cmd qemu-img zstd sha256sum python3 cmp
+need_cmd qemu-img zstd sha256sum python3 cmp blkid
 # The default cache (which -list asks) in $T, never the user's.
 export XDG_CACHE_HOME=$T/xdg
 mkdir -p "$XDG_CACHE_HOME"
@@ -152,6 +152,53 @@ run_q -catalog "$CAT" -src "catalog:Kiosk wrong sum" -dst "$T/out.raw"
 grep -q "but the catalog $CAT says $ZERO: this is not the image that was published" "$T/err.txt" ||
 	fail "wrong checksum: not said: $(cat "$T/err.txt")"
 cmp -s "$T/out.raw" "$T/before.raw" || fail "wrong checksum: the target was written"
+
+note "extract_sha256: the disk image's own checksum, for every kind of image"
+# A disk with a GPT, so that a refused flash can be seen to leave none.
+mkdir -p "$T/site/disk"
+make_gpt_disk "$T/gpt.raw" 96M
+zstd -q -c "$T/gpt.raw" >"$T/site/disk/gpt.img.zst" || fail "zstd"
+qemu-img convert -q -c -f raw -O qcow2 "$T/gpt.raw" "$T/site/disk/gpt.qcow2" ||
+	fail "qemu-img convert"
+cp "$T/gpt.raw" "$T/site/disk/gpt.img"
+DISK=$(sha256sum "$T/gpt.raw" | cut -c1-64)
+GQ=$(sha256sum "$T/site/disk/gpt.qcow2" | cut -c1-64)
+cat >"$T/site/disk.json" <<EOF
+[{"name": "Zstd disk", "url": "disk/gpt.img.zst", "extract_sha256": "$DISK"},
+ {"name": "Zstd disk wrong", "url": "disk/gpt.img.zst", "extract_sha256": "$ZERO"},
+ {"name": "Qcow2 disk", "url": "disk/gpt.qcow2", "extract_sha256": "$DISK",
+  "image_download_sha256": "$GQ"},
+ {"name": "Qcow2 disk wrong", "url": "disk/gpt.qcow2", "extract_sha256": "$ZERO"},
+ {"name": "Raw disk", "url": "disk/gpt.img", "extract_sha256": "$DISK"},
+ {"name": "Raw disk wrong", "url": "disk/gpt.img", "extract_sha256": "$ZERO"}]
+EOF
+# fmt NAME: what a raw image is flashed with (raw is never guessed).
+fmt() {
+	case $1 in Raw*) echo "-format raw" ;; esac
+}
+for name in "Zstd disk" "Qcow2 disk" "Raw disk"; do
+	rm -f "$T/out.raw"
+	run_ok -catalog "$T/site/disk.json" -src "catalog:$name" -dst "$T/out.raw" \
+		-log "$T/disk.log" $(fmt "$name")
+	cmp -s "$T/out.raw" "$T/gpt.raw" || fail "catalog:$name: not the image's bytes"
+	grep -q "the disk image matches its published SHA-256 (the catalog $T/site/disk.json)" "$T/err.txt" ||
+		fail "catalog:$name: the disk checksum was not checked: $(cat "$T/err.txt")"
+	tail -n 1 "$T/disk.log" | grep -q "\"disk_sha256\":\"$DISK\",\"disk_checksum_result\":\"ok\"" ||
+		fail "catalog:$name: the log has not the disk checksum: $(tail -n 1 "$T/disk.log")"
+done
+for name in "Zstd disk wrong" "Qcow2 disk wrong" "Raw disk wrong"; do
+	# Over a drive that held a GPT of its own: none may be left.
+	cp "$T/gpt.raw" "$T/out.raw"
+	run_q -catalog "$T/site/disk.json" -src "catalog:$name" -dst "$T/out.raw" \
+		-log "$T/disk.log" $(fmt "$name")
+	[ "$RC" = 1 ] || fail "catalog:$name: exit $RC, want 1"
+	grep -q "the SHA-256 of the disk image is $DISK, but the catalog $T/site/disk.json says $ZERO: this is not the image that was published" "$T/err.txt" ||
+		fail "catalog:$name: not said: $(cat "$T/err.txt")"
+	pt=$(blkid -p -s PTTYPE -o value "$T/out.raw" 2>/dev/null || :)
+	[ -z "$pt" ] || fail "catalog:$name: the refused target still has a $pt table"
+	tail -n 1 "$T/disk.log" | grep -q '"disk_checksum_result":"mismatch"' ||
+		fail "catalog:$name: the log has not the mismatch: $(tail -n 1 "$T/disk.log")"
+done
 
 note "names that do not pick one image"
 # expect STATUS TEXT ARGS...: qflash ARGS exits STATUS saying TEXT.

@@ -3,8 +3,8 @@
 # site's images as a tree with sizes, release dates and which ones the
 # cache holds; the malformed entry is counted on the message line and
 # named with m; a folder folds with Space; Enter opens an image with the
-# catalog's SHA-256, and the flash is checked against it (a wrong one
-# fails in red, leaving no table).  With the server gone, the catalog and
+# catalog's SHA-256s (the file's and the disk's), and the flash is
+# checked against them (a wrong one fails in red, leaving no table).  With the server gone, the catalog and
 # the cached image come from the cache, and the screen says so.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -21,12 +21,14 @@ qemu-img convert -q -c -f raw -O qcow2 "$T/disk.img" "$WWW/site/img/pos.qcow2" |
 	fail "qemu-img convert"
 SUM=$(sha256sum "$WWW/site/img/pos.qcow2" | cut -c1-64)
 SIZE=$(stat -c %s "$T/disk.img")
+DISK=$(sha256sum "$T/disk.img" | cut -c1-64)
 cat >"$WWW/site/catalog.json" <<EOF
 {"os_list": [
  {"name": "Shops", "description": "What the shops run", "subitems": [
    {"name": "POS 2025", "description": "Point of sale, spring release",
     "url": "img/pos.qcow2", "extract_size": $SIZE,
-    "image_download_sha256": "$SUM", "release_date": "2025-03-01"},
+    "image_download_sha256": "$SUM", "extract_sha256": "$DISK",
+    "release_date": "2025-03-01"},
    {"name": "POS wrong sum", "url": "img/pos.qcow2",
     "image_download_sha256": "$(printf '%064d' 0)", "release_date": "2024-11-30"},
    {"name": "Broken", "url": "img/pos.qcow2", "release_date": "2025-13-01"}
@@ -70,6 +72,7 @@ tui_type yes
 tui_keys Enter
 tui_wait "Flash complete: 1 of 1 targets OK." 60
 tui_wait "Checksum: the image matches the SHA-256 from catalog.json"
+tui_wait "Checksum: the disk image matches its published SHA-256"
 tui_keys q
 tui_expect_exit 0
 same "$T/out.img" "$T/disk.img"

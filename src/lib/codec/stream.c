@@ -58,6 +58,9 @@ struct stream {
 	bool ended;                  /* checked that nothing follows expect */
 	struct qf_digest *tap;       /* of the compressed file, or NULL */
 	char hex[65];                /* its result once the file is read */
+	struct qf_digest *out;       /* of the decoded image, or NULL: fed by
+					the decoding reader (busy) */
+	char out_hex[65];            /* its result at the end */
 	struct qf_err err;           /* sticky: the stream is unusable */
 	struct qf_peek *peek;        /* windows beyond the head, or NULL */
 	struct qf_bmap_check *bmap;  /* checks decoded bytes, or NULL */
@@ -153,6 +156,20 @@ static void digest_done(struct stream *st)
 	qf_hex(md, n, st->hex);
 }
 
+/* Decoded bytes [@at, @at + @n) into the image's digest, which is done
+ * at the end.  Called by whoever decodes (busy, or the open). */
+static void disk_feed(struct stream *st, const uint8_t *p, size_t n,
+		      uint64_t at)
+{
+	uint8_t md[QF_DIGEST_MAX];
+
+	if (!st->out)
+		return;
+	qf_digest_update(st->out, p, n);
+	if (at + n == st->expect)
+		qf_hex(md, qf_digest_final(st->out, md), st->out_hex);
+}
+
 /* One step of decompression into the ring by the reader holding busy.
  * Called and returns with mu held; drops it while decompressing. */
 static void advance(struct stream *st)
@@ -192,6 +209,8 @@ static void advance(struct stream *st)
 		ret = qf_codec_read(st->c, st->ring + idx, k, &got, &e);
 		if (ret == 0 && got < k)
 			ret = short_err(st, pos + got, &e);
+		if (ret == 0)
+			disk_feed(st, st->ring + idx, k, pos);
 		if (ret == 0 && st->bmap && !st->checking)
 			ret = qf_bmap_check_bytes(st->bmap, st->ring + idx, pos, k,
 						  st->s.name, &e);
@@ -339,6 +358,7 @@ static void stream_close(struct qf_source *s)
 	}
 	qf_codec_close(st->c);
 	qf_digest_free(st->tap);
+	qf_digest_free(st->out);
 	free(st->head);
 	free(st->ring);
 	qf_peek_free(st->peek);
@@ -363,6 +383,19 @@ int qf_stream_digest(struct qf_source *s, char hex[65])
 	done = st->hex[0] != 0;
 	if (done)
 		memcpy(hex, st->hex, 65);
+	pthread_mutex_unlock(&st->mu);
+	return done;
+}
+
+int qf_stream_disk_digest(struct qf_source *s, char hex[65])
+{
+	struct stream *st = (struct stream *)s;
+	int done;
+
+	pthread_mutex_lock(&st->mu);
+	done = st->out_hex[0] != 0;
+	if (done)
+		memcpy(hex, st->out_hex, 65);
 	pthread_mutex_unlock(&st->mu);
 	return done;
 }
@@ -400,6 +433,8 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 		st->tap = qf_digest_new("sha256");
 		st->c->in.tap = st->tap;
 	}
+	if (o && o->disk_digest)
+		st->out = qf_digest_new("sha256");
 	if (o && o->bmap) {
 		st->bmap = qf_bmap_check_new(o->bmap);
 		st->bmap_of = o->bmap;
@@ -438,6 +473,8 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	ret = qf_codec_read(st->c, st->head, st->head_len, &got, e);
 	if (ret == 0 && got < st->head_len)
 		ret = short_err(st, got, e);
+	if (ret == 0)
+		disk_feed(st, st->head, st->head_len, 0);
 	if (ret == 0 && st->bmap)
 		ret = qf_bmap_check_bytes(st->bmap, st->head, 0, st->head_len,
 					  st->s.name, e);

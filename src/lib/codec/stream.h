@@ -22,6 +22,8 @@ struct qf_stream_opts {
 	uint64_t size;
 	/* Compute the SHA-256 of the compressed file as it is read. */
 	bool digest;
+	/* Compute the SHA-256 of the decompressed image as it is decoded. */
+	bool disk_digest;
 	/* The image's bmap, or NULL: its size is the image's, bytes outside
 	 * its ranges read as zeros and those inside are checked against
 	 * its digests as they are decoded.  Not owned. */
@@ -42,6 +44,8 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
  * of it has been read: 1, or 0 while it has not (or no digest was
  * asked for). */
 int qf_stream_digest(struct qf_source *s, char hex[65]);
+/* The same for the decompressed image, once it is decoded to its end. */
+int qf_stream_disk_digest(struct qf_source *s, char hex[65]);
 
 /* qf_image_read for streams: reads inside the head only, so probing the
  * partition tables never moves the stream forward. */

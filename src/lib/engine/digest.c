@@ -55,18 +55,110 @@ static void *hasher_main(void *arg)
 	return NULL;
 }
 
+/* The virtual disk of a qcow2 image read in order and hashed, for its
+ * published SHA-256: the reads the flash makes are out of order and skip
+ * what reads as zeros. */
+static void *disk_hasher_main(void *arg)
+{
+	struct qf_job *job = arg;
+	uint64_t size = qf_image_size(job->img), off = 0;
+	struct qf_digest *d = qf_digest_new("sha256");
+	unsigned char *buf = qf_xmalloc(READ_LEN);
+	uint8_t md[QF_DIGEST_MAX];
+	struct qf_err e = { 0 };
+	int ret = 0;
+
+	while (off < size && ret == 0) {
+		size_t n = size - off < READ_LEN ? (size_t)(size - off) : READ_LEN;
+
+		if (atomic_load(&job->stop)) {
+			ret = qf_err_set(&e, ECANCELED, N_("cancelled"));
+			break;
+		}
+		ret = qf_image_read(job->img, buf, n, off, &e);
+		if (ret == 0)
+			qf_digest_update(d, buf, n);
+		off += n;
+	}
+	pthread_mutex_lock(&job->digest_mu);
+	if (ret == 0) {
+		qf_hex(md, qf_digest_final(d, md), job->disk_hex);
+		job->disk_state = 1;
+	} else {
+		job->disk_err = e;
+		job->disk_state = -1;
+	}
+	pthread_cond_broadcast(&job->digest_cv);
+	pthread_mutex_unlock(&job->digest_mu);
+	free(buf);
+	qf_digest_free(d);
+	return NULL;
+}
+
 int digest_start(struct qf_job *job, struct qf_err *e)
 {
+	bool disk = qf_image_disk_checksum(job->img, NULL) != NULL;
+	bool file_is_disk = qf_image_file_is_disk(job->img);
 	int err;
 
-	if (qf_image_is_stream(job->img) ||
-	    (!qf_image_checksum(job->img, NULL) && !job->opts.hash_source))
+	if (qf_image_is_stream(job->img))
+		return 0;
+	if (disk && !file_is_disk) {
+		err = pthread_create(&job->disk_hasher, NULL, disk_hasher_main, job);
+		if (err)
+			return qf_err_set(e, err, N_("cannot start threads: %m"));
+		job->hashing_disk = true;
+	}
+	/* A raw image's file is its disk: one digest is both. */
+	if (!qf_image_checksum(job->img, NULL) && !job->opts.hash_source &&
+	    !(disk && file_is_disk))
 		return 0;
 	err = pthread_create(&job->hasher, NULL, hasher_main, job);
 	if (err)
 		return qf_err_set(e, err, N_("cannot start threads: %m"));
 	job->hashing_file = true;
 	return 0;
+}
+
+/* The disk image's SHA-256 against the published one; with digest_mu
+ * held, after the file's. */
+static int disk_check(struct qf_job *job, struct qf_err *e)
+{
+	const char *origin, *want = qf_image_disk_checksum(job->img, &origin);
+	char got[65] = "";
+
+	if (!want)
+		return 0;
+	if (qf_image_is_stream(job->img)) {
+		if (qf_image_disk_digest(job->img, got))
+			job->disk_state = 1;
+	} else if (qf_image_file_is_disk(job->img)) {
+		if (job->digest_state > 0)
+			memcpy(got, job->src_hex, sizeof(got));
+		job->disk_state = job->digest_state;
+		job->disk_err = job->digest_err;
+	} else {
+		while (job->disk_state == 0)
+			pthread_cond_wait(&job->digest_cv, &job->digest_mu);
+		memcpy(got, job->disk_hex, sizeof(got));
+	}
+	if (job->disk_state < 0) {
+		if (e && !e->code)
+			*e = job->disk_err;
+		return job->disk_err.code;
+	}
+	if (!got[0])
+		return qf_err_set(e, EIO, N_("%s: the disk image's checksum could not be computed"),
+				  qf_image_name(job->img));
+	memcpy(job->disk_hex, got, sizeof(got));
+	if (strcmp(got, want) == 0) {
+		job->disk_ok = 1;
+		return 0;
+	}
+	job->disk_ok = -1;
+	return qf_err_set(e, EBADMSG,
+			  N_("%s: the SHA-256 of the disk image is %s, but %s says %s: this is not the image that was published"),
+			  qf_image_name(job->img), got, origin, want);
 }
 
 int digest_check(struct qf_job *job, struct qf_err *e)
@@ -93,6 +185,8 @@ int digest_check(struct qf_job *job, struct qf_err *e)
 		ret = qf_image_digest_check(job->img, job->src_hex, e);
 		job->checksum_ok = ret == 0 ? 1 : -1;
 	}
+	if (ret == 0)
+		ret = disk_check(job, e);
 	pthread_mutex_unlock(&job->digest_mu);
 	return ret;
 }
@@ -102,5 +196,9 @@ void digest_stop(struct qf_job *job)
 	if (job->hashing_file) {
 		pthread_join(job->hasher, NULL);
 		job->hashing_file = false;
+	}
+	if (job->hashing_disk) {
+		pthread_join(job->disk_hasher, NULL);
+		job->hashing_disk = false;
 	}
 }

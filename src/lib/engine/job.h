@@ -156,6 +156,14 @@ struct qf_job {
 	char src_hex[65];
 	struct qf_err digest_err;
 	int checksum_ok;                 /* as in struct qf_progress */
+	/* The disk image's SHA-256, the same way: a qcow2 image's virtual
+	 * disk read once more in order by a thread of its own. */
+	bool hashing_disk;
+	pthread_t disk_hasher;
+	int disk_state;
+	char disk_hex[65];
+	struct qf_err disk_err;
+	int disk_ok;
 	bool hashing;
 	bool in_order;                   /* the image must be read in order */
 	int nworkers;

@@ -86,6 +86,10 @@ void record_results(struct qf_job *job, struct qf_err *errs)
 		en.checksum_result = job->checksum_ok > 0 ? "ok"
 				     : job->checksum_ok < 0 ? "mismatch"
 				     : "not checked";
+		en.disk_published = qf_image_disk_checksum(job->img, NULL);
+		en.disk_sha256 = job->disk_hex;
+		en.disk_result = job->disk_ok > 0 ? "ok"
+				 : job->disk_ok < 0 ? "mismatch" : "not checked";
 		pthread_mutex_unlock(&job->digest_mu);
 		en.have_checksum = t->fe->complete && job->hashing;
 		en.checksum = t->checksum;

@@ -482,6 +482,7 @@ int qf_job_progress(struct qf_job *job, struct qf_progress *p)
 	if (job->digest_state > 0)
 		memcpy(p->source_sha256, job->src_hex, sizeof(p->source_sha256));
 	p->checksum_ok = job->checksum_ok;
+	p->disk_checksum_ok = job->disk_ok;
 	pthread_mutex_unlock(&job->digest_mu);
 	pthread_mutex_lock(&job->pmu);
 	p->phase = job->phase;

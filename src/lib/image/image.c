@@ -294,6 +294,45 @@ struct qf_source *qf_image_file(struct qf_image *img)
 	return img->layers[0].file;
 }
 
+int qf_image_disk_digest(struct qf_image *img, char hex[65])
+{
+	return img->layers[0].stream &&
+	       qf_stream_disk_digest(img->layers[0].stream, hex);
+}
+
+bool qf_image_file_is_disk(const struct qf_image *img)
+{
+	return img->nlayers == 1 && !img->layers[0].stream &&
+	       !img->layers[0].q;
+}
+
+const char *qf_image_disk_checksum(const struct qf_image *img,
+				   const char **origin)
+{
+	if (origin)
+		*origin = img->disk_origin;
+	return img->disk_sha256[0] ? img->disk_sha256 : NULL;
+}
+
+/* The disk image's published SHA-256, kept by the image. */
+static int take_disk_checksum(struct qf_image *img, struct qf_err *e)
+{
+	const char *h = img->opts.disk_sha256;
+	uint8_t b[32];
+
+	if (!h)
+		return 0;
+	img->opts.disk_sha256 = NULL;
+	if (strlen(h) != 64 || qf_hex_parse(h, b, sizeof(b)) < 0)
+		return qf_err_set(e, EINVAL,
+				  N_("%s: the SHA-256 given for the disk image is not 64 hex digits: %s"),
+				  img->name, h);
+	qf_hex(b, sizeof(b), img->disk_sha256);
+	img->disk_origin = qf_xstrdup(img->opts.sha256_origin
+				      ? img->opts.sha256_origin : "-disk-sha256");
+	return 0;
+}
+
 int qf_image_stream_digest(struct qf_image *img, char hex[65])
 {
 	return img->layers[0].stream &&
@@ -311,6 +350,8 @@ static int open_top(struct qf_image *img, struct qf_err *e)
 	img->nlayers = 1;
 	top->info.name = top->file->name;
 	top->info.file_size = top->file->size;
+	if ((ret = take_disk_checksum(img, e)) < 0)
+		return ret;
 	if ((ret = detect_format(top->file, img->opts.format, &fmt, e)) < 0)
 		return ret;
 	if (top->file->sequential && !qf_codec_for(fmt))
@@ -326,6 +367,7 @@ static int open_top(struct qf_image *img, struct qf_err *e)
 		 * computed as the file is read. */
 		struct qf_stream_opts so = {
 			.digest = img->sha256[0] || img->opts.hash_source,
+			.disk_digest = img->disk_sha256[0] != 0,
 		};
 		char got[65];
 
@@ -441,6 +483,7 @@ void qf_image_close(struct qf_image *img)
 	free(img->name);
 	free(img->locator);
 	free(img->sha256_origin);
+	free(img->disk_origin);
 	qf_bmap_free(img->bmap);
 	free(img->member);
 	free(img);

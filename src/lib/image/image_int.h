@@ -31,6 +31,9 @@ struct qf_image {
 	 * and where it came from. */
 	char sha256[65];
 	char *sha256_origin;
+	/* The disk image's published SHA-256 ("" when none) and its origin. */
+	char disk_sha256[65];
+	char *disk_origin;
 	struct qf_bmap *bmap;        /* a stream's bmap, or NULL */
 	char *member;                /* the archive member flashed, or NULL */
 };

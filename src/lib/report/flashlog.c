@@ -231,6 +231,16 @@ int qf_flashlog_append(const char *path, const struct qf_flashlog_entry *en,
 		fputs(",\"checksum_result\":", f);
 		qf_json_string(f, en->checksum_result ? en->checksum_result : "");
 	}
+	if (en->disk_published) {
+		fputs(",\"disk_published_sha256\":", f);
+		qf_json_string(f, en->disk_published);
+		if (en->disk_sha256 && en->disk_sha256[0]) {
+			fputs(",\"disk_sha256\":", f);
+			qf_json_string(f, en->disk_sha256);
+		}
+		fputs(",\"disk_checksum_result\":", f);
+		qf_json_string(f, en->disk_result ? en->disk_result : "");
+	}
 	if (en->have_checksum)
 		fprintf(f, ",\"checksum\":\"xxh3-4m:%016llx\"",
 			(unsigned long long)en->checksum);

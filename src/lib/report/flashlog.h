@@ -20,6 +20,9 @@ struct qf_flashlog_entry {
 	const char *published_sha256;/* what it was checked against, or NULL */
 	const char *checksum_origin; /* where that came from */
 	const char *checksum_result; /* "ok", "mismatch", "not checked" */
+	/* The disk image's published SHA-256 (or NULL), what it was found to
+	 * be (or NULL) and the result, as for the file. */
+	const char *disk_published, *disk_sha256, *disk_result;
 	bool have_checksum;
 	uint64_t checksum;
 	const char *target;
