@@ -1,14 +1,14 @@
 /* main.c - qflash-tui: options, signals, terminal setup and restore, the
  * main loop (keys, background task results, job progress, device
- * hot-plug), and the actions the screens use to move between steps. */
+ * hot-plug), and the actions the screens use to move between steps
+ * (opening an image: open.c). */
 #include "tui.h"
 #include "ui.h"
 #include "keymap.h"
 #include "task.h"
-#include "lib/demo/demo.h"
+#include "args.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <locale.h>
 #include <poll.h>
@@ -25,7 +25,6 @@ struct app app;
 
 static volatile sig_atomic_t got_signal;
 static SCREEN *term;
-static bool open_running;       /* a TASK_OPEN is on its way */
 static bool dev_running;        /* a TASK_DEVICES is on its way */
 static bool dev_again;          /* list again when it is back */
 static uint64_t dev_gen;        /* generation of the current list */
@@ -33,7 +32,10 @@ static double dev_checked;      /* when the generation was last read */
 static char *demo_dir;
 
 
-static char *xstrdup(const char *s)
+#define xstrdup tui_xstrdup
+#define xcalloc tui_xcalloc
+
+char *tui_xstrdup(const char *s)
 {
 	char *p = strdup(s);
 	if (!p) {
@@ -43,7 +45,7 @@ static char *xstrdup(const char *s)
 	return p;
 }
 
-static void *xcalloc(size_t n, size_t m)
+void *tui_xcalloc(size_t n, size_t m)
 {
 	void *p = calloc(n ? n : 1, m ? m : 1);
 	if (!p) {
@@ -122,235 +124,6 @@ static const char *log_note(const struct qf_target_progress *t)
 		p += n;
 	}
 	return NULL;
-}
-
-/* ----------------------------------------------------------------- image */
-
-/* An image that failed to open, waiting for the user to say how to open
- * it after all: as raw (no known format), or despite its corrupt bit. */
-static struct {
-	char *name, *snapshot;
-	enum qf_format format;
-} pending;
-
-static void pending_clear(void)
-{
-	free(pending.name);
-	free(pending.snapshot);
-	memset(&pending, 0, sizeof(pending));
-}
-
-static void pending_set(const struct task *t)
-{
-	pending_clear();
-	pending.name = xstrdup(t->name);
-	pending.snapshot = t->snapshot ? xstrdup(t->snapshot) : NULL;
-	pending.format = t->format;
-}
-
-/* The image the user let read its backing files from a server. */
-static char *remote_ok;
-/* The archive the user picked a member of, and that member. */
-static char *member_of, *member;
-/* The images of the archive being asked about. */
-static char **pick_names;
-
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-static void open_image(const char *name, const char *snapshot,
-		       enum qf_format format, bool force, bool forward)
-{
-	struct qf_open_opts co = { 0 };
-	struct task *t;
-
-	if (open_running)
-		return;
-	t = xcalloc(1, sizeof(*t));
-	t->kind = TASK_OPEN;
-	t->name = xstrdup(name);
-	t->snapshot = snapshot ? xstrdup(snapshot) : NULL;
-	t->format = format;
-	t->force = force;
-	/* Once the user let this image read from a server, it may again. */
-	t->allow_remote = remote_ok && strcmp(remote_ok, name) == 0;
-	t->forward = forward;
-	if (member_of && member && strcmp(member_of, name) == 0)
-		t->member = xstrdup(member);
-	if (view_catalog_options(name, &co)) {
-		t->sha256 = dup_or_null(co.sha256);
-		t->disk_sha256 = dup_or_null(co.disk_sha256);
-		t->sha256_origin = dup_or_null(co.sha256_origin);
-		t->bmap = dup_or_null(co.bmap);
-		t->cache_dir = dup_or_null(co.cache_dir);
-	}
-	if (task_start(t) < 0) {
-		ui_msg(_("Error"), _("Cannot start a thread: %s"), strerror(errno));
-		task_free(t);
-		return;
-	}
-	open_running = true;
-	app.busy++;
-	app.busy_what = snapshot ? _("Opening the snapshot…") : _("Opening the image…");
-}
-
-void app_open_image(const char *name, const char *snapshot, bool forward)
-{
-	/* The user said yes to this corrupt image already (now another
-	 * snapshot of it is wanted): no second question. */
-	bool force = app.img_forced && app.image_name &&
-		     strcmp(app.image_name, name) == 0;
-
-	open_image(name, snapshot, QF_FORMAT_AUTO, force, forward);
-}
-
-/* From the source screen the failed open left us on, or the image
- * screen of another image: on to this one. */
-static void open_as_raw(void)
-{
-	if (pending.name)
-		open_image(pending.name, NULL, QF_FORMAT_RAW, false, true);
-	pending_clear();
-}
-
-static void open_remote(void)
-{
-	if (pending.name) {
-		free(remote_ok);
-		remote_ok = xstrdup(pending.name);
-		open_image(pending.name, pending.snapshot, pending.format,
-			   app.img_forced, true);
-	}
-	pending_clear();
-}
-
-static void open_member(int i)
-{
-	if (pending.name && pick_names) {
-		free(member_of);
-		free(member);
-		member_of = xstrdup(pending.name);
-		member = xstrdup(pick_names[i]);
-		open_image(pending.name, NULL, pending.format, false, true);
-	}
-	pending_clear();
-}
-
-static void open_corrupt(void)
-{
-	if (pending.name)
-		open_image(pending.name, pending.snapshot, pending.format, true,
-			   true);
-	pending_clear();
-}
-
-/* A name that promises a format the file turned out not to have: a
- * broken file, not a raw image. */
-static bool named_as_format(const char *name)
-{
-	static const char *const ext[] = {
-		".qcow2", ".qcow", ".gz", ".zst", ".xz", ".lz4", ".bz2", ".zip",
-	};
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		size_t m = strlen(ext[i]);
-		if (n >= m && strcasecmp(name + n - m, ext[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-static void open_done(struct task *t)
-{
-	open_running = false;
-	app.busy--;
-	if (t->ret == -EMEDIUMTYPE && t->format == QF_FORMAT_AUTO &&
-	    !named_as_format(t->name)) {
-		/* Any file is a raw disk image; only the user knows it is
-		 * meant as one. */
-		char q[512];
-
-		pending_set(t);
-		snprintf(q, sizeof(q),
-			 _("%s is in no format qflash knows. Flash it as a raw disk image? (y/n)"),
-			 t->name);
-		ui_ask(q, open_as_raw);
-	} else if (t->ret == -EREMOTE && !t->allow_remote) {
-		/* A local file that wants the network: only if the user says
-		 * so, as with the CLI's -allow-remote-backing. */
-		char q[QF_ERR_MSG_MAX + 160];
-
-		pending_set(t);
-		snprintf(q, sizeof(q),
-			 _("%s. Read it from there (the server is the image's choice, not yours)? (y/n)"),
-			 t->err.msg);
-		ui_ask(q, open_remote);
-	} else if (t->ret == -EUCLEAN && !t->force) {
-		/* The CLI's -force: here the user decides on the spot. */
-		char q[QF_ERR_MSG_MAX + 160];
-
-		pending_set(t);
-		snprintf(q, sizeof(q),
-			 _("%s: the program that wrote it found it inconsistent, so some of what it holds may be wrong. Open it anyway? (y/n)"),
-			 t->err.msg);
-		ui_ask(q, open_corrupt);
-	} else if (t->ret == -EMLINK && t->members) {
-		/* The CLI's -member: the user picks from the list. */
-		int n = 0;
-
-		pending_set(t);
-		for (int i = 0; pick_names && pick_names[i]; i++)
-			free(pick_names[i]);
-		free(pick_names);
-		pick_names = t->members;
-		t->members = NULL;
-		while (pick_names[n])
-			n++;
-		ui_pick(_("Which image of the archive?"),
-			(const char *const *)pick_names, n, open_member);
-	} else if (t->ret < 0) {
-		ui_msg(_("Cannot open the image"), "%s", t->err.msg);
-	}
-	if (t->ret < 0) {
-		/* Without an image there is nothing to show but the source. */
-		if (!app.img && app.screen != SCR_SOURCE) {
-			app.have_source_arg = false;
-			app_goto(SCR_SOURCE);
-		}
-		return;
-	}
-	if (app.pt)
-		qf_ptable_free(app.pt);
-	if (app.img)
-		qf_image_close(app.img);
-	app.img = t->img;
-	app.img_forced = t->force;
-	app.open_format = t->format;
-	app.open_remote = t->allow_remote;
-	free(app.open_snapshot);
-	free(app.open_member);
-	app.open_snapshot = t->snapshot ? xstrdup(t->snapshot) : NULL;
-	app.open_member = t->member ? xstrdup(t->member) : NULL;
-	app.pt = t->pt;
-	t->img = NULL;
-	t->pt = NULL;
-	snprintf(app.pt_error, sizeof(app.pt_error), "%s", t->pterr.msg);
-	if (!app.image_name || strcmp(app.image_name, t->name) != 0) {
-		free(app.image_name);
-		app.image_name = xstrdup(t->name);
-	}
-	free(app.map);
-	app.map = xcalloc(app.pt && app.pt->count ? app.pt->count : 1,
-			  sizeof(*app.map));
-	if (t->forward)
-		app_goto(SCR_IMAGE);
-	if (t->warnings[0])
-		app_status(true, _("Warning: %s"), t->warnings);
-	/* The device holding the image is refused: list again for it. */
-	app_refresh_devices();
 }
 
 /* --------------------------------------------------------------- targets */
@@ -865,7 +638,7 @@ static void handle_tasks(void)
 
 	while ((t = task_collect())) {
 		if (t->kind == TASK_OPEN)
-			open_done(t);
+			app_open_done(t);
 		else if (t->kind == TASK_HISTORY)
 			view_history_loaded(t);
 		else if (t->kind == TASK_CATALOG)
@@ -982,160 +755,25 @@ static void stop_curses(void)
 	term = NULL;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, _("Usage: %s [options] [IMAGE|URL]\n"), "qflash-tui");
-	fputs(_("Flash a disk image (qcow2, raw, or raw compressed) to drives and files,\n"
-		"interactively.\n\n"), f);
-	fputs(_("Options:\n"
-		"  --target PATH       offer this file or device first (repeatable);\n"
-		"                      a missing file is created\n"
-		"  --verify            read the targets back and compare (default)\n"
-		"  --no-verify         do not verify\n"
-		"  --log FILE          flash log (JSON lines) to append to\n"
-		"  --catalog URL|FILE  choose the image from this catalog of a site's\n"
-		"                      images (Raspberry Pi Imager's os_list JSON)\n"
-		"  --demo              make a demo image and two target files in a\n"
-		"                      new temporary directory and open them\n"
-		"  --color=WHEN        auto, always or never\n"
-		"  --ascii             plain ASCII instead of line drawing\n"
-		"  --version           print the version and exit\n"
-		"  -h, --help          print this help and exit\n\n"), f);
-	fputs(_("Exit status: 0 success (or quit), 1 a flash failed, 2 usage error,\n"
-		"130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.\n"), f);
-}
-
-static int make_demo(char **image)
-{
-	const char *tmp = getenv("TMPDIR");
-	char path[PATH_MAX];
-	struct qf_err e = { 0 };
-	char *tmpl;
-
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	if (asprintf(&tmpl, "%s/qflash-demo-XXXXXX", tmp) < 0)
-		return -1;
-	if (!mkdtemp(tmpl)) {
-		fprintf(stderr, "qflash-tui: %s: %s\n", tmpl, strerror(errno));
-		free(tmpl);
-		return -1;
-	}
-	demo_dir = tmpl;
-	if (qf_demo_create(demo_dir, path, sizeof(path), &e) < 0) {
-		fprintf(stderr, "qflash-tui: %s\n", e.msg);
-		return -1;
-	}
-	*image = xstrdup(path);
-	for (int i = 1; i <= QF_DEMO_TARGET_COUNT; i++) {
-		char *t;
-		if (asprintf(&t, QF_DEMO_TARGET_FMT, demo_dir, i) < 0)
-			return -1;
-		app.cmd_targets[app.ncmd_targets++] = t;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	enum {
-		OPT_TARGET = 256, OPT_VERIFY, OPT_NO_VERIFY, OPT_LOG, OPT_DEMO,
-		OPT_COLOR, OPT_ASCII, OPT_VERSION, OPT_CATALOG,
-	};
-	static const struct option longopts[] = {
-		{ "target", required_argument, NULL, OPT_TARGET },
-		{ "verify", no_argument, NULL, OPT_VERIFY },
-		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "demo", no_argument, NULL, OPT_DEMO },
-		{ "catalog", required_argument, NULL, OPT_CATALOG },
-		{ "color", optional_argument, NULL, OPT_COLOR },
-		{ "colour", optional_argument, NULL, OPT_COLOR },
-		{ "ascii", no_argument, NULL, OPT_ASCII },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	enum ui_color_mode color = UI_COLOR_AUTO;
-	bool ascii = false, demo = false;
-	char *image = NULL;
-	int c, sig;
+	struct tui_args args = { .color = UI_COLOR_AUTO };
+	char *image;
+	int ret, sig;
 
 	setlocale(LC_ALL, "");
 	qf_init();
 #ifdef ENABLE_NLS
 	textdomain(PACKAGE);
 #endif
-	app.verify = true;
-	app.cmd_targets = xcalloc(argc + QF_DEMO_TARGET_COUNT, sizeof(char *));
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_TARGET:
-			app.cmd_targets[app.ncmd_targets++] = xstrdup(optarg);
-			break;
-		case OPT_VERIFY:
-			app.verify = true;
-			break;
-		case OPT_NO_VERIFY:
-			app.verify = false;
-			break;
-		case OPT_LOG:
-			free(app.log_path);
-			app.log_path = xstrdup(optarg);
-			break;
-		case OPT_DEMO:
-			demo = true;
-			break;
-		case OPT_CATALOG:
-			free(app.catalog_name);
-			app.catalog_name = xstrdup(optarg);
-			break;
-		case OPT_COLOR:
-			if (!optarg || strcmp(optarg, "always") == 0)
-				color = UI_COLOR_ALWAYS;
-			else if (strcmp(optarg, "auto") == 0)
-				color = UI_COLOR_AUTO;
-			else if (strcmp(optarg, "never") == 0)
-				color = UI_COLOR_NEVER;
-			else {
-				fprintf(stderr, _("qflash-tui: --color must be auto, always or never\n"));
-				return 2;
-			}
-			break;
-		case OPT_ASCII:
-			ascii = true;
-			break;
-		case OPT_VERSION:
-			printf("qflash-tui (qflash) %s\n", qf_version());
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			if (optopt && optopt < 256)
-				fprintf(stderr, _("qflash-tui: unknown option -%c\n"), optopt);
-			else
-				fprintf(stderr, _("qflash-tui: unknown option or missing value: %s\n"),
-					argv[optind - 1]);
-			fprintf(stderr, _("Try 'qflash-tui --help'.\n"));
-			return 2;
-		}
-	}
-	if (argc - optind > 1 || (demo && argc - optind > 0)) {
-		fprintf(stderr, demo ? _("qflash-tui: --demo takes no IMAGE\n")
-				     : _("qflash-tui: only one IMAGE may be given\n"));
-		fprintf(stderr, _("Try 'qflash-tui --help'.\n"));
-		return 2;
-	}
-	if (argc - optind == 1)
-		image = xstrdup(argv[optind]);
+	if ((ret = tui_parse_args(argc, argv, &args)) >= 0)
+		return ret;
+	image = args.image;
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, _("qflash-tui: needs a terminal (use qflash for scripts)\n"));
 		return 2;
 	}
-	if (demo && make_demo(&image) < 0)
+	if (args.demo && tui_make_demo(&image, &demo_dir) < 0)
 		return 1;
 	if (!app.log_path)
 		app.log_path = qf_flashlog_default_path();
@@ -1145,7 +783,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	install_signals();
-	if (start_curses(color, ascii) < 0) {
+	if (start_curses(args.color, args.ascii) < 0) {
 		fprintf(stderr, _("qflash-tui: cannot set up the terminal (TERM=%s)\n"),
 			getenv("TERM") ? getenv("TERM") : "");
 		return 1;

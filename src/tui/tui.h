@@ -118,8 +118,14 @@ struct app {
 extern struct app app;
 
 /* main.c */
+char *tui_xstrdup(const char *s);
+void *tui_xcalloc(size_t n, size_t m);
 void app_goto(enum tui_screen s);
+/* open.c: open @name (at @snapshot, or NULL) on a task, going on to the
+ * image screen when @forward; the task handed back to app_open_done. */
+struct task;
 void app_open_image(const char *name, const char *snapshot, bool forward);
+void app_open_done(struct task *t);
 void app_refresh_devices(void);
 void app_classify_targets(void);
 uint64_t app_needed_bytes(void);
