@@ -3,11 +3,12 @@
  * them; anything else after the last stream is an error.  bzip2 records
  * no size, so the image is sized by a counting pass.
  *
- * Decoding is sequential.  bzip2 blocks start at any bit, are found only
- * by scanning for their 48-bit magic, and libbz2 can only decode a whole
- * stream from its header, so decoding blocks in parallel (as lbzip2 does)
- * would need a block decoder of our own. */
+ * Blocks are decoded on several threads (bzip2_blocks.c).  When the file
+ * is not what the block finder took it for, it is decoded again in order
+ * from its first byte, the bytes already given skipped: libbz2 reading
+ * the streams whole has the last word on a damaged file. */
 #include "codec/codec.h"
+#include "codec/bzip2_blocks.h"
 
 #include <bzlib.h>
 #include <errno.h>
@@ -20,6 +21,8 @@ struct bz {
 	bool live;                   /* bs is initialised */
 	bool boundary;               /* between two streams */
 	uint64_t streams;            /* streams completed */
+	struct bzp *par;             /* the parallel decoder, or NULL */
+	uint64_t skip;               /* decoded bytes to drop (after it) */
 };
 
 static bool bz_probe(const uint8_t *head, size_t n)
@@ -52,16 +55,73 @@ static int bz_open(struct qf_codec *c, struct qf_err *e)
 {
 	int ret;
 
-	c->priv = qf_xcalloc(1, sizeof(struct bz));
+	struct bz *b = qf_xcalloc(1, sizeof(struct bz));
+
+	c->priv = b;
 	if ((ret = stream_start(c, e)) < 0) {
 		free(c->priv);
 		c->priv = NULL;
+		return ret;
 	}
-	return ret;
+	b->par = bzp_new(c);
+	return 0;
 }
+
+/* Decoded bytes the parallel decoder gave already, decoded again in
+ * order and dropped. */
+static int drop_given(struct qf_codec *c, struct qf_err *e);
+
+static int seq_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
+		    struct qf_err *e);
 
 static int bz_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		   struct qf_err *e)
+{
+	struct bz *b = c->priv;
+	int ret;
+
+	if (b->par) {
+		ret = bzp_read(b->par, out, n, got, e);
+		if (ret != -EAGAIN)
+			return ret;
+		/* From the start, in order. */
+		b->skip = bzp_emitted(b->par);
+		bzp_free(b->par);
+		b->par = NULL;
+		c->in.pos = c->in.len = 0;
+		c->in.next = 0;
+		if ((ret = stream_start(c, e)) < 0)
+			return ret;
+		b->streams = 0;
+	}
+	if (b->skip && (ret = drop_given(c, e)) < 0)
+		return ret;
+	return seq_read(c, out, n, got, e);
+}
+
+static int drop_given(struct qf_codec *c, struct qf_err *e)
+{
+	struct bz *b = c->priv;
+
+	while (b->skip) {
+		uint8_t scratch[65536];
+		size_t k = b->skip < sizeof(scratch) ? (size_t)b->skip
+						     : sizeof(scratch), got = 0;
+		int ret = seq_read(c, scratch, k, &got, e);
+
+		if (ret < 0)
+			return ret;
+		if (got < k)
+			return qf_err_set(e, EIO,
+					  N_("%s: the bzip2 data ends before the bytes already decoded"),
+					  c->in.src->name);
+		b->skip -= k;
+	}
+	return 0;
+}
+
+static int seq_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
+		    struct qf_err *e)
 {
 	struct bz *b = c->priv;
 	struct qf_codec_in *in = &c->in;
@@ -131,6 +191,9 @@ static void bz_rewind(struct qf_codec *c)
 	/* On failure b->live stays false and the next read tries again. */
 	stream_start(c, &e);
 	b->streams = 0;
+	b->skip = 0;
+	bzp_free(b->par);
+	b->par = bzp_new(c);
 }
 
 static void bz_close(struct qf_codec *c)
@@ -141,6 +204,7 @@ static void bz_close(struct qf_codec *c)
 		return;
 	if (b->live)
 		BZ2_bzDecompressEnd(&b->bs);
+	bzp_free(b->par);
 	free(b);
 }
 
