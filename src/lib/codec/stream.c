@@ -4,11 +4,13 @@
  * Reads are served from a permanent head (the first QF_STREAM_HEAD bytes,
  * decompressed at open: partition tables, superblocks, and the table region
  * the engine writes last) and from a ring holding the most recently
- * decompressed bytes.  A read past what has been decompressed so far
- * decompresses forward in the calling thread while other readers wait; a
- * read behind the ring fails.  The engine takes chunks in increasing order
- * with a bounded number in flight, so its reads stay inside the ring and it
- * needs no special path for streams.  Memory is the head, the ring, the
+ * decompressed bytes.  A thread of its own decompresses ahead of the
+ * readers, as far as the ring holds bytes no reader still reads (it starts
+ * with the first read past the head, and stays on one CPU with its
+ * decoder's state in that CPU's caches); a read behind the ring fails.
+ * The engine takes chunks in increasing order with a bounded number in
+ * flight, so its reads stay inside the ring and it needs no special path
+ * for streams.  Memory is the head, the ring, the
  * codec's input buffer and its decoder state, whatever the size of the
  * image.
  *
@@ -38,6 +40,8 @@
  * not held up for long. */
 #define STEP ((size_t)1 << 20)
 #define SCRATCH ((size_t)1 << 20)
+/* Reads under way at once that the decoder keeps track of; more wait. */
+#define MAX_READERS 16
 
 struct stream {
 	struct qf_source s;          /* first: qf_source_close frees us */
@@ -70,6 +74,14 @@ struct stream {
 	bool checking, stop;
 	uint64_t checked;
 	pthread_t checker;
+	/* Under mu: the decoder thread, and what it may not overwrite: the
+	 * starts of the reads under way, else the end of the furthest read
+	 * done. */
+	bool decoding;
+	pthread_t decoder;
+	uint64_t active[MAX_READERS];
+	int nactive;
+	uint64_t done_to;
 };
 
 /* Where readers may read up to: what is decoded and, with a bmap,
@@ -170,6 +182,31 @@ static void disk_feed(struct stream *st, const uint8_t *p, size_t n,
 		qf_hex(md, qf_digest_final(st->out, md), st->out_hex);
 }
 
+/* The bytes the next step decodes, at most STEP and up to the ring's
+ * wrap and the end. */
+static size_t step_len(const struct stream *st)
+{
+	size_t idx = (size_t)(st->pos % st->ring_cap), k = STEP;
+
+	if (k > st->ring_cap - idx)
+		k = st->ring_cap - idx;
+	if (k > st->expect - st->pos)
+		k = (size_t)(st->expect - st->pos);
+	return k;
+}
+
+/* The first byte a reader may still want: the lowest start of the reads
+ * under way, else the end of the furthest read done.  With mu held. */
+static uint64_t keep_from(const struct stream *st)
+{
+	uint64_t low = st->nactive ? st->active[0] : st->done_to;
+
+	for (int i = 1; i < st->nactive; i++)
+		if (st->active[i] < low)
+			low = st->active[i];
+	return low;
+}
+
 /* One step of decompression into the ring by the reader holding busy.
  * Called and returns with mu held; drops it while decompressing. */
 static void advance(struct stream *st)
@@ -189,12 +226,8 @@ static void advance(struct stream *st)
 			digest_done(st);
 		}
 	} else {
-		size_t idx = (size_t)(pos % st->ring_cap), k = STEP, got;
+		size_t idx = (size_t)(pos % st->ring_cap), k = step_len(st), got;
 
-		if (k > st->ring_cap - idx)
-			k = st->ring_cap - idx;
-		if (k > st->expect - pos)
-			k = (size_t)(st->expect - pos);
 		/* Bytes the checker has not passed are not overwritten. */
 		while (st->checking && pos + k > st->checked + st->ring_cap &&
 		       !st->err.code && !st->stop)
@@ -221,6 +254,47 @@ static void advance(struct stream *st)
 	note_counters(st);
 	if (ret < 0)
 		st->err = e;
+}
+
+/* The decoder thread: a step at a time while the ring has room that no
+ * reader still needs, to the end of the data and the check of it. */
+static void *decode_main(void *arg)
+{
+	struct stream *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	while (!st->stop && !st->err.code && !st->ended) {
+		if (st->pos < st->expect &&
+		    st->pos + step_len(st) > keep_from(st) + st->ring_cap) {
+			pthread_cond_wait(&st->cv, &st->mu);
+			continue;
+		}
+		st->busy = true;
+		advance(st);
+		st->busy = false;
+		pthread_cond_broadcast(&st->cv);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+static void reader_add(struct stream *st, uint64_t off)
+{
+	while (st->nactive == MAX_READERS)
+		pthread_cond_wait(&st->cv, &st->mu);
+	st->active[st->nactive++] = off;
+}
+
+static void reader_done(struct stream *st, uint64_t off, uint64_t end)
+{
+	for (int i = 0; i < st->nactive; i++)
+		if (st->active[i] == off) {
+			st->active[i] = st->active[--st->nactive];
+			break;
+		}
+	if (end > st->done_to)
+		st->done_to = end;
+	pthread_cond_broadcast(&st->cv);
 }
 
 static void ring_copy(const struct stream *st, uint8_t *dst, uint64_t off,
@@ -266,6 +340,11 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 	need_end = end >= st->expect;
 
 	pthread_mutex_lock(&st->mu);
+	reader_add(st, off);
+	/* The first read past the head starts the decoder. */
+	if (!st->decoding && !st->ended && !st->busy && !st->err.code)
+		st->decoding = pthread_create(&st->decoder, NULL, decode_main,
+					      st) == 0;
 	for (a = off;;) {
 		if (st->err.code) {
 			ret = st->err.code;
@@ -288,10 +367,11 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 		}
 		if (a >= data_end && (!need_end || all_done(st)))
 			break;
-		/* All this read wants is decoded (or the stream is): the
-		 * checker is behind.  Decoding further would let the window
-		 * run past slower readers. */
-		if (st->busy || st->ended ||
+		/* The decoder thread is on it; without one, the reader
+		 * decodes.  All this read wants is decoded (or the stream is):
+		 * the checker is behind.  Decoding further would let the
+		 * window run past slower readers. */
+		if (st->decoding || st->busy || st->ended ||
 		    (data_end <= st->pos && !(need_end && st->pos == st->expect))) {
 			pthread_cond_wait(&st->cv, &st->mu);
 			continue;
@@ -301,6 +381,7 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 		st->busy = false;
 		pthread_cond_broadcast(&st->cv);
 	}
+	reader_done(st, off, end < st->expect ? end : st->expect);
 	pthread_mutex_unlock(&st->mu);
 	if (ret == 0 && end > data_end)
 		memset(p + (data_end - off), 0, (size_t)(end - data_end));
@@ -349,13 +430,14 @@ static void stream_close(struct qf_source *s)
 {
 	struct stream *st = (struct stream *)s;
 
-	if (st->checking) {
-		pthread_mutex_lock(&st->mu);
-		st->stop = true;
-		pthread_cond_broadcast(&st->cv);
-		pthread_mutex_unlock(&st->mu);
+	pthread_mutex_lock(&st->mu);
+	st->stop = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->checking)
 		pthread_join(st->checker, NULL);
-	}
+	if (st->decoding)
+		pthread_join(st->decoder, NULL);
 	qf_codec_close(st->c);
 	qf_digest_free(st->tap);
 	qf_digest_free(st->out);
@@ -487,7 +569,7 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	note_counters(st);
 	if (ret < 0)
 		goto fail;
-	st->pos = st->lo = st->head_len;
+	st->pos = st->lo = st->done_to = st->head_len;
 	st->ended = expect == st->head_len;
 	if (!st->ended) {
 		uint64_t rest = expect - st->head_len;
