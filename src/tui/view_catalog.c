@@ -217,16 +217,20 @@ static void draw_details(int y, int w, const struct qf_catalog_entry *en)
 static void title_of(char *buf, size_t len, int w)
 {
 	const char *fmt = cat && cat->offline
-		? _("Catalog %s, from the cache (%s): the server cannot be reached")
+		? _("Catalog %s, offline: from the cache (%s)")
 		: _("Catalog %s");
 	char tail[1024], when[32] = "?";
 	struct tm tm;
 	time_t t = cat ? (time_t)cat->stored : 0;
+	int room;
 
 	if (localtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-	/* The tail of the name gives way to what is said of it. */
-	ui_tail(app.catalog_name, w - ui_width(fmt) - 16, tail, sizeof(tail));
+	/* The tail of the name gives way to what is said of it (the date
+	 * takes 16 columns, the box's corners and title spaces 6). */
+	room = w - ui_width(fmt) - 16 - 6;
+
+	ui_tail(app.catalog_name, room < 12 ? 12 : room, tail, sizeof(tail));
 	snprintf(buf, len, fmt, tail, when);
 }
 

@@ -109,7 +109,7 @@ nginx_down nginx
 rm -f "$T/out.img"
 tui_start -- --color=never --catalog "$CAT" --target "$T/out.img"
 tui_wait "from the cache"
-tui_wait "the server cannot be reached"
+tui_wait "offline: from the cache"
 tui_cursor_to "POS 2025"
 tui_keys Enter
 tui_wait "SHA-256:      from catalog.json"
