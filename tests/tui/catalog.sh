@@ -108,17 +108,11 @@ tui_expect_exit 0
 nginx_down nginx
 rm -f "$T/out.img"
 tui_start -- --color=never --catalog "$CAT" --target "$T/out.img"
-tui_wait "from the cache"
 tui_wait "offline: from the cache"
 tui_cursor_to "POS 2025"
 tui_keys Enter
 tui_wait "SHA-256:      from catalog.json"
 tui_wait "copy in the cache used"
-tui_select_whole_disk 1
-tui_type yes
-tui_keys Enter
-tui_wait "Flash complete: 1 of 1 targets OK." 60
-tui_keys q
-tui_expect_exit 0
+tui_flash_one
 same "$T/out.img" "$T/disk.img"
 note "ok: offline, the catalog and its cached image come from the cache"

@@ -456,30 +456,31 @@ static const struct qf_source_ops stream_ops = {
 
 /* ---------------------------------------------------------------- open */
 
-int qf_stream_digest(struct qf_source *s, char hex[65])
+/* @have (a digest of @st's) into @hex once it is known: 1, else 0. */
+static int digest_copy(struct stream *st, const char *have, char hex[65])
 {
-	struct stream *st = (struct stream *)s;
 	int done;
 
 	pthread_mutex_lock(&st->mu);
-	done = st->hex[0] != 0;
+	done = have[0] != 0;
 	if (done)
-		memcpy(hex, st->hex, 65);
+		memcpy(hex, have, 65);
 	pthread_mutex_unlock(&st->mu);
 	return done;
+}
+
+int qf_stream_digest(struct qf_source *s, char hex[65])
+{
+	struct stream *st = (struct stream *)s;
+
+	return digest_copy(st, st->hex, hex);
 }
 
 int qf_stream_disk_digest(struct qf_source *s, char hex[65])
 {
 	struct stream *st = (struct stream *)s;
-	int done;
 
-	pthread_mutex_lock(&st->mu);
-	done = st->out_hex[0] != 0;
-	if (done)
-		memcpy(hex, st->out_hex, 65);
-	pthread_mutex_unlock(&st->mu);
-	return done;
+	return digest_copy(st, st->out_hex, hex);
 }
 
 int qf_stream_open(struct qf_source *in, enum qf_format fmt,

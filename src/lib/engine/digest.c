@@ -14,13 +14,33 @@
 
 #define READ_LEN ((size_t)4 << 20)
 
+/* A hashing thread's outcome (@ret, and @d's digest or @e) into @hex,
+ * *@state and *@err, for digest_check; frees @d. */
+static void publish(struct qf_job *job, int ret, struct qf_digest *d,
+		    const struct qf_err *e, char hex[65], int *state,
+		    struct qf_err *err)
+{
+	uint8_t md[QF_DIGEST_MAX];
+
+	pthread_mutex_lock(&job->digest_mu);
+	if (ret == 0) {
+		qf_hex(md, qf_digest_final(d, md), hex);
+		*state = 1;
+	} else {
+		*err = *e;
+		*state = -1;
+	}
+	pthread_cond_broadcast(&job->digest_cv);
+	pthread_mutex_unlock(&job->digest_mu);
+	qf_digest_free(d);
+}
+
 static void *hasher_main(void *arg)
 {
 	struct qf_job *job = arg;
 	struct qf_source *s = qf_image_file(job->img);
 	struct qf_digest *d = qf_digest_new("sha256");
 	unsigned char *buf = qf_xmalloc(READ_LEN);
-	uint8_t md[QF_DIGEST_MAX];
 	struct qf_err e = { 0 };
 	uint64_t off = 0;
 	int ret = 0;
@@ -40,18 +60,9 @@ static void *hasher_main(void *arg)
 			qf_digest_update(d, buf, n);
 		off += n;
 	}
-	pthread_mutex_lock(&job->digest_mu);
-	if (ret == 0) {
-		qf_hex(md, qf_digest_final(d, md), job->src_hex);
-		job->digest_state = 1;
-	} else {
-		job->digest_err = e;
-		job->digest_state = -1;
-	}
-	pthread_cond_broadcast(&job->digest_cv);
-	pthread_mutex_unlock(&job->digest_mu);
+	publish(job, ret, d, &e, job->src_hex, &job->digest_state,
+		&job->digest_err);
 	free(buf);
-	qf_digest_free(d);
 	return NULL;
 }
 
@@ -64,7 +75,6 @@ static void *disk_hasher_main(void *arg)
 	uint64_t size = qf_image_size(job->img), off = 0;
 	struct qf_digest *d = qf_digest_new("sha256");
 	unsigned char *buf = qf_xmalloc(READ_LEN);
-	uint8_t md[QF_DIGEST_MAX];
 	struct qf_err e = { 0 };
 	int ret = 0;
 
@@ -80,18 +90,9 @@ static void *disk_hasher_main(void *arg)
 			qf_digest_update(d, buf, n);
 		off += n;
 	}
-	pthread_mutex_lock(&job->digest_mu);
-	if (ret == 0) {
-		qf_hex(md, qf_digest_final(d, md), job->disk_hex);
-		job->disk_state = 1;
-	} else {
-		job->disk_err = e;
-		job->disk_state = -1;
-	}
-	pthread_cond_broadcast(&job->digest_cv);
-	pthread_mutex_unlock(&job->digest_mu);
+	publish(job, ret, d, &e, job->disk_hex, &job->disk_state,
+		&job->disk_err);
 	free(buf);
-	qf_digest_free(d);
 	return NULL;
 }
 
