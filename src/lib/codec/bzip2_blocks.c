@@ -106,14 +106,13 @@ static uint64_t get_bits(const struct bzp *p, uint64_t bit, int n)
 	for (int k = 0; k < (need + 7) / 8; k++)
 		v = (v << 8) | p->win[i + k];
 	v >>= ((need + 7) / 8) * 8 - need;
-	return v & ((n == 64) ? ~0ull : ((1ull << n) - 1));
+	return v & ((1ull << n) - 1);
 }
 
-/* The first magic at or after bit @from: 1 with its bit in *@at and
- * whether it is the end magic in *@eos, 0 when the window holds none (up
- * to its end, less the bytes a magic might still need). */
-static int find_magic(const struct bzp *p, uint64_t from, uint64_t *at,
-		      bool *eos)
+/* The first magic (a block's or the end's) at or after bit @from: 1 with
+ * its bit in *@at, 0 when the window holds none (up to its end, less the
+ * bytes a magic might still need). */
+static int find_magic(const struct bzp *p, uint64_t from, uint64_t *at)
 {
 	uint64_t rel = from - p->wbase * 8, w = 0;
 	size_t start = (size_t)(rel / 8), i;
@@ -140,7 +139,6 @@ static int find_magic(const struct bzp *p, uint64_t from, uint64_t *at,
 			if (pos < from)
 				continue;
 			*at = pos;
-			*eos = end && v == EOS_MAGIC;
 			return 1;
 		}
 	}
@@ -340,7 +338,6 @@ static int stream_header(struct bzp *p, struct qf_err *e)
 static int next_block(struct bzp *p, struct qf_err *e)
 {
 	uint64_t end, v;
-	bool eos;
 	struct job *j;
 	int ret;
 
@@ -372,7 +369,7 @@ static int next_block(struct bzp *p, struct qf_err *e)
 	for (uint64_t from = p->at + 80;;) {
 		uint64_t top;
 
-		if (find_magic(p, from, &end, &eos))
+		if (find_magic(p, from, &end))
 			break;
 		top = (p->wbase + p->wlen) * 8;
 		if (top - p->at > MAX_IN * 8)

@@ -256,6 +256,16 @@ static void advance(struct stream *st)
 		st->err = e;
 }
 
+/* One step decoded by the caller, who holds mu and has seen busy false;
+ * the others hear of it. */
+static void step(struct stream *st)
+{
+	st->busy = true;
+	advance(st);
+	st->busy = false;
+	pthread_cond_broadcast(&st->cv);
+}
+
 /* The decoder thread: a step at a time while the ring has room that no
  * reader still needs, to the end of the data and the check of it. */
 static void *decode_main(void *arg)
@@ -269,10 +279,7 @@ static void *decode_main(void *arg)
 			pthread_cond_wait(&st->cv, &st->mu);
 			continue;
 		}
-		st->busy = true;
-		advance(st);
-		st->busy = false;
-		pthread_cond_broadcast(&st->cv);
+		step(st);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
@@ -376,10 +383,7 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 			pthread_cond_wait(&st->cv, &st->mu);
 			continue;
 		}
-		st->busy = true;
-		advance(st);
-		st->busy = false;
-		pthread_cond_broadcast(&st->cv);
+		step(st);
 	}
 	reader_done(st, off, end < st->expect ? end : st->expect);
 	pthread_mutex_unlock(&st->mu);
