@@ -397,7 +397,8 @@ struct qf_catalog {
  * headers and TLS options; @o may be NULL) into *@out (free with
  * qf_catalog_free).  With o->cache_dir a catalog on a server is kept in
  * that cache and read from it when the server cannot be reached (o->warn
- * hears so, and the catalog's offline flag says it).  Fails only when
+ * hears so, and the catalog's offline flag says it); the entries' cached
+ * flags then say what that cache holds.  Fails only when
  * it cannot be read, is larger than QF_CATALOG_MAX_BYTES or is no JSON
  * catalog at all. */
 int qf_catalog_read(const char *name, const struct qf_open_opts *o,

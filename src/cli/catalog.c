@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "i18n.h"
@@ -177,19 +176,6 @@ static void print_json(const struct qf_catalog *c)
 	}
 }
 
-/* The entries the cache at @dir holds; the cache is not created to ask. */
-static void mark_cached(struct qf_catalog *c, const char *dir)
-{
-	struct qf_err e = { 0 };
-	struct qf_cache *cache;
-	struct stat st;
-
-	if (dir && stat(dir, &st) == 0 && (cache = qf_cache_open(dir, 0, &e))) {
-		qf_catalog_mark_cached(c, cache);
-		qf_cache_close(cache);
-	}
-}
-
 /* ------------------------------------------------------------------ pick */
 
 static int pick(struct cli_catalog *o, const char **src, struct qf_open_opts *oo,
@@ -257,7 +243,6 @@ int catalog_run(struct cli_catalog *o, const char **src,
 		fprintf(stderr, "qflash: %s\n", e.msg);
 		return 1;
 	}
-	mark_cached(o->cat, ro.cache_dir);
 	if (!o->list)
 		return pick(o, src, oo, cache_dir);
 	for (size_t i = 0; i < o->cat->nmessages; i++)

@@ -70,25 +70,16 @@ static void run_open(struct task *t)
 }
 
 /* The catalog, kept in the cache (so that it reads without the server),
- * and which of its images the cache holds. */
+ * with which of its images the cache holds. */
 static void run_catalog(struct task *t)
 {
 	struct qf_open_opts o;
-	struct qf_cache *cache;
-	struct qf_err e = { 0 };
 
 	memset(&o, 0, sizeof(o));
 	o.cache_dir = t->catalog_cache;
 	o.warn = collect_warning;
 	o.warn_ctx = t;
 	t->ret = qf_catalog_read(t->name, &o, &t->cat, &t->err);
-	if (t->ret < 0 || !t->catalog_cache)
-		return;
-	cache = qf_cache_open(t->catalog_cache, 0, &e);
-	if (cache) {
-		qf_catalog_mark_cached(t->cat, cache);
-		qf_cache_close(cache);
-	}
 }
 
 static void run_devices(struct task *t)

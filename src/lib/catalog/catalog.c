@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* json-c's nesting bound: deeper than any catalog may go (an entry is
  * two levels, its object and its folder's array), so that too deep an
@@ -192,6 +193,19 @@ int qf_catalog_read_source(struct qf_source *s, const char *name,
 	return read_text(s, name, s->name, out, e);
 }
 
+/* The cached flags from the cache at @dir, which is not made to ask. */
+static void mark_from(struct qf_catalog *c, const char *dir)
+{
+	struct qf_err e = { 0 };
+	struct qf_cache *cache;
+	struct stat st;
+
+	if (stat(dir, &st) == 0 && (cache = qf_cache_open(dir, 0, &e))) {
+		qf_catalog_mark_cached(c, cache);
+		qf_cache_close(cache);
+	}
+}
+
 /* A catalog on a server, through the cache at o->cache_dir: the copy
  * there is checked against the server (ETag, Last-Modified) and used
  * when the server cannot be reached, which o->warn hears.  Its relative
@@ -224,6 +238,7 @@ static int read_cached(const char *url, const struct qf_open_opts *o,
 	if (ret == 0) {
 		(*out)->offline = info.use == QF_CACHE_OFFLINE;
 		(*out)->stored = info.stored;
+		qf_catalog_mark_cached(*out, cache);
 	}
 	qf_source_close(s);
 	free(local);
@@ -255,6 +270,8 @@ int qf_catalog_read(const char *name, const struct qf_open_opts *o,
 		return ret;
 	ret = qf_catalog_read_source(s, name, out, e);
 	qf_source_close(s);
+	if (ret == 0 && o && o->cache_dir)
+		mark_from(*out, o->cache_dir);
 	return ret;
 }
 
