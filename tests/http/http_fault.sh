@@ -30,8 +30,15 @@ note "proxy: $conns connections, $cuts resets, $fails 503s"
 
 # ------------------------------------- the image is replaced during the flash
 # Same size, other bytes, other mtime: only the ETag tells them apart.
-cp "$WWW/plain.qcow2" "$WWW/moving.qcow2"
-cp "$WWW/plain.qcow2" "$T/new.qcow2"
+# More data than the prefetch window holds, so that requests are still to
+# be made when it changes (what was asked for before came whole from the
+# old file, which is a correct flash of it).
+truncate -s 128M "$T/big.raw"
+dd if=/dev/urandom of="$T/big.raw" bs=1M count=96 conv=notrunc status=none
+qemu-img convert -q -f raw -O qcow2 "$T/big.raw" "$WWW/moving.qcow2" ||
+	fail "qemu-img convert big"
+rm -f "$T/big.raw"
+cp "$WWW/moving.qcow2" "$T/new.qcow2"
 printf 'changed' | dd of="$T/new.qcow2" bs=1 seek=$((1 << 20)) conv=notrunc \
 	status=none
 touch -d '2001-02-03 04:05:06' "$T/new.qcow2"

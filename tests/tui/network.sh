@@ -9,10 +9,10 @@
 . "$top_srcdir/tests/tui/tuilib.sh"
 need_cmd qemu-img python3
 
-# 40 MiB of data, more than the http source caches (32 MiB): a second
+# 80 MiB of data, more than the http source caches (64 MiB): a second
 # flash has to fetch part of it again.
-truncate -s 64M "$T/big.raw"
-rand_file "$T/data" $((40 * 1024 * 1024)) 7
+truncate -s 96M "$T/big.raw"
+rand_file "$T/data" $((80 * 1024 * 1024)) 7
 dd if="$T/data" of="$T/big.raw" bs=1M seek=8 conv=notrunc status=none ||
 	fail "dd into $T/big.raw failed"
 rm -f "$T/data"
@@ -80,7 +80,9 @@ tui_wait "Flash complete: 1 of 1 targets OK." 90
 read -r second retries2 <<<"$(received)"
 note "second flash: $second MiB received, $retries2 retries"
 [ "$retries2" = 0 ] || fail "the second flash shows $retries2 retries (the first had $retries1)"
-python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(not 0 < b <= a)' \
+# Its own figures, not the image's since it was opened (which would be
+# about twice the first's).
+python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(not 0 < b < 1.5 * a)' \
 	"$first" "$second" ||
 	fail "the second flash shows $second MiB received, the first $first MiB"
 tui_keys q

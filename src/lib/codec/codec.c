@@ -88,9 +88,13 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 	in->pos = 0;
 	in->len = n;
 	in->next += n;
-	/* Lets an http source fetch the next blocks while we decompress. */
+	/* Lets an http source fetch the next blocks while we decompress:
+	 * the whole rest, which it fetches as far ahead as its window
+	 * (what the link holds) allows; a local file, the next two reads. */
 	if (in->src->ops->prefetch && in->next < in->src->size)
-		in->src->ops->prefetch(in->src, in->next, 2 * in->cap);
+		in->src->ops->prefetch(in->src, in->next,
+				       in->src->remote ? in->src->size - in->next
+						       : 2 * in->cap);
 	return 0;
 }
 

@@ -175,6 +175,7 @@ struct qf_job {
 	int plan_idx;
 	uint64_t plan_pos;
 	uint64_t pf_pos;                 /* announced to sources up to here */
+	atomic_bool remote;              /* some data comes from an http source */
 	int workers_left;
 	_Atomic(struct qf_source *) srcs[MAX_SRCS];
 	atomic_int nsrcs;

@@ -8,8 +8,11 @@
 
 /* Steps in which a zero run is followed through the map. */
 #define MAP_STEP ((uint64_t)1 << 30)
-/* How far ahead of the planner sources are told what will be read. */
+/* How far ahead of the planner sources are told what will be read: a
+ * local file reads ahead a little; an http source fetches as far ahead
+ * as its window allows, which it can only do for what was announced. */
 #define PREFETCH_AHEAD (8 * QF_CHUNK)
+#define PREFETCH_AHEAD_REMOTE (32 * QF_CHUNK)
 
 static bool feed_live(const struct feed *fe)
 {
@@ -34,6 +37,8 @@ static void note_source(struct qf_job *job, struct qf_source *s)
 
 	if (!s)
 		return;
+	if (s->remote)
+		atomic_store(&job->remote, true);
 	for (i = 0; i < n; i++)
 		if (atomic_load(&job->srcs[i]) == s)
 			return;
@@ -83,8 +88,9 @@ static void pf_flush(struct pf_run *r)
 static void prefetch_ahead(struct qf_job *job, const struct feed *fe,
 			   uint64_t upto)
 {
-	uint64_t end = upto + PREFETCH_AHEAD < fe->len ? upto + PREFETCH_AHEAD
-						      : fe->len;
+	uint64_t ahead = atomic_load(&job->remote) ? PREFETCH_AHEAD_REMOTE
+						   : PREFETCH_AHEAD;
+	uint64_t end = upto + ahead < fe->len ? upto + ahead : fe->len;
 	struct pf_run run = { 0 };
 	struct qf_err e = { 0 };
 

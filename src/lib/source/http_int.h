@@ -20,14 +20,23 @@
 
 #define CHUNK_SHIFT 20                  /* 1 MiB cache chunks */
 #define CHUNK_SIZE ((uint64_t)1 << CHUNK_SHIFT)
-#define CACHE_SLOTS 32                  /* at most 32 MiB cached */
+#define CACHE_SLOTS 64                  /* at most 64 MiB cached */
 #define DIRECT_MIN (4 * CHUNK_SIZE)     /* reads this long bypass the cache */
 #define POOL_MAX 8                      /* idle easy handles kept */
 
-#define PF_THREADS 2
+/* The prefetch window, in chunks fetched ahead and not read yet, follows
+ * the measured bandwidth-delay product (http_prefetch.c): PF_BDP_FACTOR
+ * times the round trip at the measured rate, within [PF_MIN_WINDOW,
+ * PF_MAX_WINDOW], and one thread per PF_RUN chunks of it fetches. */
+#define PF_THREADS 8                    /* at most */
+#define PF_MIN_THREADS 2
 #define PF_QUEUE 64                     /* announced ranges waiting */
 #define PF_RUN 4                        /* chunks per prefetch request */
-#define PF_MAX_UNUSED (CACHE_SLOTS / 2) /* prefetched but not yet read */
+#define PF_MIN_WINDOW 16
+#define PF_MAX_WINDOW (CACHE_SLOTS - 16)/* the rest is for metadata reads */
+#define PF_BDP_FACTOR 4
+#define PF_RATE_GUESS 16e6              /* bytes/s, until one is measured */
+#define PF_RATE_PERIOD 0.5              /* seconds per rate sample */
 #define PF_STALE 10.0                   /* seconds before such a chunk may go */
 
 #define PLAIN_RING ((size_t)8 << 20)   /* received, not yet read */
@@ -95,9 +104,13 @@ struct http_source {
 	unsigned char *arena;      /* the slots' data, on first use */
 	uint64_t tick;
 	int pf_unused;
+	int pf_window;             /* chunks: see PF_BDP_FACTOR */
+	double rtt;                /* shortest request-to-first-byte seen */
+	double rate;               /* bytes/s received, all requests together */
+	double rate_t0;            /* start of the current rate sample */
+	uint64_t rate_bytes;       /* received since rate_t0 */
 	struct pf_range queue[PF_QUEUE];
 	int qhead, qlen;
-	bool pf_started;
 	int pf_nthreads;
 	pthread_t pf_threads[PF_THREADS];
 	bool stop;
@@ -197,6 +210,12 @@ struct slot *http_cache_claim(struct http_source *hs, uint64_t idx,
 			      bool prefetch);
 void http_slot_filled(struct http_source *hs, struct slot *sl, bool ok);
 void http_slot_release(struct http_source *hs, struct slot *sl);
+
+/* A request's round trip (request sent to first byte) and the body bytes
+ * it received, for the window; callers do not hold hs->lock. */
+void http_measure(struct http_source *hs, double rtt, uint64_t bytes);
+/* The prefetch window for what was measured so far; hs->lock held. */
+void http_set_window(struct http_source *hs);
 
 /* http_prefetch.c */
 void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len);

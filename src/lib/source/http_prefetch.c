@@ -1,7 +1,10 @@
 /* http_prefetch.c - filling the cache ahead of the reads: the engine
- * announces ranges it will read, and PF_THREADS background threads fetch
- * them in runs of PF_RUN chunks, keeping at most PF_MAX_UNUSED chunks that
- * nobody has read yet. */
+ * announces ranges it will read, and background threads fetch them in runs
+ * of PF_RUN chunks, keeping at most a window of chunks that nobody has read
+ * yet.  The window is what the link holds: PF_BDP_FACTOR times the
+ * measured rate times the measured round trip, bounded by the cache, so a
+ * long link gets more requests in flight and a short one no more memory
+ * than it needs. */
 #include "source/http_int.h"
 
 #include <pthread.h>
@@ -12,7 +15,7 @@ static bool pf_room(struct http_source *hs)
 {
 	struct slot *old = NULL;
 
-	if (hs->pf_unused < PF_MAX_UNUSED)
+	if (hs->pf_unused < hs->pf_window)
 		return true;
 	for (int i = 0; i < CACHE_SLOTS; i++) {
 		struct slot *sl = &hs->slots[i];
@@ -99,6 +102,21 @@ static void *pf_main(void *arg)
 	return NULL;
 }
 
+/* Threads enough to keep the window in flight; hs->lock held. */
+static void start_threads(struct http_source *hs)
+{
+	int want = hs->pf_window / PF_RUN;
+
+	if (want < PF_MIN_THREADS)
+		want = PF_MIN_THREADS;
+	if (want > PF_THREADS)
+		want = PF_THREADS;
+	while (hs->pf_nthreads < want &&
+	       pthread_create(&hs->pf_threads[hs->pf_nthreads], NULL, pf_main,
+			      hs) == 0)
+		hs->pf_nthreads++;
+}
+
 void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len)
 {
 	struct http_source *hs = (struct http_source *)qs;
@@ -111,13 +129,9 @@ void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len)
 	pthread_mutex_lock(&hs->lock);
 	if (hs->stop)
 		goto out;
-	if (!hs->pf_started) {
-		hs->pf_started = true;
-		for (int i = 0; i < PF_THREADS; i++)
-			if (pthread_create(&hs->pf_threads[hs->pf_nthreads],
-					   NULL, pf_main, hs) == 0)
-				hs->pf_nthreads++;
-	}
+	if (!hs->pf_window)
+		http_set_window(hs);
+	start_threads(hs);
 	if (hs->qlen) {
 		/* Announcements are mostly consecutive: merge them. */
 		struct pf_range *t =

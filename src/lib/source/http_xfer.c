@@ -158,6 +158,50 @@ void http_handle_put(struct http_source *hs, struct handle *hd)
 	}
 }
 
+void http_set_window(struct http_source *hs)
+{
+	double rate = hs->rate > PF_RATE_GUESS ? hs->rate : PF_RATE_GUESS;
+	double w = PF_BDP_FACTOR * rate * hs->rtt / (double)CHUNK_SIZE;
+
+	hs->pf_window = w < PF_MIN_WINDOW ? PF_MIN_WINDOW
+			: w > PF_MAX_WINDOW ? PF_MAX_WINDOW : (int)w + 1;
+}
+
+void http_measure(struct http_source *hs, double rtt, uint64_t bytes)
+{
+	double now = qf_now();
+
+	pthread_mutex_lock(&hs->lock);
+	if (rtt > 0 && (hs->rtt == 0 || rtt < hs->rtt))
+		hs->rtt = rtt;
+	if (hs->rate_t0 == 0)
+		hs->rate_t0 = now;
+	hs->rate_bytes += bytes;
+	if (now - hs->rate_t0 >= PF_RATE_PERIOD) {
+		double r = (double)hs->rate_bytes / (now - hs->rate_t0);
+		/* Up at once, down slowly: a pause of the reader is not a
+		 * slower link. */
+		hs->rate = r > hs->rate ? r : 0.75 * hs->rate + 0.25 * r;
+		hs->rate_t0 = now;
+		hs->rate_bytes = 0;
+	}
+	http_set_window(hs);
+	pthread_mutex_unlock(&hs->lock);
+}
+
+/* What the window is sized from: the time from the request's last byte
+ * sent to the response's first, and what came. */
+static void measure(struct xfer *x, CURL *h)
+{
+	curl_off_t pre = 0, start = 0;
+
+	if (curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
+	    curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME_T, &start) != CURLE_OK ||
+	    start <= pre)
+		start = pre = 0;
+	http_measure(x->hs, (double)(start - pre) / 1e6, x->received);
+}
+
 static void perform(struct xfer *x)
 {
 	char range[64];
@@ -172,6 +216,7 @@ static void perform(struct xfer *x)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	rc = curl_easy_perform(h);
+	measure(x, h);
 	if (x->err)
 		return;
 	/* A probe answered by the whole file: its headers were enough. */
