@@ -7,6 +7,7 @@
 #include "codec/codec.h"
 #include "codec/stream.h"
 #include "source/bmap.h"
+#include "source/sidecar.h"
 #include "source/cache.h"
 #include "source/digest.h"
 
@@ -425,13 +426,52 @@ static struct qf_image *new_image(const char *name,
 	return img;
 }
 
+/* The checksum lists and bmaps that may sit beside a remote image, asked
+ * for all at once while the image itself is opened. */
+static void fetch_sidecars(struct qf_image *img, const char *name)
+{
+	char *names[QF_CHECKSUM_BESIDE];
+	const struct qf_open_opts *o = &img->opts;
+	bool packed_name;
+	int n = 0;
+
+	if (!qf_name_is_url(name))
+		return;
+	if (!o->sha256)
+		n = qf_checksum_beside(name, names);
+	else if (qf_name_is_url(o->sha256))
+		names[n++] = qf_xstrdup(o->sha256);
+	qf_sidecars_fetch(img, names, n, QF_SUMS_MAX, o);
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	n = 0;
+	if (o->bmap && qf_name_is_url(o->bmap)) {
+		names[n++] = qf_xstrdup(o->bmap);
+	} else if (!o->bmap && !o->no_bmap) {
+		/* Only a compressed image has a bmap looked for: none is
+		 * asked for beside a qcow2. */
+		n = qf_bmap_beside(name, names, &packed_name);
+		if (!packed_name) {
+			for (int i = 0; i < n; i++)
+				free(names[i]);
+			n = 0;
+		}
+	}
+	qf_sidecars_fetch(img, names, n, QF_BMAP_MAX, o);
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+}
+
 int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		  struct qf_image **out, struct qf_err *e)
 {
 	struct qf_image *img = new_image(name, opts);
 	struct qf_source **top = &img->layers[0].file;
 	struct qf_err why = { 0 };
-	int ret = qf_source_open(name, NULL, &img->opts, top, &why), r = 0;
+	int ret, r = 0;
+
+	fetch_sidecars(img, name);
+	ret = qf_source_open(name, NULL, &img->opts, top, &why);
 
 	/* Found before the cache's copy is chosen, so that a download is
 	 * checked against it; without a server, only one given can be. */
@@ -441,10 +481,16 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 	ret = r < 0 ? r : image_cache_file(img, &img->layers[0], name, NULL,
 					   ret, &why, top, e);
 	if (ret < 0) {
+		qf_sidecars_drop(img);
 		qf_image_close(img);
 		return ret;
 	}
-	ret = open_image(img, out, e);
+	ret = open_top(img, e);
+	qf_sidecars_drop(img);
+	if (ret < 0)
+		qf_image_close(img);
+	else
+		*out = img;
 	/* The copies hold their own locks. */
 	if (ret == 0) {
 		qf_cache_close(img->cache);

@@ -3,6 +3,7 @@
 #include "internal.h"
 #include "source/bmap.h"
 #include "source/digest.h"
+#include "source/sidecar.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -13,7 +14,6 @@
 #include <string.h>
 
 /* A bmap of a few terabytes in short ranges stays below this. */
-#define BMAP_MAX ((uint64_t)64 << 20)
 #define TEXT_MAX 256
 
 enum field { F_NONE, F_IMAGE_SIZE, F_BLOCK_SIZE, F_BLOCKS, F_MAPPED,
@@ -371,7 +371,7 @@ static int load(const char *name, const struct qf_open_opts *opts,
 	struct qf_err e2 = { 0 };
 	char *text = NULL, *shown;
 	size_t len = 0;
-	int ret = qf_small_file(name, opts, BMAP_MAX, &text, &len, &e2);
+	int ret = qf_small_file(name, opts, QF_BMAP_MAX, &text, &len, &e2);
 
 	if (ret == -ENOENT)
 		return 0;
@@ -392,15 +392,34 @@ static int load(const char *name, const struct qf_open_opts *opts,
 	return ret < 0 ? ret : 1;
 }
 
-int qf_bmap_find(const char *image, const char *given,
-		 const struct qf_open_opts *opts, struct qf_bmap **out,
-		 struct qf_err *e)
+int qf_bmap_beside(const char *image, char **names, bool *packed_name)
 {
 	/* A URL keeps its query (a token) after the name that changes. */
 	size_t plen = qf_name_path_len(image);
 	const char *query = image + plen;
-	char *cand;
-	int ret;
+	int n = 0;
+
+	*packed_name = false;
+	names[n++] = qf_xasprintf("%.*s.bmap%s", (int)plen, image, query);
+	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++) {
+		size_t k = strlen(packed[i]);
+		if (plen <= k || strncmp(image + plen - k, packed[i], k))
+			continue;
+		names[n++] = qf_xasprintf("%.*s.bmap%s", (int)(plen - k), image,
+					  query);
+		*packed_name = true;
+		break;
+	}
+	return n;
+}
+
+int qf_bmap_find(const char *image, const char *given,
+		 const struct qf_open_opts *opts, struct qf_bmap **out,
+		 struct qf_err *e)
+{
+	char *names[QF_BMAP_BESIDE], *cand;
+	bool packed_name;
+	int ret = 0, n;
 
 	*out = NULL;
 	if (given) {
@@ -412,21 +431,13 @@ int qf_bmap_find(const char *image, const char *given,
 		free(cand);
 		return ret;
 	}
-	cand = qf_xasprintf("%.*s.bmap%s", (int)plen, image, query);
-	ret = load(cand, opts, true, out, e);
-	free(cand);
-	if (ret)
-		return ret;
-	for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++) {
-		size_t n = strlen(packed[i]);
-		if (plen <= n || strncmp(image + plen - n, packed[i], n))
-			continue;
-		cand = qf_xasprintf("%.*s.bmap%s", (int)(plen - n), image, query);
-		ret = load(cand, opts, true, out, e);
-		free(cand);
-		return ret;
+	n = qf_bmap_beside(image, names, &packed_name);
+	for (int i = 0; i < n; i++) {
+		if (!ret)
+			ret = load(names[i], opts, true, out, e);
+		free(names[i]);
 	}
-	return 0;
+	return ret;
 }
 
 /* ----------------------------------------------------------- checking */

@@ -37,6 +37,12 @@ void qf_bmap_free(struct qf_bmap *b);
  * negative errno (a given file missing, any bmap malformed).  A file
  * found beside the image that cannot be fetched is named in a warning
  * and left out. */
+/* The names where the bmap of @image is looked for, in order, allocated
+ * into @names: returns how many; *@packed_name when @image's name ends
+ * in a compressed format's extension. */
+#define QF_BMAP_BESIDE 2
+int qf_bmap_beside(const char *image, char **names, bool *packed_name);
+
 int qf_bmap_find(const char *image, const char *given,
 		 const struct qf_open_opts *opts, struct qf_bmap **out,
 		 struct qf_err *e);

@@ -1,6 +1,7 @@
 /* digest.c - SHA-256/SHA-1 through OpenSSL's EVP, hex, and finding the
  * checksum an image's publisher printed beside it. */
 #include "source/digest.h"
+#include "source/sidecar.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 
 /* A checksum list is small; anything larger is not one. */
-#define SUMS_MAX ((uint64_t)1 << 20)
 
 struct qf_digest {
 	EVP_MD_CTX *ctx;
@@ -165,36 +165,6 @@ int qf_sums_lookup(const char *text, size_t len, const char *name,
 	return 0;
 }
 
-int qf_small_file(const char *name, const struct qf_open_opts *opts,
-		  uint64_t max, char **text, size_t *len, struct qf_err *e)
-{
-	struct qf_source *s = NULL;
-	struct qf_err e2 = { 0 };
-	int ret = qf_source_open(name, NULL, opts, &s, &e2);
-
-	if (ret < 0) {
-		if (ret != -ENOENT && e && !e->code)
-			*e = e2;
-		return ret;
-	}
-	if (s->size > max) {
-		ret = qf_err_set(e, EFBIG, N_("%s: too large for a checksum or bmap file"),
-				 s->name);
-		qf_source_close(s);
-		return ret;
-	}
-	*len = (size_t)s->size;
-	*text = qf_xmalloc(*len + 1);
-	ret = *len ? qf_source_pread(s, *text, *len, 0, 0, e) : 0;
-	(*text)[*len] = 0;
-	qf_source_close(s);
-	if (ret < 0) {
-		free(*text);
-		*text = NULL;
-	}
-	return ret;
-}
-
 static bool is_hex64(const char *s)
 {
 	uint8_t tmp[32];
@@ -237,19 +207,31 @@ static void set_origin(char *origin, size_t olen, const char *name)
 	free(shown);
 }
 
+int qf_checksum_beside(const char *image, char **names)
+{
+	size_t plen = qf_name_path_len(image), blen;
+	const char *base = base_name(image, plen, &blen);
+	const char *query = image + plen;
+
+	names[0] = qf_xasprintf("%.*s.sha256%s", (int)plen, image, query);
+	names[1] = qf_xasprintf("%.*s.sha256sum%s", (int)plen, image, query);
+	names[2] = qf_xasprintf("%.*sSHA256SUMS%s", (int)(base - image), image,
+				query);
+	return QF_CHECKSUM_BESIDE;
+}
+
 int qf_checksum_find(const char *image, const char *given,
 		     const struct qf_open_opts *opts, char hex[65],
 		     char *origin, size_t olen, struct qf_err *e)
 {
-	static const char *const beside[] = { ".sha256", ".sha256sum" };
+	char *beside[QF_CHECKSUM_BESIDE];
 	size_t plen = qf_name_path_len(image), blen;
 	const char *base = base_name(image, plen, &blen);
-	const char *query = image + plen;
 	char *path = qf_xasprintf("%.*s", (int)plen, image);
 	char *text = NULL, *cand;
 	struct qf_err e2;
 	size_t len = 0;
-	int ret;
+	int ret, nb;
 
 	if (given && is_hex64(given)) {
 		for (int i = 0; i < 64; i++)
@@ -262,7 +244,7 @@ int qf_checksum_find(const char *image, const char *given,
 	}
 	if (given) {
 		set_origin(origin, olen, given);
-		if ((ret = qf_small_file(given, opts, SUMS_MAX, &text, &len, e)) < 0) {
+		if ((ret = qf_small_file(given, opts, QF_SUMS_MAX, &text, &len, e)) < 0) {
 			free(path);
 			return ret == -ENOENT
 			       ? qf_err_set(e, ENOENT, N_("%s: no such checksum file"),
@@ -281,14 +263,12 @@ int qf_checksum_find(const char *image, const char *given,
 					  (int)blen, base);
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]) + 1; i++) {
-		if (i < sizeof(beside) / sizeof(beside[0]))
-			cand = qf_xasprintf("%s%s%s", path, beside[i], query);
-		else
-			cand = qf_xasprintf("%.*sSHA256SUMS%s",
-					    (int)(base - image), image, query);
+	nb = qf_checksum_beside(image, beside);
+	for (int i = 0; i < nb; i++) {
+		cand = beside[i];
+		beside[i] = NULL;
 		e2 = (struct qf_err){ 0 };
-		ret = qf_small_file(cand, opts, SUMS_MAX, &text, &len, &e2);
+		ret = qf_small_file(cand, opts, QF_SUMS_MAX, &text, &len, &e2);
 		if (ret == -ENOENT) {
 			free(cand);
 			continue;
@@ -305,12 +285,14 @@ int qf_checksum_find(const char *image, const char *given,
 		ret = qf_sums_lookup(text, len, path, hex);
 		/* IMAGE.sha256 may hold the bare digest (SHA256SUMS may not:
 		 * it is about many files). */
-		if (!ret && i < sizeof(beside) / sizeof(beside[0]))
+		if (!ret && i < nb - 1)
 			ret = bare_digest(text, len, hex);
 		free(text);
 		if (ret) {
 			set_origin(origin, olen, cand);
 			free(cand);
+			for (int k = i + 1; k < nb; k++)
+				free(beside[k]);
 			free(path);
 			return 1;
 		}

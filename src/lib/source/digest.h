@@ -28,11 +28,11 @@ int qf_hex_parse(const char *hex, uint8_t *out, size_t n);
  * fragment: files beside it are named there, the query kept after. */
 size_t qf_name_path_len(const char *image);
 
-/* The whole of the small file @name (a path or URL; a checksum list, a
- * bmap) NUL-terminated into *@text: 0, -ENOENT when it is not there,
- * -EFBIG when it holds more than @max bytes, or another error. */
-int qf_small_file(const char *name, const struct qf_open_opts *opts,
-		  uint64_t max, char **text, size_t *len, struct qf_err *e);
+/* The names where a checksum for @image is looked for, in order
+ * (IMAGE.sha256, IMAGE.sha256sum, SHA256SUMS in its folder; a URL's
+ * query kept), allocated into @names: returns how many. */
+#define QF_CHECKSUM_BESIDE 3
+int qf_checksum_beside(const char *image, char **names);
 
 /* The SHA-256 of the file called @name in a checksum list in sha256sum
  * format ("HEX  NAME", "HEX *NAME", or the BSD "SHA256 (NAME) = HEX"),
