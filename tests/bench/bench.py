@@ -17,7 +17,8 @@ Sections (BENCH_SECTIONS, comma-separated, default all):
            the GPT fix-up and with -exact
   formats  compressed raw images with their bmap against bmaptool and
            each decoder's floor (tests/bench/formats.py)
-  wan      those images through a 40 ms, 40 MB/s delay line against curl
+  wan      those images through a 40 MB/s delay line of 40, 100 and 200 ms
+           round trip (BENCH_WAN_RTTS) against curl, with qflash's memory
   station  three drives plugged into a station together against three
            one-off flashes, and the media test's time per drive
            (tests/bench/station.py)
