@@ -104,3 +104,24 @@ rm -f "$T/x.img"
 run_ok -src "$T/deflate.zip" -sha256 "$sum" -dst "$T/x.img"
 grep -q "matches its published SHA-256" "$T/err.txt" || fail "zip checksum: $(cat "$T/err.txt")"
 note "ok: -sha256 of the archive"
+
+# ------------------------- an LZMA member asking for a huge dictionary
+# Its properties claim about 4 GiB (libarchive would let liblzma allocate
+# it): refused before anything is decoded.
+cp "$T/lzma.zip" "$T/dict.zip"
+python3 - "$T/dict.zip" <<'PY' || fail "patching the LZMA properties"
+import struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+assert b[:4] == b"PK\3\4" and struct.unpack_from("<H", b, 8)[0] == 14
+data = 30 + struct.unpack_from("<H", b, 26)[0] + struct.unpack_from("<H", b, 28)[0]
+struct.pack_into("<I", b, data + 5, 0xff800000)
+open(p, "wb").write(b)
+PY
+stale "$T/out.img"
+run_q -src "$T/dict.zip" -dst "$T/out.img"
+[ "$RC" = 1 ] || fail "huge LZMA dictionary: exit $RC"
+grep -q "asks for a 4088 MiB LZMA dictionary" "$T/err.txt" ||
+	fail "huge LZMA dictionary: $(cat "$T/err.txt")"
+no_table "$T/out.img" "huge LZMA dictionary"
+note "ok: an LZMA member asking for a 4 GiB dictionary is refused"

@@ -243,6 +243,39 @@ static la_ssize_t in_read(struct archive *a, void *ud, const void **out)
 	return (la_ssize_t)n;
 }
 
+/* The largest LZMA dictionary a member may ask for: the format's own
+ * limit (1.5 GiB), where xz -9 uses 64 MiB.  libarchive gives liblzma no
+ * memory limit, so a member claiming 4 GiB would be allocated that. */
+#define LZMA_DICT_MAX ((uint64_t)3 << 29)
+
+/* Refuse a method-14 (LZMA) member whose properties ask for more than
+ * LZMA_DICT_MAX, before it is decoded: the local header at @pos, then
+ * 2 bytes of version, 2 of properties size, lc/lp/pb and the dictionary
+ * size (little-endian). */
+static int check_lzma_dict(struct qf_codec *c, int64_t pos, struct qf_err *e)
+{
+	uint8_t h[30], p[9];
+	uint64_t data, dict;
+
+	if (pos < 0 || qf_source_pread(c->in.src, h, sizeof(h), (uint64_t)pos,
+				       0, e) < 0)
+		return pos < 0 ? 0 : -EIO;
+	if (memcmp(h, "PK\3\4", 4) || (h[8] | h[9] << 8) != 14)
+		return 0;
+	data = (uint64_t)pos + 30 + (h[26] | h[27] << 8) + (h[28] | h[29] << 8);
+	if (qf_source_pread(c->in.src, p, sizeof(p), data, 0, e) < 0)
+		return -EIO;
+	dict = (uint64_t)p[5] | (uint64_t)p[6] << 8 | (uint64_t)p[7] << 16 |
+	       (uint64_t)p[8] << 24;
+	if (dict > LZMA_DICT_MAX)
+		return qf_err_set(e, EINVAL,
+				  N_("%s: damaged zip archive: member %s asks for a %llu MiB LZMA dictionary (at most %llu MiB)"),
+				  c->in.src->name, ((struct zip *)c->priv)->member,
+				  (unsigned long long)(dict >> 20),
+				  (unsigned long long)(LZMA_DICT_MAX >> 20));
+	return 0;
+}
+
 static int start(struct qf_codec *c, struct qf_err *e)
 {
 	struct zip *z = c->priv;
@@ -259,7 +292,8 @@ static int start(struct qf_codec *c, struct qf_err *e)
 	while ((r = archive_read_next_header(z->a, &ent)) == ARCHIVE_OK) {
 		const char *n = archive_entry_pathname(ent);
 		if (n && !strcmp(n, z->member))
-			return 0;
+			return check_lzma_dict(c, archive_read_header_position(z->a),
+					       e);
 		if (archive_read_data_skip(z->a) != ARCHIVE_OK)
 			break;
 	}
