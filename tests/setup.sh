@@ -31,6 +31,17 @@ fi
 # Many tests wait (on tmux, nginx, a timeout) more than they compute: one
 # job more than there are CPUs keeps the CPUs busy.
 jobs=$(($(nproc) + 1))
+
+# On a failure, the logs of the tests that failed, so that a CI run's
+# output says why without the build tree.
+show_failed() {
+	find tests -name '*.trs' | while read -r trs; do
+		if grep -Eq '^:test-result: (FAIL|ERROR|XPASS)' "$trs"; then
+			echo "=== ${trs%.trs}.log"
+			tail -n 60 "${trs%.trs}.log"
+		fi
+	done
+}
 [ -x configure ] || ./autogen.sh
 mkdir -p build
 cd build
@@ -38,7 +49,10 @@ cd build
 make -j"$(nproc)"
 case "$what" in
 check)
-	make -j"$jobs" check
+	make -j"$jobs" check || {
+		show_failed
+		exit 1
+	}
 	# The engine's tests once more under ThreadSanitizer: a data race
 	# aborts qflash (or the unit test), and the test fails on the exit
 	# status.  Reports go to build-tsan/tsan-report.PID and are shown.
@@ -55,6 +69,7 @@ check)
 	UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1 log_path=$PWD/asan-report"
 	export ASAN_OPTIONS UBSAN_OPTIONS
 	make -j"$jobs" check || {
+		show_failed
 		cat asan-report.* 2>/dev/null || :
 		exit 1
 	}
@@ -76,6 +91,7 @@ tests/cli/cancel.sh tests/cli/verify.sh tests/cli/zeroes.sh tests/cli/convert.sh
 tests/cli/bmap.sh tests/http/http_plain.sh tests/station/station.sh \
 tests/cli/catalog.sh"
 	make -j"$(nproc)" check TESTS="$tsan_tests" || {
+		show_failed
 		cat tsan-report.* 2>/dev/null || :
 		exit 1
 	}
