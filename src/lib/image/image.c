@@ -406,10 +406,15 @@ static int open_image(struct qf_image *img, struct qf_image **out,
 {
 	int ret = open_top(img, e);
 
+	/* The sidecars fetched beside a remote image are read by now. */
+	qf_sidecars_drop(img);
 	if (ret < 0) {
 		qf_image_close(img);
 		return ret;
 	}
+	/* The copies hold their own locks. */
+	qf_cache_close(img->cache);
+	img->cache = NULL;
 	*out = img;
 	return 0;
 }
@@ -430,7 +435,9 @@ static struct qf_image *new_image(const char *name,
  * for all at once while the image itself is opened. */
 static void fetch_sidecars(struct qf_image *img, const char *name)
 {
-	char *names[QF_CHECKSUM_BESIDE];
+	/* Room for either list of names. */
+	char *names[QF_CHECKSUM_BESIDE > QF_BMAP_BESIDE ? QF_CHECKSUM_BESIDE
+							: QF_BMAP_BESIDE];
 	const struct qf_open_opts *o = &img->opts;
 	bool packed_name;
 	int n = 0;
@@ -485,18 +492,7 @@ int qf_image_open(const char *name, const struct qf_open_opts *opts,
 		qf_image_close(img);
 		return ret;
 	}
-	ret = open_top(img, e);
-	qf_sidecars_drop(img);
-	if (ret < 0)
-		qf_image_close(img);
-	else
-		*out = img;
-	/* The copies hold their own locks. */
-	if (ret == 0) {
-		qf_cache_close(img->cache);
-		img->cache = NULL;
-	}
-	return ret;
+	return open_image(img, out, e);
 }
 
 int qf_image_open_source(struct qf_source *src, const struct qf_open_opts *opts,
