@@ -256,15 +256,18 @@ static int check_lzma_dict(struct qf_codec *c, int64_t pos, struct qf_err *e)
 {
 	uint8_t h[30], p[9];
 	uint64_t data, dict;
+	int r;
 
-	if (pos < 0 || qf_source_pread(c->in.src, h, sizeof(h), (uint64_t)pos,
-				       0, e) < 0)
-		return pos < 0 ? 0 : -EIO;
+	if (pos < 0)
+		return 0;
+	if ((r = qf_source_pread(c->in.src, h, sizeof(h), (uint64_t)pos, 0,
+				 e)) < 0)
+		return r;
 	if (memcmp(h, "PK\3\4", 4) || (h[8] | h[9] << 8) != 14)
 		return 0;
 	data = (uint64_t)pos + 30 + (h[26] | h[27] << 8) + (h[28] | h[29] << 8);
-	if (qf_source_pread(c->in.src, p, sizeof(p), data, 0, e) < 0)
-		return -EIO;
+	if ((r = qf_source_pread(c->in.src, p, sizeof(p), data, 0, e)) < 0)
+		return r;
 	dict = (uint64_t)p[5] | (uint64_t)p[6] << 8 | (uint64_t)p[7] << 16 |
 	       (uint64_t)p[8] << 24;
 	if (dict > LZMA_DICT_MAX)
