@@ -69,7 +69,6 @@ int qf_small_file(const char *name, const struct qf_open_opts *opts,
 	return small_file_fetch(name, opts, max, text, len, e);
 }
 
-
 static void *side_main(void *arg)
 {
 	struct side *sd = arg;
