@@ -69,7 +69,8 @@ struct handle {
 };
 
 struct pf_range {
-	uint64_t off, end;
+	uint64_t start;            /* where the announcement began */
+	uint64_t off, end;         /* what is left of it to fetch */
 };
 
 struct http_source {

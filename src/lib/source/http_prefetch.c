@@ -133,10 +133,15 @@ void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len)
 		http_set_window(hs);
 	start_threads(hs);
 	if (hs->qlen) {
-		/* Announcements are mostly consecutive: merge them. */
+		/* Announcements are mostly consecutive: merge them.  One
+		 * that starts in what the last range already fetched (a
+		 * reader announcing the rest of the file as it goes, behind
+		 * the prefetch) adds only its end: queued on its own, it
+		 * would fetch again, once the last range is done, bytes
+		 * read and let go long before. */
 		struct pf_range *t =
 			&hs->queue[(hs->qhead + hs->qlen - 1) % PF_QUEUE];
-		if (off >= t->off && off <= t->end) {
+		if (off >= t->start && off <= t->end) {
 			if (end > t->end)
 				t->end = end;
 			goto out;
@@ -145,7 +150,7 @@ void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len)
 	if (hs->qlen == PF_QUEUE)
 		goto out;   /* only a hint: the reads will fetch it anyway */
 	hs->queue[(hs->qhead + hs->qlen) % PF_QUEUE] =
-		(struct pf_range){ off, end };
+		(struct pf_range){ off, off, end };
 	hs->qlen++;
 	pthread_cond_broadcast(&hs->cond);
 out:
