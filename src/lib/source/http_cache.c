@@ -60,7 +60,12 @@ struct slot *http_cache_claim(struct http_source *hs, uint64_t idx,
 			victim = sl;
 			break;
 		}
-		if (!victim || sl->last_use < victim->last_use)
+		/* Chunks read already go first, the least recently used
+		 * of them: one prefetched and not read yet is about to be
+		 * wanted, and dropping it means fetching it again. */
+		if (!victim || (victim->prefetched && !sl->prefetched) ||
+		    (victim->prefetched == sl->prefetched &&
+		     sl->last_use < victim->last_use))
 			victim = sl;
 	}
 	if (!victim)
