@@ -79,6 +79,13 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 	*eof = n == 0;
 	if (!n)
 		return 0;
+	/* Lets an http source fetch the next blocks while we decompress:
+	 * the whole rest, this read included, which it fetches as far ahead
+	 * as its window (what the link holds) allows, so that the first
+	 * reads already go out side by side. */
+	if (in->src->ops->prefetch && in->src->remote)
+		in->src->ops->prefetch(in->src, in->next,
+				       in->src->size - in->next);
 	if ((ret = qf_source_pread(in->src, in->buf, n, in->next, 0, e)) < 0)
 		return ret;
 	if (in->tap && in->next == in->tapped) {
@@ -88,13 +95,10 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 	in->pos = 0;
 	in->len = n;
 	in->next += n;
-	/* Lets an http source fetch the next blocks while we decompress:
-	 * the whole rest, which it fetches as far ahead as its window
-	 * (what the link holds) allows; a local file, the next two reads. */
-	if (in->src->ops->prefetch && in->next < in->src->size)
-		in->src->ops->prefetch(in->src, in->next,
-				       in->src->remote ? in->src->size - in->next
-						       : 2 * in->cap);
+	/* A local file: the next two reads. */
+	if (in->src->ops->prefetch && !in->src->remote &&
+	    in->next < in->src->size)
+		in->src->ops->prefetch(in->src, in->next, 2 * in->cap);
 	return 0;
 }
 
