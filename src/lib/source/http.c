@@ -315,6 +315,9 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	if (opts && opts->cacert)
 		hs->cacert = qf_xstrdup(opts->cacert);
 	hs->insecure = opts && opts->insecure;
+	/* With a cache the file may be had from it: the probe only asks
+	 * whether it is still the same. */
+	hs->probe_small = opts && opts->cache_dir;
 	hs->cancel = opts ? opts->cancel : NULL;
 
 	hs->share = curl_share_init();

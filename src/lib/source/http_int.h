@@ -78,6 +78,7 @@ struct http_source {
 	char *url;                 /* with credentials: requests only */
 	char *cacert;
 	bool insecure;
+	bool probe_small;          /* the probe asks for one byte only */
 	struct curl_slist *headers;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];

@@ -226,6 +226,12 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 					    hs->s.name, x->crange);
 			return;
 		}
+		if (b >= x->req_len) {
+			x->err = qf_err_set(&x->qe, EPROTO,
+					    N_("%s: server returned the wrong range (%s)"),
+					    hs->s.name, x->crange);
+			return;
+		}
 		learn_version(hs, x, t);
 		x->accept = b - a + 1;
 		return;
@@ -251,7 +257,8 @@ bool http_body_ok(struct xfer *x, size_t n)
 {
 	if (!x->checked)
 		http_check_response(x);
-	if (!x->err && !x->probe && n > x->accept - x->received)
+	if (!x->err && (!x->probe || x->accept) &&
+	    n > x->accept - x->received)
 		x->err = qf_err_set(&x->qe, EPROTO,
 				    N_("%s: server sent more data than announced"),
 				    x->hs->s.name);
@@ -266,11 +273,14 @@ size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (!http_body_ok(x, n))
 		return n ? 0 : 1;   /* anything but n aborts the transfer */
 	if (x->probe) {
-		/* Only the headers matter; a whole file is not waited for. */
+		/* A whole file is not waited for: the headers were enough. */
 		if (x->hs->plain)
 			return 0;
-		x->received += n;
-		return n;
+		/* Nor kept without a range: an error page, say. */
+		if (!x->segs || !x->accept) {
+			x->received += n;
+			return n;
+		}
 	}
 	while (left) {
 		struct seg *sg = &x->segs[x->cur->i];

@@ -384,23 +384,52 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	return ret;
 }
 
+/* The first chunk, which came with the probe, put in the cache. */
+static void keep_first_chunk(struct http_source *hs, const unsigned char *buf,
+			     uint64_t got)
+{
+	struct slot *sl;
+
+	if (hs->plain || !hs->s.size || got != http_chunk_len(hs, 0))
+		return;
+	pthread_mutex_lock(&hs->lock);
+	if ((sl = http_cache_claim(hs, 0, false))) {
+		memcpy(sl->data, buf, sl->len);
+		http_slot_filled(hs, sl, true);
+		http_slot_release(hs, sl);
+	}
+	pthread_mutex_unlock(&hs->lock);
+}
+
+/* The first request: whether the server takes ranges, the file's size and
+ * version.  It asks for the first chunk, which every reader of an image
+ * wants next (its header, its magic), and keeps it: one round trip less
+ * on a long link. */
 int http_probe(struct http_source *hs, struct qf_err *e)
 {
 	struct handle *hd = http_handle_get(hs, e);
 	double delay = FIRST_DELAY;
 	int tries = 0, ret;
+	unsigned char *buf = NULL;
 
 	if (!hd)
 		return -ENOMEM;
+	if (!hs->probe_small)
+		buf = qf_xmalloc(CHUNK_SIZE);
 	for (;;) {
+		struct seg seg = { buf, CHUNK_SIZE };
+		struct cursor cur = { 0, 0 };
 		struct xfer x = {
 			.hs = hs, .hd = hd, .probe = true, .req_off = 0,
-			.req_len = 1,
+			.req_len = buf ? CHUNK_SIZE : 1,
+			.segs = buf ? &seg : NULL, .cur = &cur,
 		};
 
 		perform(&x);
 		if (!x.err) {
 			ret = 0;
+			if (buf)
+				keep_first_chunk(hs, buf, x.received);
 			break;
 		}
 		if (!x.transient || ++tries >= OPEN_TRIES) {
@@ -411,6 +440,7 @@ int http_probe(struct http_source *hs, struct qf_err *e)
 		backoff(hs, delay);
 		delay *= 2;
 	}
+	free(buf);
 	http_handle_put(hs, hd);
 	return ret;
 }
