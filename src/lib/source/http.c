@@ -19,22 +19,40 @@
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+/* What every request of the process shares: names looked up, TLS
+ * sessions and open connections.  A source opened after another (the
+ * image after the checksum files beside it, a backing file after its
+ * overlay) sends its first requests on connections already made: one
+ * round trip less each on a long link. */
+static CURLSH *share;
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access,
 		       void *arg)
 {
-	struct http_source *hs = arg;
-	pthread_mutex_lock(&hs->share_locks[data]);
+	pthread_mutex_lock(&share_locks[data]);
 }
 
 static void share_unlock(CURL *h, curl_lock_data data, void *arg)
 {
-	struct http_source *hs = arg;
-	pthread_mutex_unlock(&hs->share_locks[data]);
+	pthread_mutex_unlock(&share_locks[data]);
+}
+
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (curl_init_rc != CURLE_OK)
+		return;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&share_locks[i], NULL);
+	share = curl_share_init();
+	if (!share)
+		return;
+	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 }
 
 /* ------------------------------------------------------------ credentials
@@ -236,10 +254,6 @@ static void http_close(struct qf_source *qs)
 	http_plain_stop(hs);
 	free(hs->pl_ring);
 	http_handles_free(hs);
-	if (hs->share)
-		curl_share_cleanup(hs->share);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&hs->share_locks[i]);
 	free(hs->arena);
 	pthread_mutex_destroy(&hs->pool_lock);
 	pthread_mutex_destroy(&hs->lock);
@@ -287,8 +301,6 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	pthread_mutex_init(&hs->pool_lock, NULL);
 	pthread_mutex_init(&hs->lock, NULL);
 	pthread_cond_init(&hs->cond, NULL);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&hs->share_locks[i], NULL);
 
 	if (curl_init_rc != CURLE_OK) {
 		ret = qf_err_set(e, EIO, N_("%s: cannot initialise libcurl: %s"),
@@ -320,17 +332,12 @@ int qf_source_http_open(const char *url, const struct qf_open_opts *opts,
 	hs->probe_small = opts && opts->cache_dir;
 	hs->cancel = opts ? opts->cancel : NULL;
 
-	hs->share = curl_share_init();
+	hs->share = share;
 	if (!hs->share) {
 		ret = qf_err_set(e, ENOMEM, N_("%s: cannot set up an HTTP request"),
 				 hs->s.name);
 		goto fail;
 	}
-	curl_share_setopt(hs->share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(hs->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(hs->share, CURLSHOPT_USERDATA, hs);
-	curl_share_setopt(hs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(hs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 
 	ret = http_probe(hs, e);
 	if (ret < 0)

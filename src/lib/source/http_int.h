@@ -80,8 +80,7 @@ struct http_source {
 	bool insecure;
 	bool probe_small;          /* the probe asks for one byte only */
 	struct curl_slist *headers;
-	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	CURLSH *share;             /* the process's (http.c) */
 
 	/* Validators from the first response. */
 	char etag[256];

@@ -85,6 +85,9 @@ static struct handle *handle_new(struct http_source *hs)
 	SET(CURLOPT_URL, hs->url);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_SHARE, hs->share);
+	/* The shared cache keeps this many idle connections in all (5
+	 * unless told): enough for every prefetch thread of a few sources. */
+	SET(CURLOPT_MAXCONNECTS, 32L);
 	SET(CURLOPT_ERRORBUFFER, hd->errbuf);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
