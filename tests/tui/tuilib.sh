@@ -178,15 +178,19 @@ has_sgr() {
 }
 
 # tui_cursor_to TEXT: press Down until the line holding TEXT is the
-# highlighted (reverse video) one; needs --color=never.
+# highlighted (reverse video) one; needs --color=never.  A list that
+# changed on the way (other tests' loop devices come and go) is walked
+# again from the top.
 tui_cursor_to() {
-	local i line
-	tui_keys Home
-	for ((i = 0; i < 60; i++)); do
-		sleep 0.15
-		line=$(tui_line_attrs "$1")
-		has_sgr "$line" 7 && return 0
-		tui_keys Down
+	local i try line
+	for ((try = 0; try < 3; try++)); do
+		tui_keys Home
+		for ((i = 0; i < 60; i++)); do
+			sleep 0.15
+			line=$(tui_line_attrs "$1")
+			has_sgr "$line" 7 && return 0
+			tui_keys Down
+		done
 	done
 	tui_screen | sed 's/^/#   | /' >&2
 	fail "could not move the highlight to \"$1\""
