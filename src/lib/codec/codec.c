@@ -83,9 +83,8 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 	 * the whole rest, this read included, which it fetches as far ahead
 	 * as its window (what the link holds) allows, so that the first
 	 * reads already go out side by side. */
-	if (in->src->ops->prefetch && in->src->remote)
-		in->src->ops->prefetch(in->src, in->next,
-				       in->src->size - in->next);
+	if (in->src->remote)
+		qf_source_prefetch(in->src, in->next, in->src->size - in->next);
 	if ((ret = qf_source_pread(in->src, in->buf, n, in->next, 0, e)) < 0)
 		return ret;
 	if (in->tap && in->next == in->tapped) {
@@ -96,9 +95,8 @@ int qf_codec_refill(struct qf_codec *c, bool *eof, struct qf_err *e)
 	in->len = n;
 	in->next += n;
 	/* A local file: the next two reads. */
-	if (in->src->ops->prefetch && !in->src->remote &&
-	    in->next < in->src->size)
-		in->src->ops->prefetch(in->src, in->next, 2 * in->cap);
+	if (!in->src->remote && in->next < in->src->size)
+		qf_source_prefetch(in->src, in->next, 2 * in->cap);
 	return 0;
 }
 

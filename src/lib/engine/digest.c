@@ -53,8 +53,7 @@ static void *hasher_main(void *arg)
 			ret = qf_err_set(&e, ECANCELED, N_("cancelled"));
 			break;
 		}
-		if (s->ops->prefetch)
-			s->ops->prefetch(s, off + n, 2 * READ_LEN);
+		qf_source_prefetch(s, off + n, 2 * READ_LEN);
 		ret = qf_source_pread(s, buf, n, off, 0, &e);
 		if (ret == 0)
 			qf_digest_update(d, buf, n);

@@ -77,8 +77,8 @@ struct pf_run {
 
 static void pf_flush(struct pf_run *r)
 {
-	if (r->src && r->src->ops->prefetch && r->end > r->off)
-		r->src->ops->prefetch(r->src, r->off, r->end - r->off);
+	if (r->end > r->off)
+		qf_source_prefetch(r->src, r->off, r->end - r->off);
 	r->src = NULL;
 }
 

@@ -91,6 +91,12 @@ int qf_source_unchanged(struct qf_source *s, struct qf_err *e)
 	return s && s->ops->unchanged ? s->ops->unchanged(s, e) : 0;
 }
 
+void qf_source_prefetch(struct qf_source *s, uint64_t off, uint64_t len)
+{
+	if (s && s->ops->prefetch && len)
+		s->ops->prefetch(s, off, len);
+}
+
 void qf_source_close(struct qf_source *s)
 {
 	if (!s)

@@ -58,6 +58,8 @@ int qf_source_open(const char *name, const char *base,
 int qf_source_pread(struct qf_source *s, void *buf, size_t len, uint64_t off,
 		    unsigned flags, struct qf_err *e);
 void qf_source_close(struct qf_source *s);
+/* See qf_source_ops.prefetch; nothing for sources without one. */
+void qf_source_prefetch(struct qf_source *s, uint64_t off, uint64_t len);
 /* See qf_source_ops.unchanged; 0 for sources that cannot tell. */
 int qf_source_unchanged(struct qf_source *s, struct qf_err *e);
 
