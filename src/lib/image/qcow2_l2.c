@@ -214,11 +214,11 @@ int qcow2_validate_tables(struct qcow2 *q)
 
 	/* Over a long link, one round trip per table adds up (a 20 GiB
 	 * image has 40): the tables are asked for together first. */
-	if (q->file->remote && q->file->ops->prefetch)
+	if (q->file->remote)
 		for (uint64_t i = 0; i < q->l1_size && i <= nfull; i++)
-			if (q->l1[i])
-				q->file->ops->prefetch(q->file, q->l1[i],
-						       q->cluster_size);
+			if (q->l1[i] && (i < nfull || tail))
+				qf_source_prefetch(q->file, q->l1[i],
+						   q->cluster_size);
 	for (uint64_t i = 0; ret == 0 && i < q->l1_size && i <= nfull; i++) {
 		uint64_t first = i * q->l2_entries;
 		uint64_t off = q->l1[i];
