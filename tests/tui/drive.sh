@@ -88,7 +88,9 @@ done
 tui_keys c
 tui_wait "Cancel the flash? (y/n)"
 tui_keys y
-tui_wait "cancelled" 60
+# The done screen: a target row says "cancelled" while the job still
+# winds down, and a q then would only ask whether to cancel it.
+tui_wait "The flash was cancelled" 60
 tui_keys q
 tui_expect_exit 0
 blkid -p "$DRIVE" >"$T/blkid.txt" 2>&1
