@@ -16,7 +16,19 @@ unset TMUX
 tm() {
 	tmux -L "$TUI_SOCK" -f /dev/null "$@"
 }
-on_exit "tmux -L '$TUI_SOCK' kill-server"
+# tui_reap: the tmux server goes, and a TUI that outlived it (hung in
+# its exit, say) is killed, so that no test leaves a process behind.
+tui_reap() {
+	local pid i
+	tm kill-server 2>/dev/null
+	pid=$(cat "$T/tui.pid" 2>/dev/null) || return 0
+	for ((i = 0; i < 20; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+on_exit tui_reap
 
 # tui_start [VAR=VALUE...] -- ARGS...: run qflash-tui ARGS in the session
 # "tui" with the environment additions; UTF-8 locale unless overridden.
