@@ -106,6 +106,72 @@ run_ok -src "$T/free.img.gz" -dst "$T/out.img" -verify
 cmp "$T/out.img" "$T/disk.img" || fail "unmapped data reached the target"
 note "ok: bytes outside the bmap's ranges are zeroed"
 
+# ------------------------------- an unmapped tail: not read, still checked
+# A disk whose last 40 MiB the bmap leaves unmapped: the engine reads
+# only the mapped ranges (what -debug counts as read), yet the end of
+# the data is checked as before: something after the last gzip member,
+# or a zstd file cut short, fails, and the target gets no table.
+truncate -s 64M "$T/tail.img"
+sfdisk -q "$T/tail.img" >/dev/null <<'EOS' || fail "sfdisk (tail.img)"
+label: dos
+start=2048, size=30720, type=83
+EOS
+mk_ext4 "$T/tail.p1" $((15 << 20)) tail 5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b
+put_fs "$T/tail.img" 1 "$T/tail.p1"
+rand_file "$T/tail.rand" $((8 << 20)) 5
+dd if="$T/tail.rand" of="$T/tail.img" bs=1M seek=20 conv=notrunc status=none
+bmaptool create "$T/tail.img" -o "$T/tail.img.bmap" 2>/dev/null ||
+	fail "bmaptool create (tail.img) failed"
+# The bmap of the real data, with the random MiBs at 20 MiB left out:
+# unmapped bytes, never read, zeros on the target.
+python3 - "$T/tail.img.bmap" <<'PY' || fail "tail.img.bmap"
+import re, sys, hashlib
+p = sys.argv[1]
+bm = open(p).read()
+bs = int(re.search(r"<BlockSize>\s*(\d+)", bm).group(1))
+lo, hi = (20 << 20) // bs, (28 << 20) // bs
+def keep(m):
+    a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+    return "" if lo <= a and b < hi else m.group(0)
+bm = re.sub(r"<Range[^>]*>\s*(\d+)(?:-(\d+))?\s*</Range>\n?", keep, bm)
+ranges = re.findall(r"<Range[^>]*>\s*(\d+)(?:-(\d+))?\s*</Range>", bm)
+last = max(int(b or a) for a, b in ranges)
+assert (last + 1) * bs <= 24 << 20, "mapped bytes near the end"
+n = sum(int(b or a) - int(a) + 1 for a, b in ranges)
+bm = re.sub(r"<MappedBlocksCount>\s*\d+", "<MappedBlocksCount> %d" % n, bm)
+# The file's own checksum, over the file with zeros in its place.
+m = re.search(r"<BmapFileChecksum>\s*([0-9a-f]+)\s*</BmapFileChecksum>", bm)
+bm = bm.replace(m.group(1), "0" * len(m.group(1)))
+bm = bm.replace("0" * len(m.group(1)), hashlib.sha256(bm.encode()).hexdigest())
+open(p, "w").write(bm)
+PY
+cp "$T/tail.img" "$T/tail.want"
+dd if=/dev/zero of="$T/tail.want" bs=1M seek=20 count=8 conv=notrunc status=none
+gzip -c -n "$T/tail.img" >"$T/tail.img.gz"
+zstd -q -c "$T/tail.img" >"$T/tail.img.zst"
+for z in gz zst; do
+	stale "$T/out.img"
+	run_ok -src "$T/tail.img.$z" -dst "$T/out.img" -verify -debug
+	cmp -n $((64 << 20)) "$T/out.img" "$T/tail.want" ||
+		fail "tail.img.$z: the target is not the mapped data and zeros"
+	read_b=$(sed -n 's/.*debug: [0-9.]* s, read \([0-9]*\),.*/\1/p' "$T/err.txt")
+	[ -n "$read_b" ] && [ "$read_b" -le $((24 << 20)) ] ||
+		fail "tail.img.$z: the engine read ${read_b:-?} bytes of the image, not only the mapped ones: $(cat "$T/err.txt")"
+done
+cp "$T/tail.img.gz" "$T/junk.img.gz"
+printf 'not gzip' >>"$T/junk.img.gz"
+head -c $(($(file_size "$T/tail.img.zst") - 3)) "$T/tail.img.zst" >"$T/cut.img.zst"
+for f in junk.img.gz cut.img.zst; do
+	cp "$T/tail.img.bmap" "$T/${f%.*}.bmap"
+	stale "$T/out.img"
+	run_q -src "$T/$f" -dst "$T/out.img"
+	expect_rc 1 "$f"
+	grep -q "unexpected data after the last gzip member\|truncated" "$T/err.txt" ||
+		fail "$f: $(cat "$T/err.txt")"
+	no_table "$T/out.img" "$f"
+done
+note "ok: an unmapped tail is not read, and the end of the data is checked"
+
 # ------------------------------------------------- a damaged image
 # One byte changed inside a mapped range, deep in the image.
 python3 - "$T/disk.img.bmap" "$T/disk.img" "$T/bad.img" <<'PY' || fail "bad.img"

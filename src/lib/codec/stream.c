@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The engine reads streams strictly in order, so the window only has to
  * hold a chunk being read plus the step being decompressed. */
@@ -82,6 +83,7 @@ struct stream {
 	uint64_t active[MAX_READERS];
 	int nactive;
 	uint64_t done_to;
+	bool finishing;              /* no reader comes any more */
 };
 
 /* Where readers may read up to: what is decoded and, with a bmap,
@@ -196,14 +198,23 @@ static size_t step_len(const struct stream *st)
 }
 
 /* The first byte a reader may still want: the lowest start of the reads
- * under way, else the end of the furthest read done.  With mu held. */
+ * under way, else the end of the furthest read done - or, with a bmap,
+ * the next mapped byte from there: the engine does not read what the
+ * bmap leaves unmapped, so the decoder runs through it on its own.  With
+ * mu held. */
 static uint64_t keep_from(const struct stream *st)
 {
 	uint64_t low = st->nactive ? st->active[0] : st->done_to;
+	uint64_t len = UINT64_MAX - low;
 
+	if (st->finishing)
+		return st->expect;
 	for (int i = 1; i < st->nactive; i++)
 		if (st->active[i] < low)
 			low = st->active[i];
+	if (!st->nactive && st->bmap_of && low < st->expect &&
+	    !qf_bmap_run(st->bmap_of, low, &len))
+		low = len > st->expect - low ? st->expect : low + len;
 	return low;
 }
 
@@ -290,6 +301,8 @@ static void reader_add(struct stream *st, uint64_t off)
 	while (st->nactive == MAX_READERS)
 		pthread_cond_wait(&st->cv, &st->mu);
 	st->active[st->nactive++] = off;
+	/* A read past what the decoder keeps for the others lets it on. */
+	pthread_cond_broadcast(&st->cv);
 }
 
 static void reader_done(struct stream *st, uint64_t off, uint64_t end)
@@ -389,6 +402,46 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 	pthread_mutex_unlock(&st->mu);
 	if (ret == 0 && end > data_end)
 		memset(p + (data_end - off), 0, (size_t)(end - data_end));
+	return ret;
+}
+
+int qf_stream_finish(struct qf_source *s, const atomic_bool *cancel,
+		     struct qf_err *e)
+{
+	struct stream *st = (struct stream *)s;
+	int ret = 0;
+
+	pthread_mutex_lock(&st->mu);
+	st->finishing = true;
+	pthread_cond_broadcast(&st->cv);
+	if (!st->decoding && !st->ended && !st->busy && !st->err.code)
+		st->decoding = pthread_create(&st->decoder, NULL, decode_main,
+					      st) == 0;
+	while (!st->err.code && !all_done(st) && !st->stop) {
+		if (cancel && atomic_load(cancel)) {
+			ret = qf_err_set(e, ECANCELED, N_("cancelled"));
+			break;
+		}
+		if (st->decoding || st->busy || st->ended) {
+			/* Awake now and then to hear of a cancel. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+		} else {
+			step(st);
+		}
+	}
+	if (!ret && st->err.code) {
+		ret = st->err.code;
+		if (e && !e->code)
+			*e = st->err;
+	}
+	pthread_mutex_unlock(&st->mu);
 	return ret;
 }
 

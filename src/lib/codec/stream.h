@@ -60,6 +60,13 @@ int qf_stream_peek(struct qf_source *s, const uint64_t *offs, size_t n,
 		   struct qf_err *e);
 void qf_stream_peek_done(struct qf_source *s);
 
+/* Once no reader comes any more: decode to the end of the data (what
+ * the bmap leaves unmapped is never read), so that the stream's end, its
+ * bmap and its digests are checked.  0, the stream's error, or
+ * -ECANCELED once *@cancel (may be NULL) is true. */
+int qf_stream_finish(struct qf_source *s, const atomic_bool *cancel,
+		     struct qf_err *e);
+
 /* A second decoder over the same file (codec/replay.h), for bytes that
  * have left the window: they are decoded again from the first byte of
  * the file.  Free it before the stream. */

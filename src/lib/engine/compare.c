@@ -144,6 +144,14 @@ void finish_compare(struct target *t)
 		target_set_final(t, QF_TARGET_MISMATCH, &m);
 		return;
 	}
+	/* The stream's end, past the last bytes read, is the image's too. */
+	pthread_mutex_lock(&t->job->digest_mu);
+	ret = digest_stream_end(t->job, &e);
+	pthread_mutex_unlock(&t->job->digest_mu);
+	if (ret < 0) {
+		target_fail(t, &e);
+		return;
+	}
 	pthread_mutex_lock(&t->job->pmu);
 	t->verified = true;
 	pthread_mutex_unlock(&t->job->pmu);

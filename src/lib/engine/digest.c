@@ -161,12 +161,33 @@ static int disk_check(struct qf_job *job, struct qf_err *e)
 			  qf_image_name(job->img), got, origin, want);
 }
 
+int digest_stream_end(struct qf_job *job, struct qf_err *e)
+{
+	uint64_t size = qf_image_size(job->img);
+	bool to_end = false;
+	int i;
+
+	if (!qf_image_is_stream(job->img))
+		return 0;
+	for (i = 0; i < job->nfe; i++)
+		if (job->fe[i]->vbase + job->fe[i]->len >= size)
+			to_end = true;
+	if (!to_end && !qf_image_checksum(job->img, NULL) &&
+	    !qf_image_disk_checksum(job->img, NULL) && !job->opts.hash_source)
+		return 0;
+	return qf_image_stream_finish(job->img, &job->stop, e);
+}
+
 int digest_check(struct qf_job *job, struct qf_err *e)
 {
 	const char *want = qf_image_checksum(job->img, NULL);
-	int ret = 0;
+	int ret;
 
 	pthread_mutex_lock(&job->digest_mu);
+	if ((ret = digest_stream_end(job, e)) < 0) {
+		pthread_mutex_unlock(&job->digest_mu);
+		return ret;
+	}
 	if (job->digest_state == 0 && qf_image_is_stream(job->img) &&
 	    qf_image_stream_digest(job->img, job->src_hex))
 		job->digest_state = 1;

@@ -302,6 +302,10 @@ int digest_start(struct qf_job *job, struct qf_err *e);
  * published (or nothing was published), else an error.  Waits for the
  * digest. */
 int digest_check(struct qf_job *job, struct qf_err *e);
+/* A compressed image decoded to the end of its data, where the engine
+ * skipped its unmapped tail or a checksum needs it; done by digest_check
+ * (0, or the stream's error). */
+int digest_stream_end(struct qf_job *job, struct qf_err *e);
 void digest_stop(struct qf_job *job);
 
 /* -------------------------------------------------------------- grow.c */

@@ -334,6 +334,13 @@ static int take_disk_checksum(struct qf_image *img, struct qf_err *e)
 	return 0;
 }
 
+int qf_image_stream_finish(struct qf_image *img, const atomic_bool *cancel,
+			   struct qf_err *e)
+{
+	return img->layers[0].stream
+	       ? qf_stream_finish(img->layers[0].stream, cancel, e) : 0;
+}
+
 int qf_image_stream_digest(struct qf_image *img, char hex[65])
 {
 	return img->layers[0].stream &&

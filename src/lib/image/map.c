@@ -2,6 +2,7 @@
  * run of the virtual disk reads as, and random reads of virtual bytes. */
 #include "image/image_int.h"
 #include "codec/stream.h"
+#include "source/bmap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,14 @@ static int map_once(struct qf_image *img, uint64_t off, uint64_t maxlen,
 			ext->len = maxlen;
 			ext->src = l->stream ? l->stream : l->file;
 			ext->host_off = off;
+			/* Where a stream's bmap maps nothing the stream reads
+			 * as zeros: the engine need not read it there. */
+			if (l->stream && img->bmap &&
+			    !qf_bmap_run(img->bmap, off, &ext->len)) {
+				ext->kind = QF_EXTENT_ZERO;
+				ext->src = NULL;
+				ext->host_off = 0;
+			}
 			return 0;
 		}
 		if ((ret = qcow2_map(l->q, off, maxlen, &run, e)) < 0)

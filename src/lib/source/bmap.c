@@ -440,6 +440,31 @@ int qf_bmap_find(const char *image, const char *given,
 	return ret;
 }
 
+bool qf_bmap_run(const struct qf_bmap *b, uint64_t off, uint64_t *len)
+{
+	size_t lo = 0, hi = b->n;
+	uint64_t to;
+
+	/* The first range that ends after @off (they are sorted and
+	 * disjoint: the parser refuses others). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b->r[mid].end <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < b->n && b->r[lo].start <= off) {
+		to = b->r[lo].end;
+		if (to - off < *len)
+			*len = to - off;
+		return true;
+	}
+	if (lo < b->n && b->r[lo].start - off < *len)
+		*len = b->r[lo].start - off;
+	return false;
+}
+
 /* ----------------------------------------------------------- checking */
 
 struct qf_bmap_check {

@@ -47,6 +47,10 @@ int qf_bmap_find(const char *image, const char *given,
 		 const struct qf_open_opts *opts, struct qf_bmap **out,
 		 struct qf_err *e);
 
+/* Whether byte @off of the image is in one of @b's ranges, and in *@len
+ * (at most what it holds on entry) how many bytes from @off are alike. */
+bool qf_bmap_run(const struct qf_bmap *b, uint64_t off, uint64_t *len);
+
 /* Checking decoded bytes against a bmap, in the order of the image. */
 struct qf_bmap_check;
 
