@@ -47,9 +47,18 @@ tui_start() {
 	# exec keeps the shell's pid for the TUI itself.
 	printf 'echo $$ >%q\nexec %s 2>%q\n' "$T/tui.pid" "$cmd" "$T/tui.err" \
 		>"$T/tui.sh"
-	tm new-session -d -x "$TUI_COLS" -y "$TUI_LINES" -s tui -c "${TUI_CWD:-$T}" \
-		"bash $T/tui.sh; echo \$? >$T/tui.exit; sleep 3600" ||
-		fail "tmux new-session failed"
+	# Killing the last session ends the tmux server; a new session made
+	# while it still goes can meet "server exited unexpectedly": again.
+	local try
+	for ((try = 0; ; try++)); do
+		tm new-session -d -x "$TUI_COLS" -y "$TUI_LINES" -s tui \
+			-c "${TUI_CWD:-$T}" \
+			"bash $T/tui.sh; echo \$? >$T/tui.exit; sleep 3600" && break
+		[ "$try" -lt 10 ] || fail "tmux new-session failed"
+		sleep 0.2
+		tm kill-session -t tui 2>/dev/null
+		rm -f "$T/tui.exit" "$T/tui.pid"
+	done
 }
 
 tui_screen() {
