@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef ENABLE_NLS
 #include <libintl.h>
@@ -28,6 +29,9 @@ void *qf_xcalloc(size_t n, size_t m);
 /* Room for element @n of a growing array of @size-byte elements, *@alloc
  * of them allocated: doubles it when full. */
 void *qf_grow(void *v, size_t n, size_t *alloc, size_t size);
+/* The absolute time @seconds from now, for pthread_cond_timedwait (whose
+ * clock is CLOCK_REALTIME). */
+struct timespec qf_deadline_in(double seconds);
 /* Aligned; with @align >= QF_HUGE_PAGE also asks for huge pages. */
 #define QF_HUGE_PAGE ((size_t)2 << 20)
 void *qf_xmemalign(size_t align, size_t n);

@@ -268,6 +268,20 @@ int qf_fd_size(int fd, const struct stat *st, uint64_t *size)
 	return 0;
 }
 
+struct timespec qf_deadline_in(double seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)seconds;
+	ts.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 double qf_now(void)
 {
 	struct timespec ts;

@@ -29,7 +29,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The engine reads streams strictly in order, so the window only has to
  * hold a chunk being read plus the step being decompressed. */
@@ -424,13 +423,7 @@ int qf_stream_finish(struct qf_source *s, const atomic_bool *cancel,
 		}
 		if (st->decoding || st->busy || st->ended) {
 			/* Awake now and then to hear of a cancel. */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = qf_deadline_in(0.1);
 			pthread_cond_timedwait(&st->cv, &st->mu, &ts);
 		} else {
 			step(st);

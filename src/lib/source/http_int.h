@@ -182,8 +182,6 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	       struct seg *segs, struct qf_err *e);
 /* The first request: size, validators and whether ranges work. */
 int http_probe(struct http_source *hs, struct qf_err *e);
-/* The absolute time @seconds from now, for pthread_cond_timedwait. */
-struct timespec http_deadline_in(double seconds);
 /* Close the idle handles of the pool. */
 void http_handles_free(struct http_source *hs);
 /* A handle from the pool (or a new one), and back: NULL and @e set when

@@ -32,7 +32,7 @@ static bool pf_room(struct http_source *hs)
 
 static void pf_wait(struct http_source *hs, double seconds)
 {
-	struct timespec ts = http_deadline_in(seconds);
+	struct timespec ts = qf_deadline_in(seconds);
 
 	pthread_cond_timedwait(&hs->cond, &hs->lock, &ts);
 }

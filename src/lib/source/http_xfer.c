@@ -238,20 +238,6 @@ static void perform(struct xfer *x)
 	}
 }
 
-struct timespec http_deadline_in(double seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)seconds;
-	ts.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 /* Retry @n of a request is to come.  Several requests meeting the same
  * outage (workers, prefetch) count each retry number once, so that the
  * count, the "retry N" shown meanwhile and the "gave up after N retries"
@@ -301,7 +287,7 @@ static bool give_up(struct http_source *hs, int retries, double t0,
 /* Sleep before another try; false if the source is being closed. */
 static bool backoff(struct http_source *hs, double delay)
 {
-	struct timespec ts = http_deadline_in(delay);
+	struct timespec ts = qf_deadline_in(delay);
 	bool stop;
 
 	pthread_mutex_lock(&hs->lock);

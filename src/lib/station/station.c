@@ -101,19 +101,13 @@ static void look(struct qf_station *st)
 static void *monitor_main(void *arg)
 {
 	struct qf_station *st = arg;
-	long ms = (long)(st->o.poll > 0 ? st->o.poll * 1000 : 500);
+	double every = st->o.poll > 0 ? st->o.poll : 0.5;
 
 	for (;;) {
 		struct timespec ts;
 
 		look(st);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = qf_deadline_in(every);
 		pthread_mutex_lock(&st->mu);
 		if (!st->stopping)
 			pthread_cond_timedwait(&st->cv, &st->mu, &ts);
