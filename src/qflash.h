@@ -14,7 +14,6 @@
 #ifndef QFLASH_H
 #define QFLASH_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -183,10 +182,6 @@ int qf_image_members(const char *name, const struct qf_open_opts *opts,
  * bytes it maps and whether it has a digest per range; NULL when none. */
 const char *qf_image_bmap(const struct qf_image *img, uint64_t *mapped,
 			  bool *checked);
-/* A compressed image's stream decoded to its end once nothing reads it
- * any more, until *@cancel (qf_stream_finish): 0 for other images. */
-int qf_image_stream_finish(struct qf_image *img, const atomic_bool *cancel,
-			   struct qf_err *e);
 /* The SHA-256 of a compressed image's file once every byte was read
  * (lower-case hex into @hex): 1, or 0 while it is not known (qcow2 and raw
  * images: a job computes it). */

@@ -295,6 +295,15 @@ static void *decode_main(void *arg)
 	return NULL;
 }
 
+/* The decoder thread, unless it runs or has nothing left to do; without
+ * one (it could not be made) readers decode in turn.  With mu held. */
+static void start_decoder(struct stream *st)
+{
+	if (!st->decoding && !st->ended && !st->busy && !st->err.code)
+		st->decoding = pthread_create(&st->decoder, NULL, decode_main,
+					      st) == 0;
+}
+
 static void reader_add(struct stream *st, uint64_t off)
 {
 	while (st->nactive == MAX_READERS)
@@ -361,9 +370,7 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 	pthread_mutex_lock(&st->mu);
 	reader_add(st, off);
 	/* The first read past the head starts the decoder. */
-	if (!st->decoding && !st->ended && !st->busy && !st->err.code)
-		st->decoding = pthread_create(&st->decoder, NULL, decode_main,
-					      st) == 0;
+	start_decoder(st);
 	for (a = off;;) {
 		if (st->err.code) {
 			ret = st->err.code;
@@ -413,9 +420,7 @@ int qf_stream_finish(struct qf_source *s, const atomic_bool *cancel,
 	pthread_mutex_lock(&st->mu);
 	st->finishing = true;
 	pthread_cond_broadcast(&st->cv);
-	if (!st->decoding && !st->ended && !st->busy && !st->err.code)
-		st->decoding = pthread_create(&st->decoder, NULL, decode_main,
-					      st) == 0;
+	start_decoder(st);
 	while (!st->err.code && !all_done(st) && !st->stop) {
 		if (cancel && atomic_load(cancel)) {
 			ret = qf_err_set(e, ECANCELED, N_("cancelled"));

@@ -6,6 +6,7 @@
  * for the verdict before its partition table is written: a wrong image
  * leaves no target that looks valid. */
 #include "engine/job.h"
+#include "image/image.h"
 #include "source/digest.h"
 
 #include <errno.h>

@@ -26,4 +26,9 @@ int qf_image_reread(struct qf_reread *r, void *buf, size_t len, uint64_t off,
 		    struct qf_err *e);
 void qf_image_reread_free(struct qf_reread *r);
 
+/* A compressed image's stream decoded to its end once the engine reads
+ * it no more, until *@cancel (qf_stream_finish): 0 for other images. */
+int qf_image_stream_finish(struct qf_image *img, const atomic_bool *cancel,
+			   struct qf_err *e);
+
 #endif
