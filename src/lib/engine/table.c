@@ -538,11 +538,12 @@ int table_wipe(struct target *t, struct qf_err *e)
 	/* The whole held-back head, when it is longer than the wipe. */
 	if (t->fe->ndr && t->fe->dr[0].off == 0 && t->fe->dr[0].len > head)
 		head = t->fe->dr[0].len;
-	/* Plain writes of zeros: for a few MiB they beat the unmapping
-	 * calls, which also drop the device's page cache. */
-	if ((ret = write_zeros(t, 0, head, e)) < 0)
+	/* The device's own zeroing (write-zeroes, or a punched hole under
+	 * a loop device) where it has it, plain writes of zeros where not. */
+	if ((ret = qf_sink_zero(&t->sink, 0, head, e)) < 0)
 		return ret;
-	if (tsize - w > head && (ret = write_zeros(t, tsize - w, w, e)) < 0)
+	if (tsize - w > head &&
+	    (ret = qf_sink_zero(&t->sink, tsize - w, w, e)) < 0)
 		return ret;
 	/* Durable before the first data byte: a drive whose old table
 	 * survived a power cut next to new data would look valid. */
