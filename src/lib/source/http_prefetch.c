@@ -133,15 +133,21 @@ void http_prefetch(struct qf_source *qs, uint64_t off, uint64_t len)
 		http_set_window(hs);
 	start_threads(hs);
 	if (hs->qlen) {
-		/* Announcements are mostly consecutive: merge them.  One
-		 * that starts in what the last range already fetched (a
-		 * reader announcing the rest of the file as it goes, behind
-		 * the prefetch) adds only its end: queued on its own, it
-		 * would fetch again, once the last range is done, bytes
-		 * read and let go long before. */
+		/* Announcements are mostly consecutive: merge them, in
+		 * whole chunks, as they are fetched.  Compressed clusters
+		 * come with small gaps and small steps back between them
+		 * (the holes and order their writer left), and the queue
+		 * would fill with ranges a few KiB apart.  One that starts
+		 * in what the last range already fetched (a reader
+		 * announcing the rest of the file as it goes, behind the
+		 * prefetch) adds only its end: queued on its own, it would
+		 * fetch again, once the last range is done, bytes read and
+		 * let go long before. */
 		struct pf_range *t =
 			&hs->queue[(hs->qhead + hs->qlen - 1) % PF_QUEUE];
-		if (off >= t->start && off <= t->end) {
+		uint64_t first = off >> CHUNK_SHIFT;
+		if (first >= t->start >> CHUNK_SHIFT &&
+		    first <= ((t->end - 1) >> CHUNK_SHIFT) + 1) {
 			if (end > t->end)
 				t->end = end;
 			goto out;
