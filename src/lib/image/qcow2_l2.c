@@ -143,6 +143,28 @@ static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
 	return 0;
 }
 
+/* A table just read and checked goes into a free slot of the cache, if
+ * there is one: the first tables the flash needs are then at hand.  Read
+ * again, over a long link, each would wait behind the prefetched data
+ * for most of a second, and the whole flash with it. */
+static void l2_keep(struct qcow2 *q, uint64_t off, const uint8_t *raw)
+{
+	size_t n = (size_t)q->l2_entries * q->entry_words;
+
+	for (unsigned i = 0; i < q->ncache; i++) {
+		struct l2_slot *sl = &q->cache[i];
+		if (sl->off)
+			continue;
+		if (!sl->tab)
+			sl->tab = qf_xmalloc(n * sizeof(uint64_t));
+		for (size_t k = 0; k < n; k++)
+			sl->tab[k] = get_be64(raw + 8 * k);
+		sl->off = off;
+		sl->used = ++q->stamp;
+		return;
+	}
+}
+
 /* The L2 tables checked so far, by host offset (never 0): an open
  * addressing hash set, so that a table many L1 entries name is read and
  * checked once. */
@@ -196,6 +218,8 @@ static int check_table(struct qcow2 *q, uint64_t off, uint64_t first,
 		/* Counted here, where every entry is read anyway. */
 		q->ncompressed += (l2e & L2E_COMPRESSED) != 0;
 	}
+	if (ret == 0)
+		l2_keep(q, off, raw);
 	return ret;
 }
 
