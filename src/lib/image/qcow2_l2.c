@@ -110,13 +110,36 @@ int qcow2_load_l1(struct qcow2 *q, uint64_t l1_off, uint32_t l1_size)
 	return 0;
 }
 
+/* Slot @sl's table, allocated on first use (a cluster of entries). */
+static uint64_t *slot_tab(struct qcow2 *q, struct l2_slot *sl)
+{
+	if (!sl->tab)
+		sl->tab = qf_xmalloc((size_t)q->l2_entries * q->entry_words *
+				     sizeof(uint64_t));
+	return sl->tab;
+}
+
+/* The table at @off, as read from the file (@be, big-endian; it may be
+ * the slot's own table), goes into @sl in host byte order. */
+static void slot_fill(struct qcow2 *q, struct l2_slot *sl, uint64_t off,
+		      const void *be)
+{
+	size_t n = (size_t)q->l2_entries * q->entry_words;
+	uint64_t *tab = slot_tab(q, sl);
+
+	for (size_t i = 0; i < n; i++)
+		tab[i] = get_be64((const uint8_t *)be + 8 * i);
+	sl->off = off;
+	sl->used = ++q->stamp;
+}
+
 /* Read (through the cache) the L2 table at @off; returns a pointer valid
  * while q->lock is held. */
 static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
 		  struct qf_err *e)
 {
 	struct l2_slot *victim = &q->cache[0];
-	size_t n = (size_t)q->l2_entries * q->entry_words;   /* a cluster */
+	size_t bytes = (size_t)q->l2_entries * q->entry_words * sizeof(uint64_t);
 	int ret;
 
 	for (unsigned i = 0; i < q->ncache; i++) {
@@ -130,15 +153,10 @@ static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
 	}
 	/* Emptied first: a failed read leaves a table of neither offset. */
 	victim->off = 0;
-	if (!victim->tab)
-		victim->tab = qf_xmalloc(n * sizeof(uint64_t));
-	ret = qcow2_read(q, victim->tab, n * sizeof(uint64_t), off, e);
+	ret = qcow2_read(q, slot_tab(q, victim), bytes, off, e);
 	if (ret < 0)
 		return ret;
-	for (size_t i = 0; i < n; i++)
-		victim->tab[i] = get_be64(&victim->tab[i]);
-	victim->off = off;
-	victim->used = ++q->stamp;
+	slot_fill(q, victim, off, victim->tab);
 	*tab = victim->tab;
 	return 0;
 }
@@ -149,20 +167,11 @@ static int l2_get(struct qcow2 *q, uint64_t off, const uint64_t **tab,
  * for most of a second, and the whole flash with it. */
 static void l2_keep(struct qcow2 *q, uint64_t off, const uint8_t *raw)
 {
-	size_t n = (size_t)q->l2_entries * q->entry_words;
-
-	for (unsigned i = 0; i < q->ncache; i++) {
-		struct l2_slot *sl = &q->cache[i];
-		if (sl->off)
-			continue;
-		if (!sl->tab)
-			sl->tab = qf_xmalloc(n * sizeof(uint64_t));
-		for (size_t k = 0; k < n; k++)
-			sl->tab[k] = get_be64(raw + 8 * k);
-		sl->off = off;
-		sl->used = ++q->stamp;
-		return;
-	}
+	for (unsigned i = 0; i < q->ncache; i++)
+		if (!q->cache[i].off) {
+			slot_fill(q, &q->cache[i], off, raw);
+			return;
+		}
 }
 
 /* The L2 tables checked so far, by host offset (never 0): an open
