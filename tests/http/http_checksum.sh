@@ -1,7 +1,8 @@
 #!/bin/bash
 # http_checksum.sh - a URL's published checksum is fetched from beside it
 # (URL.sha256, URL.sha256sum, or SHA256SUMS in its directory, the query
-# string kept for signed URLs), and a file that is not there is no error.
+# string kept for signed URLs), and a file that is not there is no error
+# and costs no connection of its own.
 # A wrong one fails the flash: the target is left untouched (refused
 # before the first write) or without a partition table.  A bmap beside
 # the URL is found and checked the same way.
@@ -56,6 +57,23 @@ for b in disk.img.zst disk.img.gz disk.qcow2; do
 	grep -q 'SHA-256' "$T/err.txt" && fail "$b: a check claimed without a checksum"
 	note "ok: $b over http: beside it, in SHA256SUMS, wrong, none"
 done
+
+# The files looked for and not there cost no connection of their own: the
+# five 404 answers are read to their end, and the image's reads that
+# follow go over those connections (counted by a proxy in front).
+cp "$T/disk.raw" "$T/busy.raw"
+rand_file "$T/rnd" $((24 << 20)) 7
+dd if="$T/rnd" of="$T/busy.raw" bs=1M seek=2 conv=notrunc status=none ||
+	fail "dd"
+zstd -q -c "$T/busy.raw" >"$WWW/c/busy.img.zst"
+start_proxy plain
+rm -f "$T/out.raw"
+run_ok -src "$PROXY/c/busy.img.zst" -dst "$T/out.raw"
+cmp -s "$T/out.raw" "$T/busy.raw" || fail "busy.img.zst: wrong bytes"
+read -r conns _ <"$T/plain.stats"
+[ "$conns" -le 6 ] ||
+	fail "$conns connections for an image and 5 files not found (at most 6)"
+note "ok: $conns connections for an image and the 5 files not found beside it"
 
 # A bmap at the same URL, x.img.bmap for x.img.gz: found, used, and its
 # ranges checked.

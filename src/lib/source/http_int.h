@@ -153,6 +153,8 @@ struct xfer {
 	uint64_t received;
 	int err;                   /* set when the response was rejected */
 	bool transient;
+	bool drain;                /* rejected for its status: read the page */
+	uint64_t drained;
 	struct qf_err qe;
 	char crange[128];
 	char etag[256];
@@ -171,6 +173,10 @@ size_t http_on_header(char *line, size_t size, size_t nitems, void *arg);
 /* Whether @n more body bytes of @x may be taken (its response judged
  * once, never more than announced); x->err says why not. */
 bool http_body_ok(struct xfer *x, size_t n);
+/* What a write callback returns for @n body bytes refused by
+ * http_body_ok: a short error page is taken (and dropped) to its end,
+ * which keeps the connection; anything else aborts the transfer. */
+size_t http_body_refused(struct xfer *x, size_t n);
 size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg);
 int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,
 		     curl_off_t ult, curl_off_t ul);

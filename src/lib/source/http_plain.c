@@ -25,7 +25,7 @@ static size_t plain_on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb, done = 0;
 
 	if (!http_body_ok(x, n))
-		return n ? 0 : 1;   /* anything but n aborts the transfer */
+		return http_body_refused(x, n);
 	pthread_mutex_lock(&hs->lock);
 	while (done < n) {
 		size_t k = n - done, at, room;

@@ -17,9 +17,16 @@ int http_err_changed(struct http_source *hs, struct qf_err *e)
 			  hs->s.name);
 }
 
-static void reject(struct xfer *x, int code, bool transient,
+/* An error page up to this long is read to its end rather than cut off,
+ * so that its connection stays open for the next request: the checksum
+ * and bmap files looked for beside an image are mostly not there, and
+ * over a long link a new connection costs a round trip. */
+#define DRAIN_MAX (64 * 1024)
+
+static void reject(struct xfer *x, int64_t clen, int code, bool transient,
 		   const char *fmt, long status)
 {
+	x->drain = clen <= DRAIN_MAX;  /* -1: unknown, drained up to the bound */
 	x->transient = transient;
 	x->err = qf_err_set(&x->qe, code, fmt, x->hs->s.name, status);
 }
@@ -172,7 +179,7 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 			x->accept = hs->s.size;
 			return;
 		}
-		reject(x, EOPNOTSUPP, false,
+		reject(x, clen, EOPNOTSUPP, false,
 		       N_("%s: server does not support range requests (HTTP %ld)"),
 		       status);
 		return;
@@ -186,29 +193,31 @@ void http_judge_response(struct xfer *x, long status, int64_t clen)
 			x->err = http_err_changed(hs, &x->qe);
 			return;
 		}
-		reject(x, EPROTO, false, N_("%s: range not satisfiable (HTTP %ld)"),
-		       status);
+		reject(x, clen, EPROTO, false,
+		       N_("%s: range not satisfiable (HTTP %ld)"), status);
 		return;
 	case 404:
 	case 410:
-		reject(x, ENOENT, false, N_("%s: not found (HTTP %ld)"), status);
+		reject(x, clen, ENOENT, false, N_("%s: not found (HTTP %ld)"),
+		       status);
 		return;
 	case 401:
 	case 403:
 	case 407:
-		reject(x, EACCES, false, N_("%s: access denied (HTTP %ld)"),
+		reject(x, clen, EACCES, false, N_("%s: access denied (HTTP %ld)"),
 		       status);
 		return;
 	case 408:
 	case 429:
-		reject(x, EAGAIN, true, N_("%s: server busy (HTTP %ld)"), status);
+		reject(x, clen, EAGAIN, true, N_("%s: server busy (HTTP %ld)"),
+		       status);
 		return;
 	default:
 		if (status >= 500 && status <= 599)
-			reject(x, EIO, true, N_("%s: server error (HTTP %ld)"),
+			reject(x, clen, EIO, true, N_("%s: server error (HTTP %ld)"),
 			       status);
 		else
-			reject(x, EPROTO, false,
+			reject(x, clen, EPROTO, false,
 			       N_("%s: unexpected response (HTTP %ld)"), status);
 		return;
 	}
@@ -265,13 +274,22 @@ bool http_body_ok(struct xfer *x, size_t n)
 	return !x->err;
 }
 
+size_t http_body_refused(struct xfer *x, size_t n)
+{
+	if (x->drain && n <= DRAIN_MAX - x->drained) {
+		x->drained += n;
+		return n;
+	}
+	return n ? 0 : 1;   /* anything but n aborts the transfer */
+}
+
 size_t http_on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t n = size * nmemb, left = n;
 
 	if (!http_body_ok(x, n))
-		return n ? 0 : 1;   /* anything but n aborts the transfer */
+		return http_body_refused(x, n);
 	if (x->probe) {
 		/* A whole file is not waited for: the headers were enough. */
 		if (x->hs->plain)
