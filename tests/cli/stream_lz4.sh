@@ -4,7 +4,8 @@
 # headers, or counted), with block and content checksums, several frames
 # and skippable frames between them; a truncated file is refused before
 # anything is written, corrupt data fails with no partition table left,
-# and a -sha256 of the compressed file is checked.
+# a content checksum that does not match is refused, and a -sha256 of the
+# compressed file is checked.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 . "$top_srcdir/tests/cli/streamlib.sh"
@@ -50,6 +51,10 @@ cut_refused "$T/size.img.lz4" 100
 cut_refused "$T/multi.img.lz4" 3000
 corrupt_fails "$T/disk.img.lz4"
 corrupt_fails "$T/size.img.lz4"
+# The frame's content checksum, its last 4 bytes: the data decodes, the
+# sum does not match.
+corrupt_fails "$T/disk.img.lz4" $(($(file_size "$T/disk.img.lz4") - 4))
+grep -q "content checksum" "$T/err.txt" || fail "checksum: $(cat "$T/err.txt")"
 trailing_refused "$T/disk.img.lz4"
 trailing_refused "$T/size.img.lz4"
 exit 0

@@ -3,16 +3,29 @@
  * read).  A local file is sized by following the frame and block
  * headers when every frame records its content size, a remote one by its
  * first frame's header, proved right by the end of the data; else by a
- * decoding pass, as lz4 only writes the size when asked to. */
+ * decoding pass, as lz4 only writes the size when asked to.
+ *
+ * A frame's content checksum (lz4 writes one by default) is checked here
+ * with libxxhash rather than by liblz4: liblz4's own XXH32 ran at a
+ * tenth of libxxhash's speed on the bench machine and took four fifths of
+ * the decoding time (1.46 of 1.79 s for the 2 GiB bench disk).  Frames
+ * with block checksums are left to liblz4, which checks both. */
 #include "codec/codec.h"
 
 #include <errno.h>
 #include <lz4frame.h>
 #include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
 
 struct lz4 {
 	LZ4F_dctx *dctx;
 	bool boundary;               /* between two frames */
+	/* The frame under way: whether its header is decoded yet, and if so
+	 * whether its content checksum is ours to check (sum). */
+	bool known, sum;
+	XXH32_state_t *xs;           /* of its content so far */
+	uint8_t last[4];             /* the last compressed bytes consumed */
 };
 
 static bool lz4_probe(const uint8_t *head, size_t n)
@@ -33,7 +46,10 @@ static int lz4_open(struct qf_codec *c, struct qf_err *e)
 {
 	struct lz4 *z = qf_xcalloc(1, sizeof(*z));
 
-	if (LZ4F_isError(LZ4F_createDecompressionContext(&z->dctx, LZ4F_VERSION))) {
+	z->xs = XXH32_createState();
+	if (!z->xs ||
+	    LZ4F_isError(LZ4F_createDecompressionContext(&z->dctx, LZ4F_VERSION))) {
+		XXH32_freeState(z->xs);
 		free(z);
 		return qf_err_set(e, ENOMEM, N_("%s: cannot set up the lz4 decoder"),
 				  c->in.src->name);
@@ -43,6 +59,43 @@ static int lz4_open(struct qf_codec *c, struct qf_err *e)
 	return 0;
 }
 
+/* After a call that consumed @p[0, @n): the frame's last 4 bytes so far. */
+static void keep_last(struct lz4 *z, const uint8_t *p, size_t n)
+{
+	if (n >= 4) {
+		memcpy(z->last, p + n - 4, 4);
+	} else if (n) {
+		memmove(z->last, z->last + n, 4 - n);
+		memcpy(z->last + 4 - n, p, n);
+	}
+}
+
+/* Once liblz4 has the frame's header: whether the content checksum is
+ * ours, liblz4 then skipping its own. */
+static void learn_frame(struct lz4 *z)
+{
+	LZ4F_frameInfo_t fi;
+	size_t none = 0;
+
+	if (LZ4F_isError(LZ4F_getFrameInfo(z->dctx, &fi, NULL, &none)))
+		return;              /* the header is not in yet */
+	z->known = true;
+	z->sum = fi.frameType == LZ4F_frame &&
+		 fi.contentChecksumFlag == LZ4F_contentChecksumEnabled &&
+		 fi.blockChecksumFlag == LZ4F_noBlockChecksum;
+}
+
+/* At the end of a frame whose content checksum is ours. */
+static int check_sum(struct qf_codec *c, struct lz4 *z, struct qf_err *e)
+{
+	if (XXH32_digest(z->xs) == get_le32(z->last))
+		return 0;
+	return qf_err_set(e, EINVAL,
+			  N_("%s: corrupt lz4 data: the content checksum of the frame ending at compressed offset %llu does not match"),
+			  c->in.src->name,
+			  (unsigned long long)qf_codec_consumed(c));
+}
+
 static int lz4_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 		    struct qf_err *e)
 {
@@ -50,6 +103,7 @@ static int lz4_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 	struct qf_codec_in *in = &c->in;
 
 	while (*got < n) {
+		LZ4F_decompressOptions_t opt = { 0 };
 		size_t src_len, dst_len, r;
 		bool eof = false;
 		int ret;
@@ -60,20 +114,34 @@ static int lz4_read(struct qf_codec *c, uint8_t *out, size_t n, size_t *got,
 			if (eof && z->boundary)
 				return 0;
 		}
+		if (z->boundary) {
+			z->known = z->sum = false;
+			XXH32_reset(z->xs, 0);
+		}
 		src_len = in->len - in->pos;
 		dst_len = n - *got;
+		/* Until the header is known liblz4 sums too; from then on,
+		 * once told to skip, for the rest of the frame. */
+		opt.skipChecksums = z->sum;
 		/* Stops at the end of a frame; the next call starts the next
 		 * one (or skips a skippable frame). */
 		r = LZ4F_decompress(z->dctx, out + *got, &dst_len, in->buf + in->pos,
-				    &src_len, NULL);
+				    &src_len, &opt);
 		if (LZ4F_isError(r))
 			return qf_err_set(e, EINVAL,
 					  N_("%s: corrupt lz4 data near compressed offset %llu: %s"),
 					  in->src->name,
 					  (unsigned long long)qf_codec_consumed(c),
 					  LZ4F_getErrorName(r));
+		if (!z->known || z->sum)
+			XXH32_update(z->xs, out + *got, dst_len);
+		keep_last(z, in->buf + in->pos, src_len);
 		in->pos += src_len;
 		*got += dst_len;
+		if (!z->known)
+			learn_frame(z);
+		if (r == 0 && z->sum && (ret = check_sum(c, z, e)) < 0)
+			return ret;
 		if (r == 0)
 			z->boundary = true;
 		else if (src_len || dst_len)
@@ -198,6 +266,7 @@ static void lz4_close(struct qf_codec *c)
 	if (!z)
 		return;
 	LZ4F_freeDecompressionContext(z->dctx);
+	XXH32_freeState(z->xs);
 	free(z);
 }
 
