@@ -83,6 +83,7 @@ struct stream {
 	int nactive;
 	uint64_t done_to;
 	bool finishing;              /* no reader comes any more */
+	bool interrupted;            /* under mu: reads give up (ECANCELED) */
 };
 
 /* Where readers may read up to: what is decoded and, with a bmap,
@@ -378,6 +379,11 @@ static int stream_pread(struct qf_source *s, void *buf, size_t len,
 				*e = st->err;
 			break;
 		}
+		if (st->interrupted) {
+			ret = qf_err_set(e, ECANCELED, N_("%s: cancelled"),
+					 s->name);
+			break;
+		}
 		if (a < data_end && a < st->lo) {
 			ret = qf_err_set(e, EIO,
 					 N_("%s: byte %llu of the decompressed image has already streamed past (the window starts at %llu); compressed images can only be read in order"),
@@ -481,6 +487,20 @@ static void *check_main(void *arg)
 	return NULL;
 }
 
+/* Readers waiting for the decoder give up; the compressed file's source
+ * is interrupted too, so that a decoder waiting for a server gets its
+ * answer at once. */
+static void stream_interrupt(struct qf_source *s, bool on)
+{
+	struct stream *st = (struct stream *)s;
+
+	pthread_mutex_lock(&st->mu);
+	st->interrupted = on;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	qf_source_interrupt(st->in, on);
+}
+
 static void stream_close(struct qf_source *s)
 {
 	struct stream *st = (struct stream *)s;
@@ -506,6 +526,7 @@ static void stream_close(struct qf_source *s)
 
 static const struct qf_source_ops stream_ops = {
 	.pread = stream_pread,
+	.interrupt = stream_interrupt,
 	.close = stream_close,
 };
 
@@ -552,6 +573,7 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	st->s.ops = &stream_ops;
 	st->s.name = qf_xstrdup(in->name);
 	st->s.remote = in->remote;
+	st->s.under = in;
 	st->s.fd = -1;
 	st->s.dev = in->dev;
 	st->s.ino = in->ino;

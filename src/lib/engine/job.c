@@ -2,6 +2,7 @@
  * threads set up at start, cancel, wait, the last writer closing the job,
  * and freeing it. */
 #include "engine/job.h"
+#include "image/image.h"
 #include "image/ptable.h"
 
 #include <errno.h>
@@ -23,6 +24,10 @@ struct qf_job *qf_job_new(struct qf_image *img, const struct qf_job_opts *o)
 
 	if (!img || !o)
 		return NULL;
+	/* An image kept open after a cancelled flash (the TUI's) reads
+	 * again; until then its threads stay stopped, and closing it is
+	 * quick. */
+	qf_image_interrupt(img, false);
 	job = qf_xcalloc(1, sizeof(*job));
 	job->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (job->efd < 0) {
@@ -308,6 +313,11 @@ void qf_job_cancel(struct qf_job *job)
 	job_wake_locked(job, true);
 	pthread_cond_broadcast(&job->pcv);   /* workers waiting for wipes */
 	pthread_mutex_unlock(&job->pmu);
+	/* Reads waiting for a server (retrying, or a stream's decoder
+	 * behind one) give up now rather than after their retries, and so
+	 * do the image's own threads (prefetch, decoder) until the next
+	 * job starts. */
+	qf_image_interrupt(job->img, true);
 }
 
 static void join_all(struct qf_job *job)

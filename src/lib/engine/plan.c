@@ -30,13 +30,17 @@ static struct qf_extent *ext_push(struct worker *w)
 	return &w->ext[w->next++];
 }
 
-/* Remember the image's files so progress can report network bytes. */
+/* Remember the image's files so progress can report network bytes: for
+ * a stream, its compressed file, whose retries show while the decoder
+ * waits behind them. */
 static void note_source(struct qf_job *job, struct qf_source *s)
 {
 	int i, n = atomic_load(&job->nsrcs);
 
 	if (!s)
 		return;
+	while (s->under)
+		s = s->under;
 	if (s->remote)
 		atomic_store(&job->remote, true);
 	for (i = 0; i < n; i++)

@@ -334,6 +334,17 @@ static int take_disk_checksum(struct qf_image *img, struct qf_err *e)
 	return 0;
 }
 
+void qf_image_interrupt(struct qf_image *img, bool on)
+{
+	for (int i = 0; i < img->nlayers; i++) {
+		struct layer *l = &img->layers[i];
+
+		qf_source_interrupt(l->stream, on);
+		qf_source_interrupt(l->file, on);
+		qf_source_interrupt(l->data, on);
+	}
+}
+
 int qf_image_stream_finish(struct qf_image *img, const atomic_bool *cancel,
 			   struct qf_err *e)
 {

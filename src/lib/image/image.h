@@ -26,6 +26,10 @@ int qf_image_reread(struct qf_reread *r, void *buf, size_t len, uint64_t off,
 		    struct qf_err *e);
 void qf_image_reread_free(struct qf_reread *r);
 
+/* With @on, reads of the image's files under way and to come give up at
+ * once (ECANCELED) instead of waiting for a server; without, they work
+ * again (qf_source_interrupt).  For a flash being cancelled. */
+void qf_image_interrupt(struct qf_image *img, bool on);
 /* A compressed image's stream decoded to its end once the engine reads
  * it no more, until *@cancel (qf_stream_finish): 0 for other images. */
 int qf_image_stream_finish(struct qf_image *img, const atomic_bool *cancel,

@@ -240,6 +240,16 @@ static int http_pread(struct qf_source *qs, void *buf, size_t len,
 
 /* ---------------------------------------------------------- open / close */
 
+static void http_interrupt(struct qf_source *qs, bool on)
+{
+	struct http_source *hs = (struct http_source *)qs;
+
+	pthread_mutex_lock(&hs->lock);
+	atomic_store(&hs->interrupted, on);
+	pthread_cond_broadcast(&hs->cond);   /* backoffs, prefetchers */
+	pthread_mutex_unlock(&hs->lock);
+}
+
 static void http_close(struct qf_source *qs)
 {
 	struct http_source *hs = (struct http_source *)qs;
@@ -270,6 +280,7 @@ static void http_close(struct qf_source *qs)
 static const struct qf_source_ops http_ops = {
 	.pread = http_pread,
 	.prefetch = http_prefetch,
+	.interrupt = http_interrupt,
 	.close = http_close,
 };
 

@@ -91,6 +91,7 @@ struct http_source {
 	 * every message and the source's count agree. */
 	atomic_uint_fast32_t gave_up_at;
 	atomic_bool stopping;      /* mirrors stop, read without the lock */
+	atomic_bool interrupted;   /* qf_source_interrupt: requests give up */
 	volatile const int *cancel;/* qf_open_opts.cancel: requests stop */
 
 	pthread_mutex_t pool_lock;

@@ -51,7 +51,8 @@ static void *pf_main(void *arg)
 		struct qf_err e = { 0 };
 		int ret;
 
-		if (!hs->qlen || atomic_load(&hs->changed)) {
+		if (!hs->qlen || atomic_load(&hs->changed) ||
+		    atomic_load(&hs->interrupted)) {
 			pthread_cond_wait(&hs->cond, &hs->lock);
 			continue;
 		}

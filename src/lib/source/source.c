@@ -97,6 +97,12 @@ void qf_source_prefetch(struct qf_source *s, uint64_t off, uint64_t len)
 		s->ops->prefetch(s, off, len);
 }
 
+void qf_source_interrupt(struct qf_source *s, bool on)
+{
+	if (s && s->ops->interrupt)
+		s->ops->interrupt(s, on);
+}
+
 void qf_source_close(struct qf_source *s)
 {
 	if (!s)

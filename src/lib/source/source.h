@@ -26,6 +26,11 @@ struct qf_source_ops {
 	/* Optional: 0 when the source is still what was opened, else
 	 * -ESTALE with a message (a local file written meanwhile). */
 	int (*unchanged)(struct qf_source *s, struct qf_err *e);
+	/* Optional: with @on, reads under way and to come give up at once
+	 * (ECANCELED) instead of waiting for a server or retrying; without,
+	 * they work again.  A flash being cancelled, so that it ends at
+	 * once even when the server is gone. */
+	void (*interrupt)(struct qf_source *s, bool on);
 	void (*close)(struct qf_source *s);
 };
 
@@ -47,6 +52,9 @@ struct qf_source {
 	/* http: the highest retry number since data last came (0 while it
 	 * flows): while requests wait to be retried, the one under way */
 	atomic_uint_fast32_t retrying;
+	/* A decompressed view (codec/stream.c): the file it reads, whose
+	 * counters are the ones to show; else NULL. */
+	struct qf_source *under;
 };
 
 /* Open a source by name; @base (may be NULL) is the name of the image that
@@ -62,6 +70,8 @@ void qf_source_close(struct qf_source *s);
 void qf_source_prefetch(struct qf_source *s, uint64_t off, uint64_t len);
 /* See qf_source_ops.unchanged; 0 for sources that cannot tell. */
 int qf_source_unchanged(struct qf_source *s, struct qf_err *e);
+/* See qf_source_ops.interrupt; nothing for sources that never wait. */
+void qf_source_interrupt(struct qf_source *s, bool on);
 
 int qf_source_file_open(const char *path, struct qf_source **out,
 			struct qf_err *e);
