@@ -152,12 +152,6 @@ static int short_err(const struct stream *st, uint64_t at, struct qf_err *e)
 			  (unsigned long long)st->expect);
 }
 
-static void note_counters(struct stream *st)
-{
-	atomic_store(&st->s.bytes_read, atomic_load(&st->in->bytes_read));
-	atomic_store(&st->s.retries, atomic_load(&st->in->retries));
-}
-
 /* Once the whole compressed file has gone through the tap. */
 static void digest_done(struct stream *st)
 {
@@ -262,7 +256,6 @@ static void advance(struct stream *st)
 		if (ret == 0)
 			st->pos = pos + k;
 	}
-	note_counters(st);
 	if (ret < 0)
 		st->err = e;
 }
@@ -608,7 +601,6 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 	}
 	if (!known) {
 		ret = count_all(st->c, &expect, e);
-		note_counters(st);
 		if (ret == 0)
 			ret = qf_codec_tap_rest(st->c, e);
 		if (ret < 0)
@@ -644,7 +636,6 @@ int qf_stream_open(struct qf_source *in, enum qf_format fmt,
 		ret = qf_codec_tap_rest(st->c, e);
 	if (ret == 0 && expect == st->head_len)
 		digest_done(st);
-	note_counters(st);
 	if (ret < 0)
 		goto fail;
 	st->pos = st->lo = st->done_to = st->head_len;

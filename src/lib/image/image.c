@@ -339,8 +339,8 @@ void qf_image_interrupt(struct qf_image *img, bool on)
 	for (int i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
 
-		qf_source_interrupt(l->stream, on);
-		qf_source_interrupt(l->file, on);
+		/* A stream passes it on to the file it decodes. */
+		qf_source_interrupt(l->stream ? l->stream : l->file, on);
 		qf_source_interrupt(l->data, on);
 	}
 }

@@ -130,6 +130,13 @@ struct http_source {
 	pthread_t pl_thread;
 };
 
+/* Whether requests are to give up (ECANCELED): the source is
+ * interrupted, or the opener's cancel flag is set. */
+static inline bool http_cancelled(const struct http_source *hs)
+{
+	return atomic_load(&hs->interrupted) || (hs->cancel && *hs->cancel);
+}
+
 /* A piece of the destination of one fetch. */
 struct seg {
 	unsigned char *p;

@@ -151,7 +151,7 @@ int http_plain_pread(struct http_source *hs, void *buf, size_t len,
 	while (!ret && len) {
 		uint64_t keep;
 
-		if (hs->stop || atomic_load(&hs->interrupted)) {
+		if (hs->stop || http_cancelled(hs)) {
 			ret = qf_err_set(e, ECANCELED, N_("%s: cancelled"),
 					 hs->s.name);
 			break;

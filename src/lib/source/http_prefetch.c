@@ -52,7 +52,7 @@ static void *pf_main(void *arg)
 		int ret;
 
 		if (!hs->qlen || atomic_load(&hs->changed) ||
-		    atomic_load(&hs->interrupted)) {
+		    http_cancelled(hs)) {
 			pthread_cond_wait(&hs->cond, &hs->lock);
 			continue;
 		}

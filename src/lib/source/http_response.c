@@ -329,7 +329,6 @@ int http_on_progress(void *arg, curl_off_t dlt, curl_off_t dl,
 
 	/* Lets close() end prefetches stuck behind a slow server, and the
 	 * caller a download into the cache. */
-	return atomic_load(&hs->stopping) || atomic_load(&hs->interrupted) ||
-	       (hs->cancel && *hs->cancel);
+	return atomic_load(&hs->stopping) || http_cancelled(hs);
 }
 

@@ -60,9 +60,7 @@ void http_curl_failure(struct xfer *x, CURLcode rc)
 					   : curl_easy_strerror(rc);
 
 	x->transient = curl_is_transient(rc);
-	if (rc == CURLE_ABORTED_BY_CALLBACK &&
-	    (atomic_load(&x->hs->interrupted) ||
-	     (x->hs->cancel && *x->hs->cancel)))
+	if (rc == CURLE_ABORTED_BY_CALLBACK && http_cancelled(x->hs))
 		x->err = qf_err_set(&x->qe, ECANCELED, N_("%s: cancelled"),
 				    x->hs->s.name);
 	else if (curl_is_tls(rc))
@@ -286,18 +284,18 @@ static bool give_up(struct http_source *hs, int retries, double t0,
 	return stop;
 }
 
-/* Sleep before another try; false if the source is being closed or
- * interrupted. */
+/* Sleep before another try; false if the source is being closed or the
+ * requests are cancelled. */
 static bool backoff(struct http_source *hs, double delay)
 {
 	struct timespec ts = qf_deadline_in(delay);
 	bool stop;
 
 	pthread_mutex_lock(&hs->lock);
-	while (!hs->stop && !atomic_load(&hs->interrupted) &&
+	while (!hs->stop && !http_cancelled(hs) &&
 	       pthread_cond_timedwait(&hs->cond, &hs->lock, &ts) != ETIMEDOUT)
 		;
-	stop = hs->stop || atomic_load(&hs->interrupted);
+	stop = hs->stop || http_cancelled(hs);
 	pthread_mutex_unlock(&hs->lock);
 	return !stop;
 }
@@ -328,11 +326,6 @@ int http_fetch(struct http_source *hs, uint64_t off, uint64_t len,
 	if (!hd)
 		return -ENOMEM;
 	while (got < len) {
-		if (atomic_load(&hs->interrupted)) {
-			ret = qf_err_set(e, ECANCELED, N_("%s: cancelled"),
-					 hs->s.name);
-			break;
-		}
 		struct xfer x = {
 			.hs = hs, .hd = hd, .req_off = off + got,
 			.req_len = len - got, .segs = segs, .cur = &cur,
